@@ -1,0 +1,311 @@
+package session
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+// ProtocolID is the libp2p protocol ID of a Witnet session stream. Each stream opened on
+// it carries exactly one Session.
+const ProtocolID = "/witnet/p2p/1.0.0"
+
+// Default settings (WIRE.md section 10), applied to zero Config fields.
+const (
+	// DefaultHandshakeTimeout is how long a session may stay unconsolidated.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxTimestampDiff is the largest accepted drift of a Version timestamp.
+	DefaultMaxTimestampDiff = 10 * time.Second
+	// DefaultSendQueueSize is the number of messages a session queues for its writer
+	// before it treats the peer as too slow and closes.
+	DefaultSendQueueSize = 256
+	// DefaultBlocksBatchLimit is requested_blocks_batch_limit: how many block hashes of
+	// one InventoryAnnouncement are requested.
+	DefaultBlocksBatchLimit = 500
+	// DefaultSuperblockPeriod is the superblock period in epochs.
+	DefaultSuperblockPeriod = 10
+	// DefaultNonceSetSize is the capacity of a NonceSet created with a non-positive size.
+	DefaultNonceSetSize = 1024
+)
+
+// Type says who opened a session and why.
+type Type uint8
+
+// Session types (WIRE.md section 7.1).
+const (
+	// Inbound: the peer opened the stream.
+	Inbound Type = iota
+	// Outbound: we opened the stream to keep the peer.
+	Outbound
+	// Feeler: we opened the stream only to test an address for the tried bucket.
+	Feeler
+)
+
+// String returns "inbound", "outbound" or "feeler".
+func (t Type) String() string {
+	switch t {
+	case Inbound:
+		return "inbound"
+	case Outbound:
+		return "outbound"
+	case Feeler:
+		return "feeler"
+	}
+	return "type(" + itoa(uint64(t)) + ")"
+}
+
+// Status is where a session is in its life: before or after the handshake.
+type Status uint8
+
+// Session statuses.
+const (
+	// Unconsolidated: the handshake has not completed (or the manager has not accepted it).
+	Unconsolidated Status = iota
+	// Consolidated: handshake complete and accepted by the manager.
+	Consolidated
+)
+
+// String returns "unconsolidated" or "consolidated".
+func (s Status) String() string {
+	switch s {
+	case Unconsolidated:
+		return "unconsolidated"
+	case Consolidated:
+		return "consolidated"
+	}
+	return "status(" + itoa(uint64(s)) + ")"
+}
+
+// Peer describes the remote end of a session.
+type Peer struct {
+	// ID is the remote libp2p peer ID; sessions are keyed by it. It may be empty when the
+	// session runs over a transport without peer IDs.
+	ID peer.ID
+	// Addr is the remote transport address of the connection (without /p2p). It may be nil.
+	Addr ma.Multiaddr
+	// IP is the remote IP of the connection, used by the sybil rule. It may be the zero
+	// Addr when unknown.
+	IP netip.Addr
+}
+
+// String returns the peer ID, or the address when there is no ID.
+func (p Peer) String() string {
+	if p.ID != "" {
+		return p.ID.String()
+	}
+	if p.Addr != nil {
+		return p.Addr.String()
+	}
+	return p.IP.String()
+}
+
+// Registry is what a session needs from the sessions manager. Its methods are called from
+// Start's caller, from the session's reader goroutine, or from whichever goroutine ends
+// the session; they must not block on the network. They may call the session's
+// non-blocking methods (Send, Close, ...). Feelers never call the Registry: they are
+// invisible to the manager.
+type Registry interface {
+	// Register adds a new Inbound or Outbound session to the unconsolidated collection of
+	// its direction. An error (limit reached, peer already registered) closes the session
+	// with ReasonRegisterRefused.
+	Register(s *Session) error
+	// Consolidate moves a registered session to the consolidated collection once its
+	// handshake completed. An error closes the session with ReasonConsolidateRefused and
+	// ices the peer.
+	Consolidate(s *Session) error
+	// Unregister removes a session that Register accepted from the collection of its last
+	// status. It is called exactly once per registered session, whatever ends it.
+	Unregister(s *Session, t Type, last Status)
+	// OutboundBeacon hands over a LastBeacon received on a consolidated Outbound session
+	// (for the peers-beacon consensus, WIRE.md section 8.5).
+	OutboundBeacon(s *Session, b *pb.LastBeacon)
+}
+
+// AddressBook is what a session needs from the address book (the peers manager).
+// Addresses are Address.address byte strings: a binary multiaddr ending in /p2p/<id>, or
+// the legacy 6- or 18-byte witnet-rust form. Methods must be safe for concurrent use and
+// must not block on the network.
+type AddressBook interface {
+	// PeersForGetPeers returns the addresses to send in reply to GetPeers (witnet-rust:
+	// every address of the tried bucket). An empty result is valid.
+	PeersForGetPeers() [][]byte
+	// AddPeers offers addresses to the new bucket; from is the peer that told us.
+	AddPeers(from Peer, addrs [][]byte)
+	// Good records p as reachable (tried bucket): a successful Feeler, or an Outbound
+	// session that consolidated.
+	Good(p Peer)
+	// Ice removes p from the tried bucket and puts it in the ice bucket.
+	Ice(p Peer)
+	// RemoveTried removes p from the tried bucket without icing it. Sessions do not call
+	// it; the manager does when an Outbound session ends (WIRE.md section 7.3).
+	RemoveTried(p Peer)
+}
+
+// Inventory is what a session needs from the inventory (block, transaction and superblock
+// store). Methods must be safe for concurrent use and must not block on the network.
+type Inventory interface {
+	// Missing returns, in the given order, the entries we do not hold.
+	Missing(entries []*pb.InventoryEntry) []*pb.InventoryEntry
+	// Item returns the command that carries the item named by e (a Block, Transaction
+	// or SuperBlock command), or false if we do not hold it. The session wraps it in a
+	// Message; the returned command must not be modified afterwards.
+	Item(e *pb.InventoryEntry) (*pb.Message_Command, bool)
+	// Received hands over a Block, Transaction, SuperBlock or SuperBlockVote message that
+	// arrived on a consolidated session. It runs on the session's reader goroutine.
+	Received(from *Session, msg *pb.Message)
+}
+
+// Chain is what a session needs from the chain state. Methods must be safe for concurrent
+// use and must not block on the network.
+type Chain interface {
+	// LastBeacon returns our highest block and superblock checkpoints, sent in our Version
+	// and compared with the peer's. It must not return nil.
+	LastBeacon() *pb.LastBeacon
+	// Epoch returns the current epoch at time now (0 before epoch zero).
+	Epoch(now time.Time) uint32
+	// SuperBlockTarget returns the superblock consensus target beacon, or nil when the
+	// node has none (then our own highest superblock checkpoint is used).
+	SuperBlockTarget() *pb.CheckpointBeacon
+	// InboundBeacon hands over a LastBeacon received on a consolidated Inbound session
+	// (WIRE.md section 7.6; the chain may answer through s.AnnounceItems).
+	InboundBeacon(s *Session, b *pb.LastBeacon)
+}
+
+// Config holds a session's settings and collaborators. New copies it; the zero value of
+// each field means what its comment says.
+type Config struct {
+	// Magic is the network id required on every message; 0 means protocol.Magic (10700).
+	Magic uint16
+	// HandshakeTimeout bounds the time to consolidate; 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxTimestampDiff is the largest accepted drift of a Version timestamp; 0 means
+	// DefaultMaxTimestampDiff and a negative value disables the check (witnet-rust's
+	// handshake_max_ts_diff = 0).
+	MaxTimestampDiff time.Duration
+	// MaxFrameSize caps frames both ways; 0 means codec.DefaultMaxFrameSize.
+	MaxFrameSize int
+	// SendQueueSize is the send queue's capacity in messages; 0 means
+	// DefaultSendQueueSize.
+	SendQueueSize int
+	// BlocksBatchLimit caps the block hashes requested from one InventoryAnnouncement;
+	// 0 means DefaultBlocksBatchLimit, a negative value means unlimited (witnet-rust's
+	// requested_blocks_batch_limit = 0). A positive value below 2 × SuperblockPeriod is
+	// raised to it.
+	BlocksBatchLimit int
+	// SuperblockPeriod is the superblock period in epochs; 0 means
+	// DefaultSuperblockPeriod. It also decides which epochs forgive beacon mismatches.
+	SuperblockPeriod uint32
+	// SenderAddress is the Version.sender_address we announce (our public address as
+	// Address.address bytes); nil means six zero bytes (0.0.0.0:0, no public address).
+	SenderAddress []byte
+	// Clock supplies time and timers; nil means the real clock.
+	Clock Clock
+	// Nonces is the node-wide set of Version nonces we sent, for self-connection
+	// detection; nil means a set private to this session (detects nothing useful).
+	Nonces *NonceSet
+	// Registry is the sessions manager; nil means no registration (every Register and
+	// Consolidate succeeds).
+	Registry Registry
+	// AddressBook is the address book; nil means GetPeers is answered with no addresses
+	// and received addresses are dropped.
+	AddressBook AddressBook
+	// Inventory is the item store; nil means nothing is held, every announced block is
+	// requested and received items are dropped.
+	Inventory Inventory
+	// Chain is the chain state; nil means a zero beacon at epoch 0 with no superblock
+	// target, and inbound LastBeacons are dropped.
+	Chain Chain
+}
+
+// Clock supplies time and timers, so that timeouts and timestamp checks are testable.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has elapsed, unless stopped first.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending AfterFunc call.
+type Timer interface {
+	// Stop prevents the call if it has not started; it reports whether it did so.
+	Stop() bool
+}
+
+// NonceSet remembers the Version nonces this node sent recently, so that a session that
+// receives one of them knows it is connected to itself. It is bounded (the oldest nonce
+// is forgotten first) and safe for concurrent use; share one per node.
+type NonceSet struct {
+	mu   sync.Mutex
+	ring []uint64
+	next int
+	set  map[uint64]int // nonce -> number of copies in ring
+}
+
+// NewNonceSet returns a set that remembers the last size nonces; size <= 0 means
+// DefaultNonceSetSize.
+func NewNonceSet(size int) *NonceSet {
+	if size <= 0 {
+		size = DefaultNonceSetSize
+	}
+	return &NonceSet{ring: make([]uint64, 0, size), set: make(map[uint64]int, size)}
+}
+
+// Add records a nonce we put in a Version, forgetting the oldest one if the set is full.
+func (n *NonceSet) Add(nonce uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.ring) < cap(n.ring) {
+		n.ring = append(n.ring, nonce)
+	} else {
+		old := n.ring[n.next]
+		if c := n.set[old]; c <= 1 {
+			delete(n.set, old)
+		} else {
+			n.set[old] = c - 1
+		}
+		n.ring[n.next] = nonce
+		n.next = (n.next + 1) % len(n.ring)
+	}
+	n.set[nonce]++
+}
+
+// Contains reports whether nonce is one we sent recently.
+func (n *NonceSet) Contains(nonce uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.set[nonce] > 0
+}
+
+// itoa formats v without importing strconv into every file.
+func itoa(v uint64) string {
+	if v == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[i:])
+}
+
+// Stats are a session's message counters, indexed by protocol.Kind (index 0,
+// protocol.KindNone, counts frames that did not decode). Bytes include the 4-byte frame
+// header.
+type Stats struct {
+	// MessagesIn and MessagesOut count messages received and written.
+	MessagesIn, MessagesOut [protocol.NumKinds]uint64
+	// BytesIn and BytesOut count frame bytes received and written.
+	BytesIn, BytesOut [protocol.NumKinds]uint64
+	// Unexpected counts received messages whose kind is not allowed in the session's
+	// state at the time (logged and ignored, WIRE.md section 7.4).
+	Unexpected [protocol.NumKinds]uint64
+}

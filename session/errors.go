@@ -1,0 +1,155 @@
+package session
+
+import "errors"
+
+// Reason says why a session ended. It is an error, so Session.Err can return it directly
+// (possibly wrapped with its cause: use errors.Is(err, ReasonX) or ReasonOf(err)).
+type Reason uint8
+
+// Disconnect reasons. Each comment says whether the session ices the peer's address when
+// it ends for that reason (WIRE.md section 7.3); Reason.Ices gives the same answer.
+const (
+	// ReasonNone is the zero value; no session ends with it.
+	ReasonNone Reason = iota
+	// ReasonLocalClose: Close was called (by the node or the manager). No ice.
+	ReasonLocalClose
+	// ReasonRemoteClosed: the peer closed the stream (clean EOF). No ice.
+	ReasonRemoteClosed
+	// ReasonConnection: reading or writing the stream failed. No ice.
+	ReasonConnection
+	// ReasonDecode: a frame was too large, truncated, or its payload did not decode as a
+	// Message. Ice.
+	ReasonDecode
+	// ReasonBadMagic: a message carried another network's magic. Ice.
+	ReasonBadMagic
+	// ReasonTimestamp: the Version timestamp drifted more than allowed. Ice.
+	ReasonTimestamp
+	// ReasonBeacon: the peer's Version beacon is incompatible with ours (its block epoch is
+	// in our future, its superblock is older than ours or forks from it). Ice.
+	ReasonBeacon
+	// ReasonBeaconSuperblockEpoch: the same superblock mismatch as ReasonBeacon, seen in a
+	// superblock-update epoch (epoch a multiple of the superblock period), where it is
+	// expected to be transient. No ice.
+	ReasonBeaconSuperblockEpoch
+	// ReasonHandshakeTimeout: the session did not consolidate in time. Ice only for an
+	// Outbound session.
+	ReasonHandshakeTimeout
+	// ReasonSelfConnection: the peer's Version carried a nonce we sent: we are talking to
+	// ourselves. No ice.
+	ReasonSelfConnection
+	// ReasonRegisterRefused: the manager refused to register the session (limit reached,
+	// peer already registered). No ice.
+	ReasonRegisterRefused
+	// ReasonConsolidateRefused: the manager refused to consolidate the session. Ice.
+	ReasonConsolidateRefused
+	// ReasonUnsolicitedPeers: a Peers message arrived while no GetPeers of ours was
+	// outstanding. Ice.
+	ReasonUnsolicitedPeers
+	// ReasonSlowPeer: the send queue overflowed because the peer does not read. No ice.
+	ReasonSlowPeer
+	// ReasonFeelerDone: a Feeler completed its handshake and closed as planned. No ice.
+	ReasonFeelerDone
+	// ReasonEncode: a message we were to send could not be encoded. No ice.
+	ReasonEncode
+
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	ReasonNone:                  "no reason",
+	ReasonLocalClose:            "closed locally",
+	ReasonRemoteClosed:          "closed by peer",
+	ReasonConnection:            "connection error",
+	ReasonDecode:                "undecodable message",
+	ReasonBadMagic:              "wrong network magic",
+	ReasonTimestamp:             "version timestamp out of range",
+	ReasonBeacon:                "incompatible beacon",
+	ReasonBeaconSuperblockEpoch: "incompatible beacon in a superblock-update epoch",
+	ReasonHandshakeTimeout:      "handshake timeout",
+	ReasonSelfConnection:        "connected to self",
+	ReasonRegisterRefused:       "registration refused",
+	ReasonConsolidateRefused:    "consolidation refused",
+	ReasonUnsolicitedPeers:      "unsolicited peers message",
+	ReasonSlowPeer:              "send queue full",
+	ReasonFeelerDone:            "feeler done",
+	ReasonEncode:                "message encoding failed",
+}
+
+// Error returns the reason's description.
+func (r Reason) Error() string {
+	if r < numReasons {
+		return "session: " + reasonNames[r]
+	}
+	return "session: reason(" + itoa(uint64(r)) + ")"
+}
+
+// String returns the reason's short name, for logs and metric labels.
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "reason(" + itoa(uint64(r)) + ")"
+}
+
+// Ices reports whether a session of type t that ends for reason r ices the peer.
+func (r Reason) Ices(t Type) bool {
+	switch r {
+	case ReasonDecode, ReasonBadMagic, ReasonTimestamp, ReasonBeacon,
+		ReasonConsolidateRefused, ReasonUnsolicitedPeers:
+		return true
+	case ReasonHandshakeTimeout:
+		return t == Outbound
+	}
+	return false
+}
+
+// closeError is a Reason with the error that caused it.
+type closeError struct {
+	reason Reason
+	cause  error
+}
+
+func (e *closeError) Error() string { return e.reason.Error() + ": " + e.cause.Error() }
+func (e *closeError) Unwrap() error { return e.cause }
+func (e *closeError) Is(target error) bool {
+	r, ok := target.(Reason)
+	return ok && r == e.reason
+}
+
+// withCause wraps r with cause; a nil cause yields r itself.
+func withCause(r Reason, cause error) error {
+	if cause == nil {
+		return r
+	}
+	return &closeError{reason: r, cause: cause}
+}
+
+// ReasonOf extracts the Reason from an error returned by Session.Err (or passed to
+// Close). It returns ReasonNone for nil and ReasonLocalClose for errors carrying no
+// Reason.
+func ReasonOf(err error) Reason {
+	if err == nil {
+		return ReasonNone
+	}
+	var ce *closeError
+	if errors.As(err, &ce) {
+		return ce.reason
+	}
+	var r Reason
+	if errors.As(err, &r) {
+		return r
+	}
+	return ReasonLocalClose
+}
+
+// Sentinel errors returned by the Session's sending methods.
+var (
+	// ErrClosed is returned when sending on a session that has ended.
+	ErrClosed = errors.New("session: closed")
+	// ErrNotConsolidated is returned by the seed API (GetPeers, AnnounceItems, ...) before
+	// the handshake completed: witnet peers ignore those messages in that state.
+	ErrNotConsolidated = errors.New("session: not consolidated")
+	// ErrEmptyInventory is returned by AnnounceItems given no entries (witnet-rust never
+	// sends an empty announcement).
+	ErrEmptyInventory = errors.New("session: empty inventory list")
+)
