@@ -1,0 +1,410 @@
+package protocol
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+// Inventory item hashes (WIRE.md section 11). Every hash is SHA-256 over the canonical
+// re-encoding of the decoded value, never over received bytes: a peer may omit empty
+// sub-messages or add unknown fields and witnet-rust still hashes the canonical form.
+
+// Sizes fixed by witnet-rust's types (WIRE.md section 2, decoding rules).
+const (
+	itemPKHLen       = 20 // PublicKeyHash.hash
+	itemPublicKeyLen = 33 // PublicKey.public_key: prefix byte + 32 bytes
+	itemMaxWitnesses = 1<<16 - 1
+	superBlockPreLen = 4 + 32 + 32 + 4 + 32 + 32 + 32 // bytes hashed for a superblock
+)
+
+// ErrInvalidItem is matched by errors.Is for every *ItemError.
+var ErrInvalidItem = errors.New("protocol: invalid item")
+
+// ItemError reports an inventory item that cannot be hashed because witnet-rust could not
+// represent it: a missing or wrongly sized Hash, a PublicKeyHash that is not 20 bytes, a
+// PublicKey that is not 33 bytes, an unset oneof, a data request with more than 65535
+// witnesses, an undeclared RADType, or a value protobuf refuses to encode (a string that
+// is not UTF-8).
+type ItemError struct {
+	// Item names what was being hashed, e.g. "block header" or "Commit transaction".
+	Item string
+	// Field is the protobuf path of the offending value inside the item, e.g.
+	// "body.dr_pointer" or "outputs[2].pkh"; empty when the item itself is at fault.
+	Field string
+	// Reason says what is wrong with the value.
+	Reason string
+}
+
+// Error implements error.
+func (e *ItemError) Error() string {
+	item := e.Item
+	if item == "" {
+		item = "item"
+	}
+	if e.Field == "" {
+		return "protocol: invalid " + item + ": " + e.Reason
+	}
+	return "protocol: invalid " + item + ": " + e.Field + ": " + e.Reason
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidItem) true.
+func (e *ItemError) Unwrap() error { return ErrInvalidItem }
+
+// BlockHash returns the inventory hash of b as a block of protocol version v: SHA-256 of
+// its header, encoded as a LegacyBlock header with six merkle roots for V1_7 and as a
+// Block header with all eight roots from V1_8 on. Only the header is hashed; the
+// transactions and signature are committed through the merkle roots.
+func BlockHash(b *pb.Block, v ProtocolVersion) (Hash, error) {
+	if b == nil {
+		return Hash{}, &ItemError{Item: "block", Reason: "no block"}
+	}
+	return BlockHeaderHash(b.GetBlockHeader(), v)
+}
+
+// BlockHashAt is BlockHash with the version in force at the block's own epoch
+// (block_header.beacon.checkpoint) under act. This is the hash witnet-rust stores and
+// syncs by; its memoised Block::hash() uses the node's current version instead
+// (WIRE.md 13.13).
+func BlockHashAt(b *pb.Block, act VersionActivations) (Hash, error) {
+	return BlockHash(b, act.VersionAt(b.GetBlockHeader().GetBeacon().GetCheckpoint()))
+}
+
+// BlockHeaderHash is BlockHash for a bare header.
+func BlockHeaderHash(h *pb.Block_BlockHeader, v ProtocolVersion) (Hash, error) {
+	var m proto.Message
+	switch {
+	case v == V1_7:
+		m = legacyHeader(h)
+	case v.Valid():
+		m = h
+	default:
+		return Hash{}, fmt.Errorf("protocol: hashing a block header: %w: %d", ErrUnknownProtocolVersion, uint8(v))
+	}
+	return hashItem("block header", "", m)
+}
+
+// legacyHeader presents h as the V1.7 LegacyBlockHeader: the same fields, minus the stake
+// and unstake merkle roots. The result shares h's sub-messages and must not be modified.
+func legacyHeader(h *pb.Block_BlockHeader) *pb.LegacyBlock_LegacyBlockHeader {
+	legacy := &pb.LegacyBlock_LegacyBlockHeader{
+		Signals:        h.GetSignals(),
+		Beacon:         h.GetBeacon(),
+		Proof:          h.GetProof(),
+		Bn256PublicKey: h.GetBn256PublicKey(),
+	}
+	if r := h.GetMerkleRoots(); r != nil {
+		legacy.MerkleRoots = &pb.LegacyBlock_LegacyBlockHeader_LegacyBlockMerkleRoots{
+			MintHash:             r.GetMintHash(),
+			VtHashMerkleRoot:     r.GetVtHashMerkleRoot(),
+			DrHashMerkleRoot:     r.GetDrHashMerkleRoot(),
+			CommitHashMerkleRoot: r.GetCommitHashMerkleRoot(),
+			RevealHashMerkleRoot: r.GetRevealHashMerkleRoot(),
+			TallyHashMerkleRoot:  r.GetTallyHashMerkleRoot(),
+		}
+	}
+	return legacy
+}
+
+// TransactionHash returns the inventory hash of tx (WIRE.md 11.2), which does not depend
+// on the protocol version. Signatures are never hashed, except a stake's authorization,
+// which sits inside the stake body.
+func TransactionHash(tx *pb.Transaction) (Hash, error) {
+	// Each case checks for a nil wrapper: the generated getters would dereference it.
+	switch k := tx.GetKind().(type) {
+	case *pb.Transaction_ValueTransfer:
+		if k != nil {
+			return VTTransactionHash(k.ValueTransfer)
+		}
+	case *pb.Transaction_DataRequest:
+		if k != nil {
+			return DRTransactionHash(k.DataRequest)
+		}
+	case *pb.Transaction_Commit:
+		if k != nil {
+			return CommitTransactionHash(k.Commit)
+		}
+	case *pb.Transaction_Reveal:
+		if k != nil {
+			return RevealTransactionHash(k.Reveal)
+		}
+	case *pb.Transaction_Tally:
+		if k != nil {
+			return TallyTransactionHash(k.Tally)
+		}
+	case *pb.Transaction_Mint:
+		if k != nil {
+			return MintTransactionHash(k.Mint)
+		}
+	case *pb.Transaction_Stake:
+		if k != nil {
+			return StakeTransactionHash(k.Stake)
+		}
+	case *pb.Transaction_Unstake:
+		if k != nil {
+			return UnstakeTransactionHash(k.Unstake)
+		}
+	}
+	return Hash{}, &ItemError{Item: "transaction", Field: "kind", Reason: "oneof not set"}
+}
+
+// VTTransactionHash is the hash of a value transfer: SHA-256 of its body.
+func VTTransactionHash(tx *pb.VTTransaction) (Hash, error) {
+	return hashItem("ValueTransfer transaction", "body", tx.GetBody())
+}
+
+// DRTransactionHash is the hash of a data request: SHA-256(data_poi ‖ rest_poi), where
+// data_poi is SHA-256 of the body's dr_output and rest_poi SHA-256 of the whole body.
+func DRTransactionHash(tx *pb.DRTransaction) (Hash, error) {
+	data, rest, err := drProofOfInclusion(tx)
+	if err != nil {
+		return Hash{}, err
+	}
+	return sha256Pair(data, rest), nil
+}
+
+// drProofOfInclusion returns the two halves of a data request hash: the leaf a smart
+// contract can check (the data request itself) and its sibling (the whole body).
+func drProofOfInclusion(tx *pb.DRTransaction) (data, rest Hash, err error) {
+	c, err := canonicalItem("DataRequest transaction", "body", tx.GetBody())
+	if err != nil {
+		return data, rest, err
+	}
+	body := c.Interface().(*pb.DRTransactionBody)
+	if data, err = sha256Canonical("DataRequest transaction", body.GetDrOutput()); err != nil {
+		return data, rest, err
+	}
+	rest, err = sha256Canonical("DataRequest transaction", body)
+	return data, rest, err
+}
+
+// CommitTransactionHash is the hash of a commit: SHA-256 of its body.
+func CommitTransactionHash(tx *pb.CommitTransaction) (Hash, error) {
+	return hashItem("Commit transaction", "body", tx.GetBody())
+}
+
+// RevealTransactionHash is the hash of a reveal: SHA-256 of its body.
+func RevealTransactionHash(tx *pb.RevealTransaction) (Hash, error) {
+	return hashItem("Reveal transaction", "body", tx.GetBody())
+}
+
+// TallyTransactionHash is the hash of a tally: SHA-256(data_poi ‖ rest_poi), where
+// data_poi is SHA-256 of the 32 dr_pointer bytes followed by the tally bytes and rest_poi
+// SHA-256 of the whole tally transaction.
+func TallyTransactionHash(tx *pb.TallyTransaction) (Hash, error) {
+	data, rest, err := tallyProofOfInclusion(tx)
+	if err != nil {
+		return Hash{}, err
+	}
+	return sha256Pair(data, rest), nil
+}
+
+// tallyProofOfInclusion returns the two halves of a tally hash (see
+// drProofOfInclusion).
+func tallyProofOfInclusion(tx *pb.TallyTransaction) (data, rest Hash, err error) {
+	c, err := canonicalItem("Tally transaction", "", tx)
+	if err != nil {
+		return data, rest, err
+	}
+	tally := c.Interface().(*pb.TallyTransaction)
+	pointer, _ := itemHashValue(tally.GetDrPointer()) // validated by canonicalItem
+	h := sha256.New()
+	h.Write(pointer)
+	h.Write(tally.GetTally())
+	h.Sum(data[:0])
+	rest, err = sha256Canonical("Tally transaction", tally)
+	return data, rest, err
+}
+
+// MintTransactionHash is the hash of a mint: SHA-256 of the whole transaction (its epoch
+// makes every mint hash unique).
+func MintTransactionHash(tx *pb.MintTransaction) (Hash, error) {
+	return hashItem("Mint transaction", "", tx)
+}
+
+// StakeTransactionHash is the hash of a stake: SHA-256 of its body, where an absent
+// change output is written as the default output (WIRE.md section 2, rule 7).
+func StakeTransactionHash(tx *pb.StakeTransaction) (Hash, error) {
+	return hashItem("Stake transaction", "body", tx.GetBody())
+}
+
+// UnstakeTransactionHash is the hash of an unstake: SHA-256 of its body.
+func UnstakeTransactionHash(tx *pb.UnstakeTransaction) (Hash, error) {
+	return hashItem("Unstake transaction", "body", tx.GetBody())
+}
+
+// SuperBlockHash returns the hash of sb (WIRE.md 11.3). It is not protobuf: SHA-256 over
+// signing_committee_length (u32 big-endian) ‖ ars_root ‖ data_request_root ‖ index (u32
+// big-endian) ‖ last_block ‖ last_block_in_previous_superblock ‖ tally_root, 168 bytes.
+func SuperBlockHash(sb *pb.SuperBlock) (Hash, error) {
+	if sb == nil {
+		return Hash{}, &ItemError{Item: "superblock", Reason: "no superblock"}
+	}
+	var pre [superBlockPreLen]byte
+	out := binary.BigEndian.AppendUint32(pre[:0], sb.GetSigningCommitteeLength())
+	for _, f := range [...]struct {
+		name  string
+		hash  *pb.Hash
+		index bool // write the index before this hash
+	}{
+		{"ars_root", sb.GetArsRoot(), false},
+		{"data_request_root", sb.GetDataRequestRoot(), false},
+		{"last_block", sb.GetLastBlock(), true},
+		{"last_block_in_previous_superblock", sb.GetLastBlockInPreviousSuperblock(), false},
+		{"tally_root", sb.GetTallyRoot(), false},
+	} {
+		if f.index {
+			out = binary.BigEndian.AppendUint32(out, sb.GetIndex())
+		}
+		b, reason := itemHashValue(f.hash)
+		if reason != "" {
+			return Hash{}, &ItemError{Item: "superblock", Field: f.name, Reason: reason}
+		}
+		out = append(out, b...)
+	}
+	return sha256.Sum256(out), nil
+}
+
+// SuperBlockVoteBn256Message returns the bytes a superblock vote signs with BN256:
+// index as u32 big-endian ‖ superblock hash (36 bytes).
+func SuperBlockVoteBn256Message(index uint32, superblockHash Hash) []byte {
+	msg := make([]byte, 0, 4+HashSize)
+	msg = binary.BigEndian.AppendUint32(msg, index)
+	return append(msg, superblockHash[:]...)
+}
+
+// SuperBlockVoteSecp256k1Message returns the digest a superblock vote signs with
+// secp256k1: SHA-256(index as u32 big-endian ‖ superblock hash ‖ BN256 signature bytes).
+func SuperBlockVoteSecp256k1Message(index uint32, superblockHash Hash, bn256Sig []byte) Hash {
+	h := sha256.New()
+	h.Write(SuperBlockVoteBn256Message(index, superblockHash))
+	h.Write(bn256Sig)
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// hashItem is SHA-256 of the canonical, validated encoding of m. item and path name m in
+// errors (path is m's field name inside item, "" when m is the item).
+func hashItem(item, path string, m proto.Message) (Hash, error) {
+	c, err := canonicalItem(item, path, m)
+	if err != nil {
+		return Hash{}, err
+	}
+	return sha256Canonical(item, c.Interface())
+}
+
+// canonicalItem returns m, or a canonical copy of it, after checking that witnet-rust
+// could represent it. m is never modified.
+func canonicalItem(item, path string, m proto.Message) (protoreflect.Message, error) {
+	c, err := canonicalForm(m.ProtoReflect(), true)
+	if err != nil {
+		var ie *ItemError
+		if !errors.As(err, &ie) {
+			return nil, err
+		}
+		ie.Item = item
+		if path != "" {
+			ie.Field = joinField(path, ie.Field)
+		}
+		return nil, ie
+	}
+	return c, nil
+}
+
+// sha256Canonical hashes the encoding of a message that is already canonical.
+func sha256Canonical(item string, m proto.Message) (Hash, error) {
+	b, err := canonicalMarshal.Marshal(m)
+	if err != nil {
+		return Hash{}, &ItemError{Item: item, Reason: err.Error()}
+	}
+	return sha256.Sum256(b), nil
+}
+
+// sha256Pair is SHA-256(a ‖ b), the inner node of the proof-of-inclusion hashes and of
+// merkle trees.
+func sha256Pair(a, b Hash) Hash {
+	var buf [2 * HashSize]byte
+	copy(buf[:HashSize], a[:])
+	copy(buf[HashSize:], b[:])
+	return sha256.Sum256(buf[:])
+}
+
+// itemHashValue returns the 32 bytes of h, or the reason h does not stand for a Witnet
+// hash. It is safe on a nil h and on a nil oneof wrapper.
+func itemHashValue(h *pb.Hash) ([]byte, string) {
+	k, ok := h.GetKind().(*pb.Hash_SHA256)
+	if !ok || k == nil {
+		return nil, "hash not set"
+	}
+	if len(k.SHA256) != HashSize {
+		return nil, fmt.Sprintf("hash is %d bytes, want %d", len(k.SHA256), HashSize)
+	}
+	return k.SHA256, ""
+}
+
+// validateItem checks one message (not its children) against the conversion rules
+// witnet-rust applies after parsing (WIRE.md section 2): hash sizes, key and key-hash
+// sizes, set oneofs, the witness count, declared RADType values.
+func validateItem(m protoreflect.Message) error {
+	switch x := m.Interface().(type) {
+	case *pb.Hash:
+		if _, reason := itemHashValue(x); reason != "" {
+			return &ItemError{Reason: reason}
+		}
+		return nil
+	case *pb.PublicKeyHash:
+		if n := len(x.GetHash()); n != itemPKHLen {
+			return &ItemError{Reason: fmt.Sprintf("public key hash is %d bytes, want %d", n, itemPKHLen)}
+		}
+	case *pb.PublicKey:
+		if n := len(x.GetPublicKey()); n != itemPublicKeyLen {
+			return &ItemError{Reason: fmt.Sprintf("public key is %d bytes, want %d", n, itemPublicKeyLen)}
+		}
+	case *pb.DataRequestOutput:
+		if w := x.GetWitnesses(); w > itemMaxWitnesses {
+			return &ItemError{Field: "witnesses", Reason: fmt.Sprintf("%d witnesses, at most %d", w, itemMaxWitnesses)}
+		}
+	case *pb.DataRequestOutput_RADRequest_RADRetrieve:
+		// Treated as invalid, as the decoder does (WIRE.md 13.14).
+		if k := x.GetKind(); k.Descriptor().Values().ByNumber(k.Number()) == nil {
+			return &ItemError{Field: "kind", Reason: fmt.Sprintf("undeclared RADType %d", int32(k))}
+		}
+	}
+	oneofs := m.Descriptor().Oneofs()
+	for i := 0; i < oneofs.Len(); i++ {
+		if od := oneofs.Get(i); !od.IsSynthetic() && m.WhichOneof(od) == nil {
+			return &ItemError{Field: string(od.Name()), Reason: "oneof not set"}
+		}
+	}
+	return nil
+}
+
+// prefixField puts fd's name (and list index, when idx ≥ 0) in front of an *ItemError's
+// field path on its way up; other errors pass through.
+func prefixField(err error, fd protoreflect.FieldDescriptor, idx int) error {
+	var ie *ItemError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	name := string(fd.Name())
+	if idx >= 0 {
+		name += "[" + strconv.Itoa(idx) + "]"
+	}
+	ie.Field = joinField(name, ie.Field)
+	return ie
+}
+
+func joinField(parent, child string) string {
+	if child == "" {
+		return parent
+	}
+	return parent + "." + child
+}
