@@ -1,0 +1,22 @@
+// Package inventory owns a node's inventory: the blocks, transactions, superblocks and
+// superblock votes it has seen, kept in the node's bbolt file under buckets prefixed
+// "inventory/", and the gossip that moves them between sessions.
+//
+// The Store keys every item by its witnet-rust hash (WIRE.md section 11), keeps each kind
+// in a bounded first-in first-out pool (the oldest item of a kind is evicted when its pool
+// is full), indexes blocks by epoch so a range can be announced to a peer that is behind,
+// and superblocks by index because InventoryEntry names them by index.
+//
+// The Engine sits on top of the Store and implements the inventory side of a session:
+// an item new to this node is stored and then announced to every consolidated session
+// except the one it came from; an announcement of unknown hashes is answered with a
+// request to the first peer that announced them, and later announcers are kept as
+// fall-backs; an item is accepted once per request, so a neighbour can make us receive an
+// item at most once, and an item already known is never announced again.
+//
+// Unlike witnet-rust, which pushes transactions, superblocks and votes as full messages and
+// uses announcements only for blocks during synchronisation (WIRE.md 7.5), this package
+// announces every kind that InventoryEntry can name (blocks, transactions, superblocks).
+// Superblock votes have no InventoryEntry member, so they are still pushed as full messages,
+// deduplicated by hash.
+package inventory
