@@ -1,0 +1,371 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+var log = logging.Logger("witnet/rpc")
+
+// Limits of the HTTP listener.
+const (
+	// maxBodySize bounds a JSON-RPC request body; addPeers with a few thousand addresses
+	// fits comfortably.
+	maxBodySize = 1 << 20
+	// maxBatch bounds the number of calls in one batch request.
+	maxBatch = 100
+	// readHeaderTimeout, readTimeout, writeTimeout and idleTimeout bound slow clients.
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	// shutdownTimeout bounds how long Close waits for requests in flight.
+	shutdownTimeout = 5 * time.Second
+)
+
+// Handler returns the HTTP handler of the node's interface: JSON-RPC on POST /, the
+// Prometheus exposition of g on GET /metrics (g may be nil to disable it) and GET /health.
+func Handler(b Backend, g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	h := &handler{backend: b}
+	mux.Handle("/", h)
+	if g != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	}
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := b.Health(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	return mux
+}
+
+// Server is a running HTTP listener serving Handler.
+type Server struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// Listen binds addr (host:port; port 0 picks a free one) and serves Handler(b, g) on it
+// until Close.
+func Listen(addr string, b Backend, g prometheus.Gatherer) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: listen: %w", err)
+	}
+	s := &Server{
+		ln: ln,
+		srv: &http.Server{
+			Handler:           Handler(b, g),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			ErrorLog:          nil,
+		},
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Errorw("HTTP listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	log.Infow("JSON-RPC and metrics listening", "addr", ln.Addr().String())
+	return s, nil
+}
+
+// Addr returns the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops accepting, waits a little for requests in flight and closes the listener.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = s.srv.Close()
+	}
+	<-s.done
+	return err
+}
+
+// request is one JSON-RPC 2.0 call as received.
+type request struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Method  *string         `json:"method"`
+	Params  json.RawMessage `json:"params"`
+	ID      json.RawMessage `json:"id"`
+}
+
+// response is one JSON-RPC 2.0 reply.
+type response struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Result  any             `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+	ID      json.RawMessage `json:"id"`
+}
+
+var nullID = json.RawMessage("null")
+
+type handler struct {
+	backend Backend
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "JSON-RPC 2.0 takes POST requests", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
+	if err != nil {
+		writeJSON(w, response{JSONRPC: "2.0", Error: errorf(CodeInvalidRequest, "request body: %v", err), ID: nullID})
+		return
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		h.serveBatch(w, r.Context(), body)
+		return
+	}
+	resp, ok := h.call(r.Context(), body)
+	if !ok {
+		w.WriteHeader(http.StatusNoContent) // a notification gets no reply
+		return
+	}
+	writeJSON(w, resp)
+}
+
+func (h *handler) serveBatch(w http.ResponseWriter, ctx context.Context, body []byte) {
+	var calls []json.RawMessage
+	if err := json.Unmarshal(body, &calls); err != nil {
+		writeJSON(w, response{JSONRPC: "2.0", Error: errorf(CodeParseError, "parse error: %v", err), ID: nullID})
+		return
+	}
+	if len(calls) == 0 {
+		writeJSON(w, response{JSONRPC: "2.0", Error: errorf(CodeInvalidRequest, "empty batch"), ID: nullID})
+		return
+	}
+	if len(calls) > maxBatch {
+		writeJSON(w, response{JSONRPC: "2.0", Error: errorf(CodeInvalidRequest, "batch of %d calls, at most %d", len(calls), maxBatch), ID: nullID})
+		return
+	}
+	out := make([]response, 0, len(calls))
+	for _, c := range calls {
+		if resp, ok := h.call(ctx, c); ok {
+			out = append(out, resp)
+		}
+	}
+	if len(out) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, out)
+}
+
+// call runs one JSON-RPC call; ok is false for a valid notification (no id), which gets no
+// reply.
+func (h *handler) call(ctx context.Context, raw []byte) (resp response, ok bool) {
+	resp = response{JSONRPC: "2.0", ID: nullID}
+	var req request
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&req); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			resp.Error = errorf(CodeParseError, "parse error: %v", err)
+		} else {
+			resp.Error = errorf(CodeInvalidRequest, "invalid request: %v", err)
+		}
+		return resp, true
+	}
+	if dec.More() {
+		resp.Error = errorf(CodeParseError, "parse error: data after the request object")
+		return resp, true
+	}
+	notification := req.ID == nil
+	if !notification {
+		if !validID(req.ID) {
+			resp.Error = errorf(CodeInvalidRequest, "invalid request: id must be a string, a number or null")
+			return resp, true
+		}
+		resp.ID = req.ID
+	}
+	if req.JSONRPC != "2.0" {
+		resp.Error = errorf(CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
+		return resp, true
+	}
+	if req.Method == nil {
+		resp.Error = errorf(CodeInvalidRequest, `invalid request: "method" is missing`)
+		return resp, true
+	}
+	result, rerr := h.dispatch(ctx, *req.Method, req.Params)
+	if notification {
+		return resp, false
+	}
+	if rerr != nil {
+		resp.Error = rerr
+	} else {
+		resp.Result = result
+	}
+	return resp, true
+}
+
+func validID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return false
+	}
+	switch id[0] {
+	case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return true
+	}
+	return false
+}
+
+func (h *handler) dispatch(ctx context.Context, method string, params json.RawMessage) (any, *Error) {
+	var (
+		result any
+		err    error
+	)
+	switch method {
+	case MethodPeers:
+		if e := noParams(params); e != nil {
+			return nil, e
+		}
+		var peers []Peer
+		peers, err = h.backend.Peers(ctx)
+		result = nonNil(peers)
+	case MethodKnownPeers:
+		if e := noParams(params); e != nil {
+			return nil, e
+		}
+		var known []KnownPeer
+		known, err = h.backend.KnownPeers(ctx)
+		result = nonNil(known)
+	case MethodAddPeers:
+		addrs, e := parseAddrs(params)
+		if e != nil {
+			return nil, e
+		}
+		err = h.backend.AddPeers(ctx, addrs)
+		result = true
+	case MethodClearPeers:
+		if e := noParams(params); e != nil {
+			return nil, e
+		}
+		err = h.backend.ClearPeers(ctx)
+		result = true
+	case MethodInitializePeers:
+		if e := noParams(params); e != nil {
+			return nil, e
+		}
+		err = h.backend.InitializePeers(ctx)
+		result = true
+	case MethodNodeStats:
+		if e := noParams(params); e != nil {
+			return nil, e
+		}
+		result, err = h.backend.NodeStats(ctx)
+	default:
+		return nil, errorf(CodeMethodNotFound, "method not found: %q", method)
+	}
+	if err != nil {
+		var rerr *Error
+		if errors.As(err, &rerr) {
+			return nil, rerr
+		}
+		log.Warnw("JSON-RPC call failed", "method", method, "err", err)
+		return nil, errorf(CodeInternalError, "%s: %v", method, err)
+	}
+	return result, nil
+}
+
+// nonNil makes an empty list marshal as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// noParams accepts an absent params member, null, [] or {}.
+func noParams(params json.RawMessage) *Error {
+	p := bytes.TrimSpace(params)
+	switch {
+	case len(p) == 0, bytes.Equal(p, []byte("null")):
+		return nil
+	}
+	var arr []json.RawMessage
+	if json.Unmarshal(p, &arr) == nil && len(arr) == 0 {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(p, &obj) == nil && len(obj) == 0 {
+		return nil
+	}
+	return errorf(CodeInvalidParams, "invalid params: this method takes none")
+}
+
+// parseAddrs reads addPeers params: an array of multiaddr strings, each with /p2p/<id>.
+func parseAddrs(params json.RawMessage) ([]ma.Multiaddr, *Error) {
+	var strs []string
+	if err := json.Unmarshal(params, &strs); err != nil || len(bytes.TrimSpace(params)) == 0 {
+		return nil, errorf(CodeInvalidParams, `invalid params: want an array of multiaddr strings, e.g. ["/ip4/1.2.3.4/tcp/21337/p2p/12D3KooW..."]`)
+	}
+	if len(strs) == 0 {
+		return nil, errorf(CodeInvalidParams, "invalid params: no addresses")
+	}
+	addrs := make([]ma.Multiaddr, 0, len(strs))
+	for i, s := range strs {
+		a, err := ParsePeerAddr(s)
+		if err != nil {
+			return nil, errorf(CodeInvalidParams, "invalid params: address %d: %v", i, err)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
+}
+
+// ParsePeerAddr parses a multiaddr that names a transport address and ends in
+// /p2p/<peer id>, the form addPeers and the --bootstrap flag take.
+func ParsePeerAddr(s string) (ma.Multiaddr, error) {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a multiaddr: %w", s, err)
+	}
+	transport, last := ma.SplitLast(a)
+	if last == nil || last.Code() != ma.P_P2P {
+		return nil, fmt.Errorf("%q does not end in /p2p/<peer id>", s)
+	}
+	if len(transport) == 0 {
+		return nil, fmt.Errorf("%q has no transport address before /p2p/", s)
+	}
+	return a, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		log.Debugw("write JSON-RPC response", "err", err)
+	}
+}

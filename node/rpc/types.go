@@ -1,0 +1,99 @@
+package rpc
+
+import (
+	"context"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// JSON-RPC method names, as witnet-rust names them.
+const (
+	MethodPeers           = "peers"
+	MethodKnownPeers      = "knownPeers"
+	MethodAddPeers        = "addPeers"
+	MethodClearPeers      = "clearPeers"
+	MethodInitializePeers = "initializePeers"
+	MethodNodeStats       = "nodeStats"
+)
+
+// Peer types in the result of peers.
+const (
+	PeerInbound  = "inbound"
+	PeerOutbound = "outbound"
+)
+
+// Known-peer types in the result of knownPeers.
+const (
+	KnownNew   = "new"
+	KnownTried = "tried"
+)
+
+// Peer is one consolidated session in the result of peers.
+type Peer struct {
+	// Address is the remote multiaddr of the session, ending in /p2p/<peer id>.
+	Address string `json:"address"`
+	// Type is PeerInbound or PeerOutbound.
+	Type string `json:"type"`
+}
+
+// KnownPeer is one address-book entry in the result of knownPeers.
+type KnownPeer struct {
+	// Address is the multiaddr of the entry, ending in /p2p/<peer id>.
+	Address string `json:"address"`
+	// Type is KnownNew or KnownTried.
+	Type string `json:"type"`
+}
+
+// SessionCounts counts sessions of one type by status.
+type SessionCounts struct {
+	Unconsolidated int `json:"unconsolidated"`
+	Consolidated   int `json:"consolidated"`
+}
+
+// BookCounts counts the address book's entries by bucket.
+type BookCounts struct {
+	New   int `json:"new"`
+	Tried int `json:"tried"`
+	Ice   int `json:"ice"`
+}
+
+// NodeStats is the result of nodeStats.
+type NodeStats struct {
+	// PeerID is the node's libp2p peer ID.
+	PeerID string `json:"peerId"`
+	// UptimeSeconds is the time since the node started, in whole seconds.
+	UptimeSeconds int64 `json:"uptimeSeconds"`
+	// Inbound, Outbound and Feeler count the live sessions of each type. Feelers are never
+	// consolidated: they close as soon as their handshake ends.
+	Inbound  SessionCounts `json:"inbound"`
+	Outbound SessionCounts `json:"outbound"`
+	Feeler   int           `json:"feeler"`
+	// MessagesIn and MessagesOut count Witnet messages received and sent since start;
+	// BytesIn and BytesOut count their frames, length prefix included.
+	MessagesIn  uint64 `json:"messagesIn"`
+	MessagesOut uint64 `json:"messagesOut"`
+	BytesIn     uint64 `json:"bytesIn"`
+	BytesOut    uint64 `json:"bytesOut"`
+	// KnownPeers counts the address book's buckets.
+	KnownPeers BookCounts `json:"knownPeers"`
+}
+
+// Backend is what the server needs from a node. Methods are called concurrently.
+type Backend interface {
+	// Peers lists the consolidated inbound and outbound sessions.
+	Peers(ctx context.Context) ([]Peer, error)
+	// KnownPeers lists the new and tried buckets of the address book.
+	KnownPeers(ctx context.Context) ([]KnownPeer, error)
+	// AddPeers adds addresses (each ending in /p2p/<id>) to the new bucket, melting them
+	// from ice first; it returns once the change is durable.
+	AddPeers(ctx context.Context, addrs []ma.Multiaddr) error
+	// ClearPeers empties the address book.
+	ClearPeers(ctx context.Context) error
+	// InitializePeers replaces the address book with the configured bootstrap addresses
+	// and drops every session.
+	InitializePeers(ctx context.Context) error
+	// NodeStats reports counters.
+	NodeStats(ctx context.Context) (NodeStats, error)
+	// Health returns nil while the node is serving.
+	Health(ctx context.Context) error
+}
