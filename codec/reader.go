@@ -1,0 +1,174 @@
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// errInvalidRead is returned when the underlying reader reports a byte count outside the
+// slice it was given; that is a bug in the reader, reported rather than trusted.
+var errInvalidRead = errors.New("codec: underlying reader returned an invalid count")
+
+// maxEmptyReads bounds how many consecutive (0, nil) results from the underlying reader are
+// tolerated before giving up with io.ErrNoProgress, so a broken reader cannot spin us forever.
+const maxEmptyReads = 100
+
+// Reader reads length-prefixed frames from a stream.
+//
+// It reads ahead through a small internal buffer, so it may consume bytes of the next
+// frames from the underlying reader; once a Reader is attached to a stream, read that
+// stream only through it. A Reader is not safe for concurrent use.
+//
+// Errors are sticky: after ReadFrame returns an error the position in the stream is lost
+// (for example a header announcing a frame that is too large was consumed but its payload
+// was not), so every later call returns the same error.
+type Reader struct {
+	rd   io.Reader
+	max  int
+	buf  []byte // read-ahead buffer; buf[r:w] holds unread bytes
+	r, w int
+	err  error // sticky error
+}
+
+// NewReader returns a Reader of frames from r that rejects payloads longer than
+// maxFrameSize bytes. A non-positive maxFrameSize means DefaultMaxFrameSize.
+func NewReader(r io.Reader, maxFrameSize int) *Reader {
+	return &Reader{
+		rd:  r,
+		max: normalizeMax(maxFrameSize),
+		buf: make([]byte, readBufferSize),
+	}
+}
+
+// ReadFrame reads the next frame and returns its payload. The returned slice is freshly
+// allocated for each frame (exactly the announced length) and owned by the caller; the
+// Reader never touches it again. A zero-length frame yields an empty, non-nil slice.
+//
+// Errors:
+//   - io.EOF: the stream ended cleanly between two frames;
+//   - io.ErrUnexpectedEOF: the stream ended inside a header or a payload;
+//   - *FrameTooLargeError (matching ErrFrameTooLarge): the header announces more than the
+//     maximum; it is returned before anything is allocated or read for the payload;
+//   - io.ErrNoProgress: the underlying reader keeps returning no data and no error;
+//   - an error naming the fault when the underlying reader reports an impossible count;
+//   - any other error of the underlying reader, unchanged (deadlines, resets, ...).
+func (r *Reader) ReadFrame() ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	payload, err := r.readFrame()
+	if err != nil {
+		r.err = err
+		return nil, err
+	}
+	return payload, nil
+}
+
+func (r *Reader) readFrame() ([]byte, error) {
+	if err := r.fill(HeaderSize); err != nil {
+		if err == io.EOF && r.w == r.r {
+			return nil, io.EOF
+		}
+		return nil, eofIsUnexpected(err)
+	}
+	n := binary.BigEndian.Uint32(r.buf[r.r:])
+	r.r += HeaderSize
+	if uint64(n) > uint64(r.max) {
+		return nil, &FrameTooLargeError{Size: uint64(n), Max: r.max}
+	}
+
+	payload := make([]byte, n)
+	got := copy(payload, r.buf[r.r:r.w])
+	r.r += got
+	rest := payload[got:]
+	if len(rest) == 0 {
+		return payload, nil
+	}
+	// Here the read-ahead buffer is empty. A remainder that fits in the buffer is read
+	// through it, which may also bring in the following frames; a larger one goes straight
+	// into the payload to avoid copying it twice.
+	if len(rest) < len(r.buf) {
+		if err := r.fill(len(rest)); err != nil {
+			return nil, eofIsUnexpected(err)
+		}
+		r.r += copy(rest, r.buf[r.r:r.w])
+		return payload, nil
+	}
+	if err := readFull(r.rd, rest); err != nil {
+		return nil, eofIsUnexpected(err)
+	}
+	return payload, nil
+}
+
+// fill reads from the underlying reader until at least n bytes (n <= len(buf)) are
+// buffered. It returns io.EOF (not io.ErrUnexpectedEOF) if the stream ends first; the
+// caller decides what an end at that point means.
+func (r *Reader) fill(n int) error {
+	if r.w-r.r >= n {
+		return nil
+	}
+	if r.r == r.w {
+		r.r, r.w = 0, 0
+	} else if len(r.buf)-r.r < n {
+		// Not enough room after the unread bytes: move them to the front.
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
+	}
+	empty := 0
+	for r.w-r.r < n {
+		m, err := r.rd.Read(r.buf[r.w:])
+		if m < 0 || m > len(r.buf)-r.w {
+			return errInvalidRead
+		}
+		r.w += m
+		if r.w-r.r >= n {
+			return nil // enough data; a simultaneous error will recur on the next Read
+		}
+		if err != nil {
+			return err
+		}
+		if m == 0 {
+			if empty++; empty >= maxEmptyReads {
+				return io.ErrNoProgress
+			}
+		} else {
+			empty = 0
+		}
+	}
+	return nil
+}
+
+// readFull fills p from rd. Unlike io.ReadFull it gives up with io.ErrNoProgress on a reader
+// that keeps returning (0, nil), and it returns io.EOF for an end at any point.
+func readFull(rd io.Reader, p []byte) error {
+	empty := 0
+	for len(p) > 0 {
+		m, err := rd.Read(p)
+		if m < 0 || m > len(p) {
+			return errInvalidRead
+		}
+		p = p[m:]
+		if len(p) == 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m == 0 {
+			if empty++; empty >= maxEmptyReads {
+				return io.ErrNoProgress
+			}
+		} else {
+			empty = 0
+		}
+	}
+	return nil
+}
+
+func eofIsUnexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
