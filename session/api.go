@@ -198,8 +198,9 @@ type Config struct {
 	// requested_blocks_batch_limit = 0). A positive value below 2 × SuperblockPeriod is
 	// raised to it.
 	BlocksBatchLimit int
-	// SuperblockPeriod is the superblock period in epochs; 0 means
-	// DefaultSuperblockPeriod. It also decides which epochs forgive beacon mismatches.
+	// SuperblockPeriod is the superblock period in epochs, the floor of BlocksBatchLimit;
+	// 0 means DefaultSuperblockPeriod. (Which epochs forgive beacon mismatches is
+	// witnet-rust's hard-coded "multiple of 10", see protocol.HandshakeError.Ices.)
 	SuperblockPeriod uint32
 	// SenderAddress is the Version.sender_address we announce (our public address as
 	// Address.address bytes); nil means six zero bytes (0.0.0.0:0, no public address).

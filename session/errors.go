@@ -152,4 +152,7 @@ var (
 	// ErrEmptyInventory is returned by AnnounceItems given no entries (witnet-rust never
 	// sends an empty announcement).
 	ErrEmptyInventory = errors.New("session: empty inventory list")
+	// ErrNotItem is returned by SendInventoryItem for a message that is not a Block,
+	// Transaction, SuperBlock or SuperBlockVote.
+	ErrNotItem = errors.New("session: not an inventory item message")
 )

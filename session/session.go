@@ -1,77 +1,477 @@
 package session
 
 import (
+	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 
+	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/witnet-p2p/witnet-p2p/codec"
+	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// Session is one Witnet session over one stream. Its bodies are being written; this file
-// fixes the method set the manager codes against.
+var log = logging.Logger("witnet/session")
+
+// logger is the part of a zap SugaredLogger a session uses; its per-session child logger
+// carries the "peer" and "dir" fields on every line.
+type logger interface {
+	Debugw(msg string, keysAndValues ...any)
+	Infow(msg string, keysAndValues ...any)
+	Warnw(msg string, keysAndValues ...any)
+}
+
+// phase is where a session is in its start/stop life, guarded by Session.mu.
+type phase uint8
+
+const (
+	phaseNew      phase = iota // New returned; Start not called
+	phaseStarting              // Start is registering and sending the first Version
+	phaseRunning               // the reader and writer goroutines run
+	phaseClosed                // shutdown happened
+)
+
+// Session is one Witnet session over one stream: the Version/Verack handshake, then the
+// dispatch of consolidated messages to the services of Config.
+//
+// A started session runs two goroutines: a reader, which owns the state machine and
+// calls the services, and a writer, which drains the send queue into the stream,
+// batching whatever is queued into one write. The handshake timeout is a clock timer.
+// Every method is safe for concurrent use; none blocks on the network.
 type Session struct {
-	conn io.ReadWriteCloser
-	peer Peer
-	typ  Type
-	cfg  Config
-	done chan struct{}
+	// Set by New, immutable afterwards.
+	conn  io.ReadWriteCloser
+	peer  Peer
+	typ   Type
+	cfg   Config // defaults applied
+	rules rules
+	log   logger
+
+	queue      sendQueue
+	closing    chan struct{} // closed when the session starts to end
+	done       chan struct{} // closed once it has ended: goroutines gone, Unregister called
+	writerDone chan struct{} // closed when the writer goroutine returns
+
+	mu    sync.Mutex // guards the three fields below
+	phase phase
+	err   error // why the session ended; set once, by shutdown
+	timer Timer // handshake timeout, armed by Start
+
+	// registered is set by Start before any goroutine of the session exists and read by
+	// finish, which runs after they are gone.
+	registered bool
+	status     atomic.Uint32 // Status; written only by the reader (and Start)
+
+	m      machine                    // owned by the reader goroutine (see machine)
+	remote atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
+	stats  counters
 }
 
 // New returns a session of type t over conn with the remote peer p. It does nothing on
-// the network until Start.
+// the network until Start. The session owns conn from now on and closes it when it ends.
 func New(conn io.ReadWriteCloser, p Peer, t Type, cfg Config) *Session {
-	return &Session{conn: conn, peer: p, typ: t, cfg: cfg, done: make(chan struct{})}
+	cfg = withDefaults(cfg)
+	s := &Session{
+		conn:       conn,
+		peer:       p,
+		typ:        t,
+		cfg:        cfg,
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		rules: rules{
+			magic:     uint32(cfg.Magic),
+			maxTSDiff: int64(cfg.MaxTimestampDiff.Seconds()),
+			chain:     cfg.Chain,
+			nonces:    cfg.Nonces,
+		},
+		log: log.With("peer", p.String(), "dir", t.String()),
+	}
+	if cfg.MaxTimestampDiff < 0 {
+		s.rules.maxTSDiff = 0 // disabled
+	}
+	s.queue.init(cfg.SendQueueSize)
+	s.m.typ = t
+	return s
 }
 
-// Start registers the session (Inbound, Outbound), sends our Version (Outbound, Feeler),
-// arms the handshake timer and starts the reader and writer goroutines.
-func (s *Session) Start() {}
+// withDefaults returns cfg with every zero field replaced by its documented default.
+func withDefaults(cfg Config) Config {
+	if cfg.Magic == 0 {
+		cfg.Magic = protocol.Magic
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxTimestampDiff == 0 {
+		cfg.MaxTimestampDiff = DefaultMaxTimestampDiff
+	}
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = codec.DefaultMaxFrameSize
+	}
+	if cfg.SendQueueSize <= 0 {
+		cfg.SendQueueSize = DefaultSendQueueSize
+	}
+	if cfg.BlocksBatchLimit == 0 {
+		cfg.BlocksBatchLimit = DefaultBlocksBatchLimit
+	}
+	if cfg.SuperblockPeriod == 0 {
+		cfg.SuperblockPeriod = DefaultSuperblockPeriod
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
+	if cfg.Nonces == nil {
+		cfg.Nonces = NewNonceSet(1)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = nopRegistry{}
+	}
+	if cfg.AddressBook == nil {
+		cfg.AddressBook = nopAddressBook{}
+	}
+	if cfg.Inventory == nil {
+		cfg.Inventory = nopInventory{}
+	}
+	if cfg.Chain == nil {
+		cfg.Chain = zeroChain{}
+	}
+	return cfg
+}
+
+// Start brings the session up: an Inbound or Outbound session registers with the
+// Registry first (a refusal ends it with ReasonRegisterRefused); an Outbound or Feeler
+// session queues its Version; then the handshake timer is armed and the reader and writer
+// goroutines start. Start returns at once; calls after the first do nothing, and so does
+// a Start after Close.
+func (s *Session) Start() {
+	s.mu.Lock()
+	if s.phase != phaseNew {
+		s.mu.Unlock()
+		return
+	}
+	s.phase = phaseStarting
+	s.mu.Unlock()
+
+	if s.typ != Feeler {
+		if err := s.cfg.Registry.Register(s); err != nil {
+			s.shutdown(withCause(ReasonRegisterRefused, err))
+			s.finish()
+			return
+		}
+		s.registered = true
+	}
+	if s.typ != Inbound {
+		// The queue is empty, so this cannot fail for lack of room; an encoding failure
+		// ends the session through shutdown.
+		_ = s.sendVersion()
+	}
+
+	s.mu.Lock()
+	if s.phase == phaseClosed { // Close raced with Start, or sendVersion failed
+		s.mu.Unlock()
+		s.finish()
+		return
+	}
+	s.phase = phaseRunning
+	s.timer = s.cfg.Clock.AfterFunc(s.cfg.HandshakeTimeout, s.handshakeTimeout)
+	s.mu.Unlock()
+
+	s.log.Debugw("session started")
+	go s.writeLoop()
+	go s.readLoop()
+}
 
 // ID returns the remote peer ID.
 func (s *Session) ID() peer.ID { return s.peer.ID }
 
-// Peer returns the description of the remote peer.
+// Peer returns the description of the remote peer given to New.
 func (s *Session) Peer() Peer { return s.peer }
 
 // Type returns the session type.
 func (s *Session) Type() Type { return s.typ }
 
-// Status returns the session status.
-func (s *Session) Status() Status { return Unconsolidated }
+// Status returns the session status: Consolidated once the manager accepted the
+// completed handshake.
+func (s *Session) Status() Status { return Status(s.status.Load()) }
 
-// Send queues m without blocking.
-func (s *Session) Send(m *pb.Message) error { return ErrClosed }
-
-// Close ends the session.
-func (s *Session) Close(reason error) {}
-
-// Done is closed once the session has ended.
+// Done returns a channel closed once the session has ended: its goroutines returned, the
+// peer was iced if the reason asks for it, and Unregister was called.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// Err returns why the session ended.
-func (s *Session) Err() error { return nil }
+// Err returns why the session ended (a Reason, possibly wrapping its cause; see
+// ReasonOf), or nil while it runs.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
 
-// GetPeers sends GetPeers.
-func (s *Session) GetPeers() error { return ErrClosed }
+// Close ends the session. reason is reported by Err: nil means ReasonLocalClose; a Reason
+// (or an error wrapping one) is kept, and decides whether the peer is iced; any other
+// error is wrapped in ReasonLocalClose. Close does not wait; use Done. Calls after the
+// first, or after the session ended, do nothing.
+func (s *Session) Close(reason error) {
+	var r Reason
+	switch {
+	case reason == nil:
+		reason = ReasonLocalClose
+	case errors.As(reason, &r):
+	default:
+		reason = withCause(ReasonLocalClose, reason)
+	}
+	s.shutdown(reason)
+}
 
-// AnnounceItems sends an InventoryAnnouncement.
-func (s *Session) AnnounceItems(entries []*pb.InventoryEntry) error { return ErrClosed }
-
-// RequestBlock sends an InventoryRequest for one entry.
-func (s *Session) RequestBlock(e *pb.InventoryEntry) error { return ErrClosed }
-
-// SendInventoryItem sends a Block, Transaction, SuperBlock or SuperBlockVote message.
-func (s *Session) SendInventoryItem(m *pb.Message) error { return ErrClosed }
-
-// SendLastBeacon sends a LastBeacon.
-func (s *Session) SendLastBeacon(b *pb.LastBeacon) error { return ErrClosed }
-
-// SendSuperBlockVote sends a SuperBlockVote.
-func (s *Session) SendSuperBlockVote(v *pb.SuperBlockVote) error { return ErrClosed }
+// RemoteVersion returns the peer's Version message once the handshake completed (it is
+// already set when Registry.Consolidate runs), else nil. The result must not be modified.
+func (s *Session) RemoteVersion() *pb.Version { return s.remote.Load() }
 
 // Stats returns a snapshot of the session's counters.
-func (s *Session) Stats() Stats { return Stats{} }
+func (s *Session) Stats() Stats { return s.stats.snapshot() }
 
-// RemoteVersion returns the peer's Version message, or nil before it arrived.
-func (s *Session) RemoteVersion() *pb.Version { return nil }
+// shutdown starts the end of the session with reason (the first call wins): it closes
+// closing, stops the handshake timer and closes the stream, which unblocks the reader and
+// writer. The goroutine that owns the session's end then calls finish: the reader if the
+// session runs, Start if it is starting, shutdown itself if Start never ran.
+func (s *Session) shutdown(reason error) {
+	s.mu.Lock()
+	if s.phase == phaseClosed {
+		s.mu.Unlock()
+		return
+	}
+	prev := s.phase
+	s.phase = phaseClosed
+	s.err = reason
+	t := s.timer
+	s.mu.Unlock()
+
+	close(s.closing)
+	if t != nil {
+		t.Stop()
+	}
+	if err := s.conn.Close(); err != nil {
+		s.log.Debugw("closing stream", "err", err)
+	}
+	if prev == phaseNew {
+		s.finish()
+	}
+}
+
+// finish runs once, after the session's goroutines are gone: it ices the peer when the
+// reason asks for it, unregisters a registered session with its last status, and closes
+// done.
+func (s *Session) finish() {
+	err := s.Err()
+	reason := ReasonOf(err)
+	last := s.Status()
+	if reason.Ices(s.typ) {
+		s.cfg.AddressBook.Ice(s.peer)
+	}
+	if s.registered {
+		s.cfg.Registry.Unregister(s, s.typ, last)
+	}
+	switch reason {
+	case ReasonLocalClose, ReasonRemoteClosed, ReasonFeelerDone:
+		s.log.Debugw("session ended", "reason", err, "status", last)
+	default:
+		s.log.Infow("session ended", "reason", err, "status", last, "iced", reason.Ices(s.typ))
+	}
+	close(s.done)
+}
+
+// handshakeTimeout fires HandshakeTimeout after Start; an unconsolidated session ends.
+func (s *Session) handshakeTimeout() {
+	if s.Status() != Consolidated {
+		s.shutdown(ReasonHandshakeTimeout)
+	}
+}
+
+// readLoop is the reader goroutine: it reads frames, runs the state machine and performs
+// its effects until an error or the end of the session, then waits for the writer and
+// finishes the session.
+func (s *Session) readLoop() {
+	r := codec.NewReader(s.conn, s.cfg.MaxFrameSize)
+	var reason error
+	for {
+		payload, err := r.ReadFrame()
+		if err != nil {
+			reason = readError(err)
+			break
+		}
+		if err := s.handleFrame(payload); err != nil {
+			reason = err
+			break
+		}
+	}
+	s.shutdown(reason) // no-op if the session was already ending
+	<-s.writerDone
+	s.finish()
+}
+
+// readError maps a codec error to the reason that ends the session.
+func readError(err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		return ReasonRemoteClosed
+	case errors.Is(err, codec.ErrFrameTooLarge):
+		return withCause(ReasonDecode, err)
+	default:
+		return withCause(ReasonConnection, err)
+	}
+}
+
+// writeLoop is the writer goroutine: each time the queue is signalled it takes every
+// queued frame, appends them to the codec writer and flushes once.
+func (s *Session) writeLoop() {
+	defer close(s.writerDone)
+	w := codec.NewWriter(s.conn, s.cfg.MaxFrameSize)
+	var spare []outFrame
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.queue.wake:
+		}
+		batch := s.queue.take(spare)
+		var err error
+		for i := range batch {
+			if err == nil {
+				if err = w.Append(batch[i].payload); err == nil {
+					s.stats.out(batch[i].kind, len(batch[i].payload))
+				}
+			}
+			batch[i] = outFrame{} // drop the payload reference
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			s.shutdown(withCause(ReasonConnection, err))
+			return
+		}
+		if cap(batch) <= maxSpareFrames {
+			spare = batch[:0]
+		} else {
+			spare = nil // let a burst's large slice go
+		}
+	}
+}
+
+// receiverAddress is the Version.receiver_address we send: the remote address of the
+// connection with its /p2p/<id>, or nil (0.0.0.0:0) when it cannot be expressed.
+func (p Peer) receiverAddress() []byte {
+	if p.Addr == nil || p.ID == "" {
+		return nil
+	}
+	c, err := ma.NewComponent("p2p", p.ID.String())
+	if err != nil {
+		return nil
+	}
+	b, err := protocol.MultiaddrAddress(p.Addr.AppendComponent(c))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// counters are the per-kind message counters behind Stats.
+type counters struct {
+	msgsIn, msgsOut, bytesIn, bytesOut, unexpected [protocol.NumKinds]atomic.Uint64
+}
+
+func (c *counters) in(k protocol.Kind, payload int) {
+	c.msgsIn[k].Add(1)
+	c.bytesIn[k].Add(uint64(payload + codec.HeaderSize))
+}
+
+func (c *counters) out(k protocol.Kind, payload int) {
+	c.msgsOut[k].Add(1)
+	c.bytesOut[k].Add(uint64(payload + codec.HeaderSize))
+}
+
+func (c *counters) snapshot() Stats {
+	var st Stats
+	for k := range st.MessagesIn {
+		st.MessagesIn[k] = c.msgsIn[k].Load()
+		st.MessagesOut[k] = c.msgsOut[k].Load()
+		st.BytesIn[k] = c.bytesIn[k].Load()
+		st.BytesOut[k] = c.bytesOut[k].Load()
+		st.Unexpected[k] = c.unexpected[k].Load()
+	}
+	return st
+}
+
+// maxSpareFrames is the largest batch slice the writer keeps for reuse; bigger ones,
+// left by a burst, are released so an idle session stays small.
+const maxSpareFrames = 64
+
+// outFrame is one encoded message waiting for the writer.
+type outFrame struct {
+	payload []byte
+	kind    protocol.Kind
+}
+
+// errQueueFull is returned by sendQueue.push when the queue is at its limit and the
+// caller does not wait.
+var errQueueFull = errors.New("session: send queue full")
+
+// sendQueue is the session's bounded send queue. It is a mutex-guarded slice rather than
+// a channel so that the writer takes everything queued at once (one Flush per batch) and
+// an idle session holds no preallocated buffer.
+type sendQueue struct {
+	mu    sync.Mutex
+	items []outFrame
+	limit int
+	wake  chan struct{} // one-slot signal to the writer: frames are queued
+	space chan struct{} // one-slot signal to a waiting producer: the writer took a batch
+}
+
+func (q *sendQueue) init(limit int) {
+	q.limit = limit
+	q.wake = make(chan struct{}, 1)
+	q.space = make(chan struct{}, 1)
+}
+
+// push queues f. When the queue is full it returns errQueueFull, or, if wait is set,
+// waits for the writer to take a batch, giving up with ErrClosed when closing closes.
+func (q *sendQueue) push(f outFrame, wait bool, closing <-chan struct{}) error {
+	for {
+		q.mu.Lock()
+		if len(q.items) < q.limit {
+			q.items = append(q.items, f)
+			q.mu.Unlock()
+			select {
+			case q.wake <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		q.mu.Unlock()
+		if !wait {
+			return errQueueFull
+		}
+		select {
+		case <-q.space:
+		case <-closing:
+			return ErrClosed
+		}
+	}
+}
+
+// take returns every queued frame and leaves spare (emptied) in their place.
+func (q *sendQueue) take(spare []outFrame) []outFrame {
+	q.mu.Lock()
+	items := q.items
+	q.items = spare[:0]
+	q.mu.Unlock()
+	select {
+	case q.space <- struct{}{}:
+	default:
+	}
+	return items
+}

@@ -1,0 +1,355 @@
+package session
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/witnet-p2p/witnet-p2p/codec"
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+// handleFrame decodes one received payload, runs the state machine on it and performs
+// the resulting effects. A non-nil error ends the session. It runs on the reader.
+func (s *Session) handleFrame(payload []byte) error {
+	msg, err := protocol.Unmarshal(payload)
+	if err != nil {
+		s.stats.in(protocol.KindNone, len(payload))
+		return withCause(ReasonDecode, err)
+	}
+	k := protocol.KindOf(msg)
+	s.stats.in(k, len(payload))
+	effs, err := s.m.handle(msg, k, s.cfg.Clock.Now(), &s.rules)
+	if err != nil {
+		return err
+	}
+	for _, e := range effs.slice() {
+		if err := s.perform(e, msg, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// perform carries out one effect of the state machine for msg of kind k.
+func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind) error {
+	switch e {
+	case effSendVerack:
+		return s.reply(protocol.NewVerack(s.cfg.Magic))
+	case effSendVersion:
+		return s.sendVersion()
+	case effConsolidate:
+		return s.consolidate()
+	case effRepeated:
+		s.log.Debugw("repeated handshake message ignored", "kind", k)
+	case effUnexpected:
+		s.stats.unexpected[k].Add(1)
+		s.log.Debugw("message not allowed in this state ignored", "kind", k, "status", s.m.status)
+	case effReplyPeers:
+		addrs := s.cfg.AddressBook.PeersForGetPeers()
+		if len(addrs) > protocol.MaxPeersPerMessage {
+			addrs = addrs[:protocol.MaxPeersPerMessage]
+		}
+		return s.reply(protocol.NewPeers(s.cfg.Magic, addrs))
+	case effAcceptPeers:
+		list := msg.GetKind().GetPeers_().GetPeers()
+		addrs := make([][]byte, 0, len(list))
+		for _, a := range list {
+			if b := a.GetAddress(); len(b) > 0 {
+				addrs = append(addrs, b)
+			}
+		}
+		if len(addrs) > 0 {
+			s.cfg.AddressBook.AddPeers(s.peer, addrs)
+		}
+	case effAnswerAnnouncement:
+		return s.answerAnnouncement(msg.GetKind().GetInventoryAnnouncement())
+	case effServeRequest:
+		return s.serveRequest(msg.GetKind().GetInventoryRequest())
+	case effDeliver:
+		s.cfg.Inventory.Received(s, msg)
+	case effOutboundBeacon:
+		s.cfg.Registry.OutboundBeacon(s, msg.GetKind().GetLastBeacon())
+	case effInboundBeacon:
+		s.cfg.Chain.InboundBeacon(s, msg.GetKind().GetLastBeacon())
+	}
+	return nil
+}
+
+// sendVersion queues our Version and records its nonce for self-connection detection.
+func (s *Session) sendVersion() error {
+	nonce := protocol.RandomNonce()
+	s.m.nonce = nonce
+	s.m.flags.versionTx = true
+	s.cfg.Nonces.Add(nonce)
+	return s.reply(protocol.NewVersion(protocol.VersionParams{
+		Magic:     s.cfg.Magic,
+		Timestamp: s.cfg.Clock.Now().Unix(),
+		Sender:    s.cfg.SenderAddress,
+		Receiver:  s.peer.receiverAddress(),
+		Nonce:     nonce,
+		Beacon:    s.cfg.Chain.LastBeacon(),
+	}))
+}
+
+// consolidate runs when the four handshake flags are set (WIRE.md 7.2). A Feeler reports
+// the peer as good and ends; other sessions ask the manager, then record the peer: an
+// Outbound one as good (tried bucket), an Inbound one by offering the address it announced
+// to the new bucket.
+func (s *Session) consolidate() error {
+	s.remote.Store(s.m.remote)
+	if s.typ == Feeler {
+		s.cfg.AddressBook.Good(s.peer)
+		return ReasonFeelerDone
+	}
+	if err := s.cfg.Registry.Consolidate(s); err != nil {
+		return withCause(ReasonConsolidateRefused, err)
+	}
+	s.m.status = Consolidated
+	s.status.Store(uint32(Consolidated))
+	if s.timer != nil { // set by Start before the reader began
+		s.timer.Stop()
+	}
+	switch s.typ {
+	case Outbound:
+		s.cfg.AddressBook.Good(s.peer)
+	case Inbound:
+		if a := s.m.remote.GetSenderAddress().GetAddress(); len(a) > 0 {
+			s.cfg.AddressBook.AddPeers(s.peer, [][]byte{a})
+		}
+	}
+	s.log.Debugw("session consolidated", "agent", s.m.remote.GetUserAgent())
+	return nil
+}
+
+// blockLimit returns how many block hashes of one announcement to request: 0 for no
+// limit, else max(BlocksBatchLimit, 2 × SuperblockPeriod) (WIRE.md 7.5).
+func (s *Session) blockLimit() int {
+	return blocksBatchLimit(s.cfg.BlocksBatchLimit, s.cfg.SuperblockPeriod)
+}
+
+func blocksBatchLimit(limit int, superblockPeriod uint32) int {
+	if limit < 0 {
+		return 0
+	}
+	if floor := 2 * int(superblockPeriod); limit < floor {
+		return floor
+	}
+	return limit
+}
+
+// answerAnnouncement requests the blocks of an announcement that the inventory does not
+// hold, in announcement order, at most blockLimit of them. Transaction and superblock
+// entries are ignored, as in witnet-rust (they are pushed, never pulled).
+func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
+	var blocks []*pb.InventoryEntry
+	for _, e := range a.GetInventory() {
+		if _, ok := e.GetKind().(*pb.InventoryEntry_Block); ok {
+			blocks = append(blocks, e)
+		}
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	missing := s.cfg.Inventory.Missing(blocks)
+	if limit := s.blockLimit(); limit > 0 && len(missing) > limit {
+		missing = missing[:limit]
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	req, err := protocol.NewInventoryRequest(s.cfg.Magic, missing)
+	if err != nil { // only if the inventory returned entries that were not asked for
+		s.log.Warnw("cannot build inventory request", "err", err)
+		return nil
+	}
+	return s.reply(req)
+}
+
+// serveRequest sends the requested items in request order, stopping at the first one the
+// inventory does not hold (WIRE.md 7.5).
+func (s *Session) serveRequest(r *pb.InventoryRequest) error {
+	for i, e := range r.GetInventory() {
+		cmd, ok := s.cfg.Inventory.Item(e)
+		if !ok {
+			if rest := len(r.GetInventory()) - i; rest > 0 {
+				s.log.Debugw("inventory request: item not held, rest skipped", "skipped", rest)
+			}
+			return nil
+		}
+		if err := s.reply(&pb.Message{Magic: uint32(s.cfg.Magic), Kind: cmd}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reply queues a message from the session's own goroutines (the reader, or Start). When
+// the queue is full it waits for the writer rather than failing: replies are what the
+// peer asked for, so a peer that does not read only stalls its own session.
+func (s *Session) reply(m *pb.Message) error {
+	return s.enqueue(m, true)
+}
+
+// enqueue encodes m and queues it; wait says whether to wait for room (see reply) or to
+// end the session as a slow peer when the queue is full.
+func (s *Session) enqueue(m *pb.Message, wait bool) error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	payload, err := protocol.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(payload) > s.cfg.MaxFrameSize {
+		return &codec.FrameTooLargeError{Size: uint64(len(payload)), Max: s.cfg.MaxFrameSize}
+	}
+	switch err := s.queue.push(outFrame{payload: payload, kind: protocol.KindOf(m)}, wait, s.closing); err {
+	case nil:
+		return nil
+	case errQueueFull:
+		s.shutdown(ReasonSlowPeer)
+		return ReasonSlowPeer
+	default:
+		return err
+	}
+}
+
+// Send queues m for the peer without blocking. It returns ErrClosed after the session
+// ended, a protocol or codec error if m cannot be encoded within the frame limit, and
+// ReasonSlowPeer, ending the session, if the send queue is full. Send does not check that
+// the peer accepts m in the session's state; the typed methods below do.
+func (s *Session) Send(m *pb.Message) error { return s.enqueue(m, false) }
+
+// consolidated returns ErrClosed once the session is ending and ErrNotConsolidated
+// before the handshake completed: the seed API refuses to send then, since the peer
+// ignores those messages in that state.
+func (s *Session) consolidated() error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	if s.Status() != Consolidated {
+		return ErrNotConsolidated
+	}
+	return nil
+}
+
+// sendConsolidated is Send for the seed API (see consolidated).
+func (s *Session) sendConsolidated(m *pb.Message) error {
+	if err := s.consolidated(); err != nil {
+		return err
+	}
+	return s.Send(m)
+}
+
+// GetPeers asks the peer for addresses. The Peers reply is accepted only because this
+// call raised the session's expected-Peers counter first.
+func (s *Session) GetPeers() error {
+	if err := s.consolidated(); err != nil {
+		return err
+	}
+	s.m.expectPeers()
+	return s.Send(protocol.NewGetPeers(s.cfg.Magic))
+}
+
+// AnnounceItems sends an InventoryAnnouncement of entries (block hashes, in sync answer
+// order). It returns ErrEmptyInventory for an empty list.
+func (s *Session) AnnounceItems(entries []*pb.InventoryEntry) error {
+	if len(entries) == 0 {
+		return ErrEmptyInventory
+	}
+	m, err := protocol.NewInventoryAnnouncement(s.cfg.Magic, entries)
+	if err != nil {
+		return err
+	}
+	return s.sendConsolidated(m)
+}
+
+// RequestBlock sends an InventoryRequest for one entry (normally a block entry).
+func (s *Session) RequestBlock(e *pb.InventoryEntry) error {
+	m, err := protocol.NewInventoryRequest(s.cfg.Magic, []*pb.InventoryEntry{e})
+	if err != nil {
+		return err
+	}
+	return s.sendConsolidated(m)
+}
+
+// SendInventoryItem pushes an item: m must carry a Block, Transaction, SuperBlock or
+// SuperBlockVote command (ErrNotItem otherwise). m is only read, so one message may be
+// given to many sessions; its magic is replaced by the session's on the wire.
+func (s *Session) SendInventoryItem(m *pb.Message) error {
+	switch protocol.KindOf(m) {
+	case protocol.KindBlock, protocol.KindTransaction, protocol.KindSuperBlock, protocol.KindSuperBlockVote:
+	default:
+		return ErrNotItem
+	}
+	if m.GetMagic() != uint32(s.cfg.Magic) {
+		m = &pb.Message{Magic: uint32(s.cfg.Magic), Kind: m.GetKind()}
+	}
+	return s.sendConsolidated(m)
+}
+
+// SendLastBeacon sends our chain tip. b is only read (the builder completes a copy), so
+// one beacon may be given to many sessions at once.
+func (s *Session) SendLastBeacon(b *pb.LastBeacon) error {
+	if err := s.consolidated(); err != nil {
+		return err
+	}
+	return s.Send(protocol.NewLastBeacon(s.cfg.Magic, cloneOrNil(b)))
+}
+
+// SendSuperBlockVote sends a superblock vote. v is only read (the builder completes a
+// copy), so one vote may be given to many sessions at once.
+func (s *Session) SendSuperBlockVote(v *pb.SuperBlockVote) error {
+	if err := s.consolidated(); err != nil {
+		return err
+	}
+	return s.Send(protocol.NewSuperBlockVote(s.cfg.Magic, cloneOrNil(v)))
+}
+
+// cloneOrNil deep-copies m, keeping nil as nil, for builders that complete their
+// argument in place.
+func cloneOrNil[M proto.Message](m M) M {
+	var zero M
+	if proto.Message(m) == proto.Message(zero) {
+		return m
+	}
+	return proto.Clone(m).(M)
+}
+
+// Stand-ins for the services Config leaves nil.
+type (
+	nopRegistry    struct{}
+	nopAddressBook struct{}
+	nopInventory   struct{}
+	zeroChain      struct{}
+)
+
+func (nopRegistry) Register(*Session) error                              { return nil }
+func (nopRegistry) Consolidate(*Session) error                           { return nil }
+func (nopRegistry) Unregister(*Session, Type, Status)                    {}
+func (nopRegistry) OutboundBeacon(*Session, *pb.LastBeacon)              {}
+func (nopAddressBook) PeersForGetPeers() [][]byte                        { return nil }
+func (nopAddressBook) AddPeers(Peer, [][]byte)                           {}
+func (nopAddressBook) Good(Peer)                                         {}
+func (nopAddressBook) Ice(Peer)                                          {}
+func (nopAddressBook) RemoveTried(Peer)                                  {}
+func (nopInventory) Missing(e []*pb.InventoryEntry) []*pb.InventoryEntry { return e }
+func (nopInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
+func (nopInventory) Received(*Session, *pb.Message)                      {}
+func (zeroChain) LastBeacon() *pb.LastBeacon                             { return protocol.NewLastBeaconPB(nil, nil) }
+func (zeroChain) Epoch(time.Time) uint32                                 { return 0 }
+func (zeroChain) SuperBlockTarget() *pb.CheckpointBeacon                 { return nil }
+func (zeroChain) InboundBeacon(*Session, *pb.LastBeacon)                 {}
+
+var (
+	_ Registry    = nopRegistry{}
+	_ AddressBook = nopAddressBook{}
+	_ Inventory   = nopInventory{}
+	_ Chain       = zeroChain{}
+)
