@@ -1,0 +1,181 @@
+package protocol
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+var (
+	marshalOpts = proto.MarshalOptions{Deterministic: true}
+	// Unknown fields are dropped, as witnet-rust's conversion to its own types drops them:
+	// a re-encoded message is then the canonical form, and a peer cannot make us hold bytes
+	// we never look at.
+	unmarshalOpts = proto.UnmarshalOptions{DiscardUnknown: true}
+)
+
+// Marshal encodes m as a Message payload (without the frame header). Generated code writes
+// fields in field-number order, which together with builders that set every singular
+// sub-message gives the bytes witnet-rust produces (WIRE.md section 2). Marshal does not run
+// Validate; it refuses only a nil Message or one without a command (ErrNoCommand).
+func Marshal(m *pb.Message) ([]byte, error) {
+	if KindOf(m) == KindNone {
+		return nil, ErrNoCommand
+	}
+	b, err := marshalOpts.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: marshal %s: %w", KindOf(m), err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes and validates one Message payload. It rejects, with a *DecodeError, an
+// empty payload, bytes that are not a protobuf Message, lists longer than
+// MaxPeersPerMessage / MaxInventoryEntries (counted before parsing), and anything Validate
+// rejects.
+//
+// Legacy fallback (WIRE.md section 3): a Block whose header merkle roots lack both
+// stake_hash_merkle_root and unstake_hash_merkle_root (the form a V1.7-era node sends) gets
+// 32 zero bytes in both, as witnet-rust's LegacyMessage path gives it; every other failure
+// stays a decode error. Unlike witnet-rust, which falls back on any failure and may panic
+// there, a block with only one of the two roots missing is rejected.
+func Unmarshal(b []byte) (*pb.Message, error) {
+	if len(b) == 0 {
+		return nil, &DecodeError{Reason: ReasonEmpty, Detail: "empty payload"}
+	}
+	if err := precheck(b); err != nil {
+		return nil, err
+	}
+	m := new(pb.Message)
+	if err := unmarshalOpts.Unmarshal(b, m); err != nil {
+		return nil, &DecodeError{Reason: ReasonMalformed, Err: err}
+	}
+	fillLegacyRoots(m)
+	if err := Validate(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fillLegacyRoots applies the legacy fallback to a Block command in place and reports
+// whether it did.
+func fillLegacyRoots(m *pb.Message) bool {
+	roots := m.GetKind().GetBlock().GetBlockHeader().GetMerkleRoots()
+	if roots == nil || roots.StakeHashMerkleRoot != nil || roots.UnstakeHashMerkleRoot != nil {
+		return false
+	}
+	roots.StakeHashMerkleRoot = NewHashPB(Hash{})
+	roots.UnstakeHashMerkleRoot = NewHashPB(Hash{})
+	return true
+}
+
+// Field numbers walked by precheck (WIRE.md sections 3 and 4.1, 4.2).
+const (
+	wireMessageKind    protowire.Number = 2 // Message.kind (Command)
+	wireCommandPeers   protowire.Number = 4 // Command.Peers
+	wireCommandInvAnn  protowire.Number = 6 // Command.InventoryAnnouncement
+	wireCommandInvReq  protowire.Number = 7 // Command.InventoryRequest
+	wireRepeatedFirst  protowire.Number = 1 // Peers.peers, Inventory*.inventory
+	wireMaxListCounted                  = 3 // indexes 0..2 of counts: peers, announcement, request
+)
+
+// precheck counts the elements of the Peers and inventory lists straight from the wire,
+// without allocating, so that an oversized list is refused before proto.Unmarshal builds it.
+// Occurrences are summed across repeated appearances of the same field, since protobuf
+// merges them. Malformed bytes are left for proto.Unmarshal to report.
+func precheck(b []byte) error {
+	var counts [wireMaxListCounted]int
+	forEachBytesField(b, func(num protowire.Number, cmd []byte) {
+		if num != wireMessageKind {
+			return
+		}
+		forEachBytesField(cmd, func(num protowire.Number, list []byte) {
+			var i int
+			switch num {
+			case wireCommandPeers:
+				i = 0
+			case wireCommandInvAnn:
+				i = 1
+			case wireCommandInvReq:
+				i = 2
+			default:
+				return
+			}
+			forEachBytesField(list, func(num protowire.Number, _ []byte) {
+				if num == wireRepeatedFirst {
+					counts[i]++
+				}
+			})
+		})
+	})
+	if counts[0] > MaxPeersPerMessage {
+		return tooManyPeers(counts[0])
+	}
+	if counts[1] > MaxInventoryEntries {
+		return tooManyEntries(counts[1])
+	}
+	if counts[2] > MaxInventoryEntries {
+		return tooManyEntries(counts[2])
+	}
+	return nil
+}
+
+// forEachBytesField calls fn for every length-delimited field of b, skipping other wire
+// types, and stops silently at the first malformed field.
+func forEachBytesField(b []byte, fn func(protowire.Number, []byte)) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return
+			}
+			fn(num, v)
+			b = b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+	}
+}
+
+// KindOf returns the command kind of m, or KindNone for a nil Message or one without a
+// command.
+func KindOf(m *pb.Message) Kind {
+	switch m.GetKind().GetKind().(type) {
+	case *pb.Message_Command_Version:
+		return KindVersion
+	case *pb.Message_Command_Verack:
+		return KindVerack
+	case *pb.Message_Command_GetPeers:
+		return KindGetPeers
+	case *pb.Message_Command_Peers_:
+		return KindPeers
+	case *pb.Message_Command_Block:
+		return KindBlock
+	case *pb.Message_Command_InventoryAnnouncement:
+		return KindInventoryAnnouncement
+	case *pb.Message_Command_InventoryRequest:
+		return KindInventoryRequest
+	case *pb.Message_Command_LastBeacon:
+		return KindLastBeacon
+	case *pb.Message_Command_Transaction:
+		return KindTransaction
+	case *pb.Message_Command_SuperBlockVote:
+		return KindSuperBlockVote
+	case *pb.Message_Command_SuperBlock:
+		return KindSuperBlock
+	default:
+		return KindNone
+	}
+}
