@@ -1,0 +1,84 @@
+package session
+
+import (
+	"net/netip"
+
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// gater is the Manager seen as a libp2p connection gater; the conversion type keeps the
+// Intercept* methods off the Manager's own API.
+type gater Manager
+
+var _ connmgr.ConnectionGater = (*gater)(nil)
+
+// Gater returns the libp2p connection gater of the manager, for
+// libp2p.New(libp2p.ConnectionGater(m.Gater())). It refuses an inbound connection when the
+// inbound sessions (consolidated and unconsolidated) already fill the inbound limit, or,
+// under the sybil rule, when the remote IP's network range already holds an inbound
+// session (WIRE.md 8.3: closed, no session, no ice). Everything else is allowed.
+func (m *Manager) Gater() connmgr.ConnectionGater { return (*gater)(m) }
+
+// InterceptPeerDial allows every dial.
+func (g *gater) InterceptPeerDial(peer.ID) bool { return true }
+
+// InterceptAddrDial allows every dial.
+func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
+
+// InterceptAccept applies the inbound limit and the sybil rule to a freshly accepted
+// connection, before any handshake is spent on it.
+func (g *gater) InterceptAccept(addrs network.ConnMultiaddrs) bool {
+	return (*Manager)(g).admitInbound(addrs.RemoteMultiaddr())
+}
+
+// InterceptSecured allows every secured connection.
+func (g *gater) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {
+	return true
+}
+
+// InterceptUpgraded allows every upgraded connection.
+func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+// admitInbound decides on an inbound connection from remote. A remote without an IP (a
+// relayed connection, say) is subject to the limit only.
+func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
+	ip := ipOf(remote)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		mlog.Debugw("inbound connection refused: manager closed", "remote", remote)
+		return false
+	}
+	if n, limit := m.dirs[Inbound].total(), m.limits[Inbound]; n >= limit {
+		mlog.Infow("inbound connection refused: inbound limit reached", "remote", remote, "sessions", n, "limit", limit)
+		return false
+	}
+	if m.sybilChecked(ip) {
+		if r := RangeOf(ip, m.rangeLimit); m.ranges.holds(r) {
+			mlog.Infow("inbound connection refused: range already holds an inbound session", "remote", remote, "range", r, "range_bits", m.rangeLimit)
+			return false
+		}
+	}
+	return true
+}
+
+// ipOf returns the IP of a transport multiaddr, or the zero Addr if it has none.
+func ipOf(a ma.Multiaddr) netip.Addr {
+	if a == nil {
+		return netip.Addr{}
+	}
+	nip, err := manet.ToIP(a)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip, ok := netip.AddrFromSlice(nip)
+	if !ok {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}

@@ -1,0 +1,580 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+var mlog = logging.Logger("witnet/manager")
+
+// Default collection limits (WIRE.md section 10).
+const (
+	// DefaultInboundLimit bounds the inbound sessions (witnet-rust inbound_limit).
+	DefaultInboundLimit = 128
+	// DefaultOutboundLimit bounds the outbound sessions (witnet-rust outbound_limit).
+	DefaultOutboundLimit = 12
+)
+
+// ProtectTag is the prefix of the connection-manager tags under which consolidated peers
+// are protected from pruning; the direction is appended ("witnet-session/inbound"), so a
+// peer with sessions in both directions stays protected until both are gone.
+const ProtectTag = "witnet-session"
+
+// ManagerConfig holds the sessions manager's settings. NewManager copies it; the zero
+// value of each field means what its comment says.
+type ManagerConfig struct {
+	// InboundLimit bounds the inbound sessions; 0 means DefaultInboundLimit and a negative
+	// value admits none.
+	InboundLimit int
+	// OutboundLimit bounds the outbound sessions; 0 means DefaultOutboundLimit and a
+	// negative value admits none.
+	OutboundLimit int
+	// RejectSybilInbounds turns on the sybil rule (WIRE.md 8.3): an inbound connection or
+	// session is refused while another inbound session holds its network range.
+	// witnet-rust's mainnet default is on; false (testnet, development) turns it off.
+	RejectSybilInbounds bool
+	// SybilRangeLimit is the number of leading IPv4 bits that make a range; 0 means
+	// DefaultSybilRangeLimit (18) and a negative value means 0 bits (every inbound peer
+	// shares one range, witnet-rust's development setting).
+	SybilRangeLimit int
+	// SybilOnLoopback applies the sybil rule to loopback addresses too. By default they are
+	// exempt (a local devnet or a co-located wallet is not a sybil attack); tests set it to
+	// exercise the rule on 127.0.0.x.
+	SybilOnLoopback bool
+	// ConnManager, if not nil, is told to protect the connections of consolidated peers
+	// (tag ProtectTag + "/" + direction) and to drop that protection when the session ends.
+	ConnManager connmgr.ConnManager
+	// AddressBook, if not nil, has an Outbound peer removed from its tried bucket when the
+	// peer's session ends for any reason other than Close (WIRE.md 7.3).
+	AddressBook AddressBook
+	// Clock stamps registrations; nil means the real clock.
+	Clock Clock
+	// Self is our own peer ID, never eligible as an outbound peer.
+	Self peer.ID
+	// PublicAddrs are our own public addresses, never eligible as outbound peers.
+	PublicAddrs []ma.Multiaddr
+	// OnConsolidated, if not nil, is called after a session was consolidated. It runs on
+	// the session's reader goroutine, outside the manager's lock, and must not block.
+	OnConsolidated func(s *Session)
+	// OnUnregistered, if not nil, is called after a registered session left the
+	// collections, outside the manager's lock. It must not block.
+	OnUnregistered func(s *Session)
+	// OnPeerBeacons, if not nil, is called once per epoch (see BeginEpoch) as soon as every
+	// consolidated Outbound peer has sent its LastBeacon. It runs on the reader goroutine
+	// of the session that completed the set, outside the manager's lock, and must not
+	// block.
+	OnPeerBeacons func(PeerBeacons)
+}
+
+// dir indexes the per-direction state: Inbound (0) and Outbound (1).
+type dir = Type
+
+// entry is one registered session.
+type entry struct {
+	s      *Session
+	since  time.Time
+	rng    Range
+	ranged bool // rng was recorded in the manager's range set
+}
+
+// collections are one direction's sessions, keyed by peer ID (at most one session per peer
+// and direction). A peer is in at most one of the two maps.
+type collections struct {
+	uncons map[peer.ID]*entry
+	cons   map[peer.ID]*entry
+}
+
+func (c *collections) total() int { return len(c.uncons) + len(c.cons) }
+
+// lookup returns the entry of id and whether it is consolidated.
+func (c *collections) lookup(id peer.ID) (*entry, Status, bool) {
+	if e, ok := c.uncons[id]; ok {
+		return e, Unconsolidated, true
+	}
+	if e, ok := c.cons[id]; ok {
+		return e, Consolidated, true
+	}
+	return nil, 0, false
+}
+
+// Manager is the sessions manager (WIRE.md section 8): it keeps the Inbound and Outbound
+// sessions in bounded collections, unconsolidated and consolidated, keyed by peer ID, plus
+// the consensus ("safu") subset of the consolidated Outbound ones; it lets the node
+// broadcast and anycast to them; and it follows the libp2p connections (Notifiee, Gater)
+// and tags consolidated peers in the connection manager. It implements Registry.
+//
+// Concurrency: one mutex guards every collection. Each operation is a few map updates, so
+// a lock is simpler than a loop goroutine fed with closures and serializes just as well;
+// it also lets the connection gater, which libp2p calls synchronously on its accept path,
+// answer without a channel round trip. Sessions are never called with the lock held
+// (Session.Close calls back into Unregister); only the connection manager's Protect and
+// Unprotect are, which take their own locks and never call us, so that protection changes
+// are ordered exactly like the consolidations and removals they follow.
+type Manager struct {
+	cfg        ManagerConfig // immutable after NewManager
+	clock      Clock
+	rangeLimit int
+
+	mu        sync.Mutex
+	closed    bool
+	limits    [2]int
+	dirs      [2]collections
+	ranges    rangeSet
+	consensus map[peer.ID]*Session
+	beacons   beaconRound
+}
+
+var _ Registry = (*Manager)(nil)
+
+// NewManager returns an empty Manager with cfg's settings.
+func NewManager(cfg ManagerConfig) *Manager {
+	m := &Manager{cfg: cfg, clock: cfg.Clock, ranges: rangeSet{}, consensus: map[peer.ID]*Session{}}
+	m.cfg.PublicAddrs = append([]ma.Multiaddr(nil), cfg.PublicAddrs...)
+	if m.clock == nil {
+		m.clock = RealClock{}
+	}
+	m.rangeLimit = cfg.SybilRangeLimit
+	switch {
+	case m.rangeLimit == 0:
+		m.rangeLimit = DefaultSybilRangeLimit
+	case m.rangeLimit < 0:
+		m.rangeLimit = 0
+	}
+	m.limits = [2]int{normLimit(cfg.InboundLimit, DefaultInboundLimit), normLimit(cfg.OutboundLimit, DefaultOutboundLimit)}
+	for i := range m.dirs {
+		m.dirs[i] = collections{uncons: map[peer.ID]*entry{}, cons: map[peer.ID]*entry{}}
+	}
+	m.beacons.reset(0)
+	return m
+}
+
+// normLimit applies a limit's documented zero and negative values.
+func normLimit(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// SetLimits changes the inbound and outbound limits, with the zero and negative values
+// of ManagerConfig. Sessions above a lowered limit are kept; new ones are refused until
+// the count drops below it.
+func (m *Manager) SetLimits(inbound, outbound int) {
+	m.mu.Lock()
+	m.limits = [2]int{normLimit(inbound, DefaultInboundLimit), normLimit(outbound, DefaultOutboundLimit)}
+	m.mu.Unlock()
+}
+
+// Limits returns the current inbound and outbound limits.
+func (m *Manager) Limits() (inbound, outbound int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.limits[Inbound], m.limits[Outbound]
+}
+
+// sybilChecked reports whether the sybil rule applies to an inbound peer at ip.
+func (m *Manager) sybilChecked(ip netip.Addr) bool {
+	if !m.cfg.RejectSybilInbounds || !ip.IsValid() {
+		return false
+	}
+	return m.cfg.SybilOnLoopback || !ip.Unmap().IsLoopback()
+}
+
+// Register adds s to the unconsolidated collection of its direction (Registry). Unlike
+// witnet-rust, whose unconsolidated collections are unbounded (WIRE.md 13.3), the limit of
+// a direction bounds its consolidated and unconsolidated sessions together, as the
+// connection gater does. Errors, in the order checked: ErrManagerClosed,
+// ErrNotExpectedFeeler, ErrMaxPeersReached, ErrAddressAlreadyRegistered and, for an
+// inbound peer under the sybil rule, a *SameRangeError.
+func (m *Manager) Register(s *Session) error {
+	t, p := s.Type(), s.Peer()
+	if t != Inbound && t != Outbound {
+		return ErrNotExpectedFeeler
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrManagerClosed
+	}
+	c := &m.dirs[t]
+	if c.total() >= m.limits[t] {
+		return fmt.Errorf("%w: %d %s sessions", ErrMaxPeersReached, m.limits[t], t)
+	}
+	if _, _, ok := c.lookup(p.ID); ok {
+		return fmt.Errorf("%w: %s %s", ErrAddressAlreadyRegistered, t, p)
+	}
+	e := &entry{s: s, since: m.clock.Now()}
+	if t == Inbound && m.sybilChecked(p.IP) {
+		r := RangeOf(p.IP, m.rangeLimit)
+		if m.ranges.holds(r) {
+			return &SameRangeError{Range: r}
+		}
+		e.rng, e.ranged = r, true
+		m.ranges.add(r)
+	}
+	c.uncons[p.ID] = e
+	mlog.Debugw("session registered", "peer", p.ID, "dir", t, "ip", p.IP)
+	return nil
+}
+
+// Consolidate moves s from the unconsolidated to the consolidated collection of its
+// direction (Registry) and protects the peer's connections in the connection manager.
+// Errors: ErrNotExpectedFeeler, ErrMaxPeersReached (checked first among the rest, as in
+// witnet-rust), ErrAddressNotFound when s is not the registered unconsolidated session of
+// its peer, ErrManagerClosed.
+func (m *Manager) Consolidate(s *Session) error {
+	t, p := s.Type(), s.Peer()
+	if t != Inbound && t != Outbound {
+		return ErrNotExpectedFeeler
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrManagerClosed
+	}
+	c := &m.dirs[t]
+	if len(c.cons) >= m.limits[t] {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %d consolidated %s sessions", ErrMaxPeersReached, m.limits[t], t)
+	}
+	e, ok := c.uncons[p.ID]
+	if !ok || e.s != s {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: unconsolidated %s %s", ErrAddressNotFound, t, p)
+	}
+	delete(c.uncons, p.ID)
+	c.cons[p.ID] = e
+	if m.cfg.ConnManager != nil {
+		m.cfg.ConnManager.Protect(p.ID, protectTag(t))
+	}
+	m.mu.Unlock()
+	mlog.Debugw("session consolidated", "peer", p.ID, "dir", t)
+	if m.cfg.OnConsolidated != nil {
+		m.cfg.OnConsolidated(s)
+	}
+	return nil
+}
+
+// Unregister removes s from the collection it is in (Registry). A session that is no
+// longer there (already removed by DropAll, DropOutbound, Close or a lost connection, or
+// replaced by a newer session of the same peer) is ignored.
+func (m *Manager) Unregister(s *Session, t Type, last Status) {
+	if t != Inbound && t != Outbound {
+		return
+	}
+	m.mu.Lock()
+	e, _, ok := m.dirs[t].lookup(s.ID())
+	if !ok || e.s != s {
+		m.mu.Unlock()
+		mlog.Debugw("unregister of a session no longer registered", "peer", s.ID(), "dir", t, "status", last)
+		return
+	}
+	m.removeLocked(e)
+	report, complete := m.completeBeaconsLocked()
+	m.mu.Unlock()
+	m.afterRemoval([]*entry{e}, nil, true)
+	if complete {
+		m.cfg.OnPeerBeacons(report)
+	}
+}
+
+// removeLocked takes e out of every collection and frees what it held: its range, its
+// connection-manager protection, its consensus membership and its beacon.
+func (m *Manager) removeLocked(e *entry) {
+	t, id := e.s.Type(), e.s.ID()
+	c := &m.dirs[t]
+	_, wasCons := c.cons[id]
+	delete(c.uncons, id)
+	delete(c.cons, id)
+	if e.ranged {
+		m.ranges.remove(e.rng)
+	}
+	if wasCons && m.cfg.ConnManager != nil {
+		m.cfg.ConnManager.Unprotect(id, protectTag(t))
+	}
+	if t == Outbound {
+		delete(m.consensus, id)
+		delete(m.beacons.got, id)
+	}
+}
+
+// afterRemoval does, outside the lock, what follows removing sessions: close them with
+// reason (if not nil), forget outbound peers in the address book (if removeTried), and run
+// the OnUnregistered hook.
+func (m *Manager) afterRemoval(es []*entry, reason error, removeTried bool) {
+	for _, e := range es {
+		if reason != nil {
+			e.s.Close(reason)
+		}
+		if removeTried && e.s.Type() == Outbound && m.cfg.AddressBook != nil {
+			m.cfg.AddressBook.RemoveTried(e.s.Peer())
+		}
+		mlog.Debugw("session unregistered", "peer", e.s.ID(), "dir", e.s.Type())
+		if m.cfg.OnUnregistered != nil {
+			m.cfg.OnUnregistered(e.s)
+		}
+	}
+}
+
+// protectTag is the connection-manager tag for consolidated sessions of direction t.
+func protectTag(t Type) string { return ProtectTag + "/" + t.String() }
+
+// SessionCounts are the sizes of the manager's collections.
+type SessionCounts struct {
+	InboundUnconsolidated, InboundConsolidated   int
+	OutboundUnconsolidated, OutboundConsolidated int
+	// Consensus is the size of the consensus subset of OutboundConsolidated.
+	Consensus int
+}
+
+// Inbound returns the number of inbound sessions, consolidated or not.
+func (c SessionCounts) Inbound() int { return c.InboundUnconsolidated + c.InboundConsolidated }
+
+// Outbound returns the number of outbound sessions, consolidated or not.
+func (c SessionCounts) Outbound() int { return c.OutboundUnconsolidated + c.OutboundConsolidated }
+
+// NumSessions returns the sizes of the collections.
+func (m *Manager) NumSessions() SessionCounts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return SessionCounts{
+		InboundUnconsolidated:  len(m.dirs[Inbound].uncons),
+		InboundConsolidated:    len(m.dirs[Inbound].cons),
+		OutboundUnconsolidated: len(m.dirs[Outbound].uncons),
+		OutboundConsolidated:   len(m.dirs[Outbound].cons),
+		Consensus:              len(m.consensus),
+	}
+}
+
+// PeerInfo describes one registered session.
+type PeerInfo struct {
+	Peer   Peer
+	Type   Type
+	Status Status
+	// Consensus is set for an outbound consolidated peer of the consensus subset.
+	Consensus bool
+	// Since is when the session registered.
+	Since time.Time
+}
+
+// ConsolidatedPeers describes the consolidated sessions, outbound first.
+func (m *Manager) ConsolidatedPeers() []PeerInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]PeerInfo, 0, len(m.dirs[Outbound].cons)+len(m.dirs[Inbound].cons))
+	for _, t := range [...]Type{Outbound, Inbound} {
+		for id, e := range m.dirs[t].cons {
+			_, safu := m.consensus[id]
+			out = append(out, PeerInfo{Peer: e.s.Peer(), Type: t, Status: Consolidated, Consensus: safu && t == Outbound, Since: e.since})
+		}
+	}
+	return out
+}
+
+// Lookup returns the registered session of peer id in direction t, if any.
+func (m *Manager) Lookup(id peer.ID, t Type) (*Session, bool) {
+	if t != Inbound && t != Outbound {
+		return nil, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, _, ok := m.dirs[t].lookup(id)
+	if !ok {
+		return nil, false
+	}
+	return e.s, true
+}
+
+// Broadcast queues msg on every consolidated session, outbound then inbound, or on the
+// inbound ones only. It returns how many sessions accepted it; a session that has just
+// ended (ErrClosed) or whose queue overflowed is skipped. It never blocks on the network.
+func (m *Manager) Broadcast(msg *pb.Message, onlyInbound bool) int {
+	m.mu.Lock()
+	targets := make([]*Session, 0, len(m.dirs[Outbound].cons)+len(m.dirs[Inbound].cons))
+	if !onlyInbound {
+		for _, e := range m.dirs[Outbound].cons {
+			targets = append(targets, e.s)
+		}
+	}
+	for _, e := range m.dirs[Inbound].cons {
+		targets = append(targets, e.s)
+	}
+	m.mu.Unlock()
+	n := 0
+	for _, s := range targets {
+		if s.Send(msg) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Anycast queues msg on one consolidated Outbound session chosen uniformly at random, from
+// the consensus subset when safu is set. It returns the session chosen, or ErrNoSessions
+// when the set is empty, or the session's Send error.
+func (m *Manager) Anycast(msg *pb.Message, safu bool) (*Session, error) {
+	m.mu.Lock()
+	var pool []*Session
+	if safu {
+		pool = make([]*Session, 0, len(m.consensus))
+		for _, s := range m.consensus {
+			pool = append(pool, s)
+		}
+	} else {
+		pool = make([]*Session, 0, len(m.dirs[Outbound].cons))
+		for _, e := range m.dirs[Outbound].cons {
+			pool = append(pool, e.s)
+		}
+	}
+	m.mu.Unlock()
+	if len(pool) == 0 {
+		if safu {
+			return nil, fmt.Errorf("%w: consensus subset is empty", ErrNoSessions)
+		}
+		return nil, fmt.Errorf("%w: no consolidated outbound session", ErrNoSessions)
+	}
+	s := pool[rand.IntN(len(pool))]
+	return s, s.Send(msg)
+}
+
+// SetConsensus replaces the consensus ("safu") subset with the consolidated Outbound
+// sessions of peers. Peers without one are left out and reported together in the error
+// (each wrapping ErrNotOutboundConsolidated); the others are set regardless.
+func (m *Manager) SetConsensus(peers []peer.ID) error {
+	var errs []error
+	m.mu.Lock()
+	clear(m.consensus)
+	for _, id := range peers {
+		if e, ok := m.dirs[Outbound].cons[id]; ok {
+			m.consensus[id] = e.s
+		} else {
+			errs = append(errs, fmt.Errorf("%w: %s", ErrNotOutboundConsolidated, id))
+		}
+	}
+	m.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// ConsensusPeers returns the peers of the consensus subset.
+func (m *Manager) ConsensusPeers() []peer.ID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]peer.ID, 0, len(m.consensus))
+	for id := range m.consensus {
+		out = append(out, id)
+	}
+	return out
+}
+
+// DropAll closes every registered session with ReasonLocalClose and empties the
+// collections at once. Outbound peers are removed from the address book's tried bucket,
+// as for any other end of an outbound session.
+func (m *Manager) DropAll() int {
+	return m.drop(func(Type, peer.ID) bool { return true }, nil, ReasonLocalClose, true)
+}
+
+// DropOutbound closes the Outbound sessions (consolidated or not) of the given peers with
+// ReasonLocalClose and unregisters them at once. It returns how many it closed.
+func (m *Manager) DropOutbound(peers []peer.ID) int {
+	set := make(map[peer.ID]struct{}, len(peers))
+	for _, id := range peers {
+		set[id] = struct{}{}
+	}
+	return m.drop(func(t Type, id peer.ID) bool {
+		_, ok := set[id]
+		return ok && t == Outbound
+	}, nil, ReasonLocalClose, true)
+}
+
+// drop removes the sessions selected by match, then closes them with reason. If guard is
+// not nil, it runs under the lock first and nothing is dropped unless it returns true.
+func (m *Manager) drop(match func(Type, peer.ID) bool, guard func() bool, reason error, removeTried bool) int {
+	var removed []*entry
+	m.mu.Lock()
+	if guard != nil && !guard() {
+		m.mu.Unlock()
+		return 0
+	}
+	for _, t := range [...]Type{Inbound, Outbound} {
+		c := &m.dirs[t]
+		for _, coll := range [...]map[peer.ID]*entry{c.uncons, c.cons} {
+			for id, e := range coll {
+				if match(t, id) {
+					removed = append(removed, e)
+				}
+			}
+		}
+	}
+	for _, e := range removed {
+		m.removeLocked(e)
+	}
+	report, complete := m.completeBeaconsLocked()
+	m.mu.Unlock()
+	m.afterRemoval(removed, reason, removeTried)
+	if complete {
+		m.cfg.OnPeerBeacons(report)
+	}
+	return len(removed)
+}
+
+// Close closes every session, refuses any further registration and leaves the address
+// book untouched (shutting down is no reason to forget good peers). It is idempotent.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.drop(func(Type, peer.ID) bool { return true }, nil, ReasonLocalClose, false)
+	return nil
+}
+
+// OutboundEligible reports whether a peer may be dialled as a new Outbound session (the
+// bootstrap filter of WIRE.md 8.4): not ourselves (by ID or by one of our public
+// addresses) and not a peer that already has an Outbound session, by ID or by the
+// transport address it was dialled at. An inbound session does not make a peer
+// ineligible. addr may be nil; its /p2p component, if any, is ignored.
+func (m *Manager) OutboundEligible(id peer.ID, addr ma.Multiaddr) bool {
+	if id != "" && id == m.cfg.Self {
+		return false
+	}
+	if addr != nil {
+		addr, _ = peer.SplitAddr(addr)
+	}
+	if addr != nil {
+		for _, a := range m.cfg.PublicAddrs {
+			if a.Equal(addr) {
+				return false
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := &m.dirs[Outbound]
+	if _, _, ok := c.lookup(id); ok && id != "" {
+		return false
+	}
+	if addr == nil {
+		return true
+	}
+	for _, coll := range [...]map[peer.ID]*entry{c.uncons, c.cons} {
+		for _, e := range coll {
+			if a := e.s.Peer().Addr; a != nil && a.Equal(addr) {
+				return false
+			}
+		}
+	}
+	return true
+}
