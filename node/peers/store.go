@@ -84,7 +84,10 @@ func decodeRecord(b []byte) (ts int64, a Addr, err error) {
 		return fail("address count")
 	}
 	rest = rest[k:]
-	a = Addr{ID: id, Addrs: make([]ma.Multiaddr, 0, count)}
+	a = Addr{ID: id}
+	if count > 0 {
+		a.Addrs = make([]ma.Multiaddr, 0, count)
+	}
 	for range count {
 		mb, ok := next(maxMultiaddrLen)
 		if !ok {
