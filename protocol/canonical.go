@@ -66,7 +66,7 @@ func canonicalForm(m protoreflect.Message, validate bool) (protoreflect.Message,
 			return nil, err
 		}
 	}
-	c := copyMessage(m)
+	c := cloneForCanonical(m)
 	if err := walkCanonical(c, true, validate); err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func walkCanonical(m protoreflect.Message, fix, validate bool) error {
 		fd := fields.Get(i)
 		switch {
 		case fd.IsMap():
-			if fd.MapValue().Message() == nil || m.Get(fd).Map().Len() == 0 {
+			if fd.MapValue().Message() == nil || !m.Has(fd) {
 				continue
 			}
 			if err := walkMapValues(m, fd, fix, validate); err != nil {
@@ -109,6 +109,11 @@ func walkCanonical(m protoreflect.Message, fix, validate bool) error {
 		case fd.Message() == nil:
 			// Scalars, bytes and strings are written as proto3 writes them.
 		case fd.IsList():
+			// Has is false for an empty list; asking first saves allocating a reflection
+			// view of every empty list.
+			if !m.Has(fd) {
+				continue
+			}
 			list := m.Get(fd).List()
 			for j := 0; j < list.Len(); j++ {
 				elem := list.Get(j).Message()
@@ -183,56 +188,12 @@ func defaultValueTransferOutput() *pb.ValueTransferOutput {
 	return &pb.ValueTransferOutput{Pkh: &pb.PublicKeyHash{Hash: make([]byte, itemPKHLen)}}
 }
 
-// copyMessage deep-copies src into a new message of its type, dropping unknown fields.
-// Unlike proto.Clone it keeps nil elements of repeated message fields (as empty
-// messages), which is how proto.Marshal encodes them. Bytes values are shared with src:
-// nothing in this package writes into them. An invalid (nil) src gives an empty message.
-func copyMessage(src protoreflect.Message) protoreflect.Message {
-	dst := src.Type().New()
-	if src.IsValid() {
-		copyInto(dst, src)
+// cloneForCanonical returns a deep copy of m to canonicalize, or a new empty message of
+// m's type when m is nil. proto.Clone turns nil elements of repeated fields and nil
+// members of set oneofs into empty messages, as proto.Marshal encodes them.
+func cloneForCanonical(m protoreflect.Message) protoreflect.Message {
+	if !m.IsValid() {
+		return m.Type().New()
 	}
-	return dst
-}
-
-func copyInto(dst, src protoreflect.Message) {
-	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList():
-			from, to := v.List(), dst.Mutable(fd).List()
-			for i := 0; i < from.Len(); i++ {
-				if fd.Message() == nil {
-					to.Append(from.Get(i))
-					continue
-				}
-				elem := to.NewElement()
-				if sub := from.Get(i).Message(); sub.IsValid() {
-					copyInto(elem.Message(), sub)
-				}
-				to.Append(elem)
-			}
-		case fd.IsMap():
-			to := dst.Mutable(fd).Map()
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				if fd.MapValue().Message() == nil {
-					to.Set(k, mv)
-					return true
-				}
-				fresh := to.NewValue()
-				if sub := mv.Message(); sub.IsValid() {
-					copyInto(fresh.Message(), sub)
-				}
-				to.Set(k, fresh)
-				return true
-			})
-		case fd.Message() != nil:
-			sub := dst.Mutable(fd).Message()
-			if from := v.Message(); from.IsValid() {
-				copyInto(sub, from)
-			}
-		default:
-			dst.Set(fd, v)
-		}
-		return true
-	})
+	return proto.Clone(m.Interface()).ProtoReflect()
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -173,16 +175,53 @@ func DRTransactionHash(tx *pb.DRTransaction) (Hash, error) {
 // drProofOfInclusion returns the two halves of a data request hash: the leaf a smart
 // contract can check (the data request itself) and its sibling (the whole body).
 func drProofOfInclusion(tx *pb.DRTransaction) (data, rest Hash, err error) {
-	c, err := canonicalItem("DataRequest transaction", "body", tx.GetBody())
+	const item = "DataRequest transaction"
+	c, err := canonicalItem(item, "body", tx.GetBody())
 	if err != nil {
 		return data, rest, err
 	}
-	body := c.Interface().(*pb.DRTransactionBody)
-	if data, err = sha256Canonical("DataRequest transaction", body.GetDrOutput()); err != nil {
+	bp, err := marshalPooled(item, c.Interface())
+	if err != nil {
 		return data, rest, err
 	}
-	rest, err = sha256Canonical("DataRequest transaction", body)
-	return data, rest, err
+	defer releaseBuffer(bp)
+	// The body's last field is dr_output (field 3, always written): its bytes are
+	// pb(dr_output), so one encoding serves both halves.
+	drOutput, ok := lastBytesField(*bp, drOutputField)
+	if !ok {
+		return data, rest, &ItemError{Item: item, Field: "body.dr_output", Reason: "missing from the encoding"}
+	}
+	return sha256.Sum256(drOutput), sha256.Sum256(*bp), nil
+}
+
+// drOutputField is DRTransactionBody.dr_output's field number.
+const drOutputField protowire.Number = 3
+
+// lastBytesField returns the value of the last length-delimited field num in the
+// protobuf message b.
+func lastBytesField(b []byte, num protowire.Number) (value []byte, found bool) {
+	for len(b) > 0 {
+		n, typ, tagLen := protowire.ConsumeTag(b)
+		if tagLen < 0 {
+			return nil, false
+		}
+		b = b[tagLen:]
+		if n == num && typ == protowire.BytesType {
+			v, l := protowire.ConsumeBytes(b)
+			if l < 0 {
+				return nil, false
+			}
+			value, found = v, true
+			b = b[l:]
+			continue
+		}
+		l := protowire.ConsumeFieldValue(n, typ, b)
+		if l < 0 {
+			return nil, false
+		}
+		b = b[l:]
+	}
+	return value, found
 }
 
 // CommitTransactionHash is the hash of a commit: SHA-256 of its body.
@@ -321,11 +360,40 @@ func canonicalItem(item, path string, m proto.Message) (protoreflect.Message, er
 
 // sha256Canonical hashes the encoding of a message that is already canonical.
 func sha256Canonical(item string, m proto.Message) (Hash, error) {
-	b, err := canonicalMarshal.Marshal(m)
+	bp, err := marshalPooled(item, m)
 	if err != nil {
-		return Hash{}, &ItemError{Item: item, Reason: err.Error()}
+		return Hash{}, err
 	}
-	return sha256.Sum256(b), nil
+	h := sha256.Sum256(*bp)
+	releaseBuffer(bp)
+	return h, nil
+}
+
+// Encoding buffers for hashing are pooled: items are hashed on every inventory exchange
+// and their encodings are thrown away at once.
+var hashBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledBuffer keeps an occasional huge item from pinning its buffer in the pool.
+const maxPooledBuffer = 64 << 10
+
+// marshalPooled encodes m into a pooled buffer; give it back with releaseBuffer.
+func marshalPooled(item string, m proto.Message) (*[]byte, error) {
+	bp := hashBuffers.Get().(*[]byte)
+	b, err := canonicalMarshal.MarshalAppend((*bp)[:0], m)
+	if err != nil {
+		releaseBuffer(bp)
+		return nil, &ItemError{Item: item, Reason: err.Error()}
+	}
+	*bp = b
+	return bp, nil
+}
+
+func releaseBuffer(bp *[]byte) {
+	if cap(*bp) > maxPooledBuffer {
+		return
+	}
+	*bp = (*bp)[:0]
+	hashBuffers.Put(bp)
 }
 
 // sha256Pair is SHA-256(a ‖ b), the inner node of the proof-of-inclusion hashes and of
