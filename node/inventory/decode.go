@@ -1,0 +1,170 @@
+package inventory
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+// Default item size limits (protobuf bytes of the item, without the envelope).
+const (
+	// DefaultMaxTransactionSize bounds a transaction. witnet-rust's heaviest transactions
+	// (data requests, max weight 80 000) encode well below it.
+	DefaultMaxTransactionSize = 256 << 10
+	// DefaultMaxItemSize bounds a block, superblock or vote; it stays below
+	// codec.DefaultMaxFrameSize so that a stored item can always be sent.
+	DefaultMaxItemSize = 4 << 20
+)
+
+// Decoder turns item bytes or received messages into Items: it decodes and validates
+// them as protocol.Unmarshal does, computes their witnet-rust hash and re-encodes them in
+// canonical form, refusing anything too large. The zero value uses the defaults and
+// hashes every block as V1.7 (no activations).
+type Decoder struct {
+	// Activations are the protocol version activation epochs used to hash blocks.
+	Activations protocol.VersionActivations
+	// MaxTransactionSize bounds a transaction; 0 means DefaultMaxTransactionSize.
+	MaxTransactionSize int
+	// MaxItemSize bounds any other item; 0 means DefaultMaxItemSize.
+	MaxItemSize int
+}
+
+func (d Decoder) limit(k protocol.Kind) int {
+	if k == protocol.KindTransaction {
+		if d.MaxTransactionSize > 0 {
+			return d.MaxTransactionSize
+		}
+		return DefaultMaxTransactionSize
+	}
+	if d.MaxItemSize > 0 {
+		return d.MaxItemSize
+	}
+	return DefaultMaxItemSize
+}
+
+// Decode decodes raw, the protobuf encoding of an item of kind k (a Block, Transaction,
+// SuperBlock or SuperBlockVote message), and returns the item with its hash and canonical
+// encoding, together with the command that carries it. A V1.7 block without stake roots
+// gets the legacy fallback of protocol.Unmarshal. Errors are *ItemError.
+func (d Decoder) Decode(k protocol.Kind, raw []byte) (Item, *pb.Message_Command, error) {
+	if !IsItemKind(k) {
+		return Item{}, nil, &ItemError{Kind: k, Reason: ReasonWrongKind}
+	}
+	if len(raw) == 0 {
+		return Item{}, nil, &ItemError{Kind: k, Reason: ReasonEmpty}
+	}
+	if max := d.limit(k); len(raw) > max {
+		return Item{}, nil, &ItemError{Kind: k, Reason: ReasonOversized, Err: fmt.Errorf("%d bytes > %d", len(raw), max)}
+	}
+	// Wrap raw as the command of a Message, so decoding, validation and the legacy
+	// fallback are exactly those applied to a message from a peer.
+	cmd := protowire.AppendTag(nil, protowire.Number(k), protowire.BytesType)
+	cmd = protowire.AppendBytes(cmd, raw)
+	env := protowire.AppendTag(nil, 1, protowire.VarintType)
+	env = protowire.AppendVarint(env, uint64(protocol.Magic))
+	env = protowire.AppendTag(env, 2, protowire.BytesType)
+	env = protowire.AppendBytes(env, cmd)
+	m, err := protocol.Unmarshal(env)
+	if err != nil {
+		return Item{}, nil, &ItemError{Kind: k, Reason: ReasonUndecodable, Err: err}
+	}
+	it, err := d.FromMessage(m)
+	if err != nil {
+		return Item{}, nil, err
+	}
+	return it, m.GetKind(), nil
+}
+
+// FromMessage returns the item carried by m, a decoded Block, Transaction, SuperBlock or
+// SuperBlockVote message. Errors are *ItemError.
+func (d Decoder) FromMessage(m *pb.Message) (Item, error) {
+	k := protocol.KindOf(m)
+	var (
+		it  = Item{Kind: k}
+		err error
+	)
+	switch c := m.GetKind().GetKind().(type) {
+	case *pb.Message_Command_Block:
+		it.Hash, err = protocol.BlockHashAt(c.Block, d.Activations)
+		it.Epoch = c.Block.GetBlockHeader().GetBeacon().GetCheckpoint()
+		if err == nil {
+			it.Raw, err = protocol.CanonicalBytes(c.Block)
+		}
+	case *pb.Message_Command_Transaction:
+		it.Hash, err = protocol.TransactionHash(c.Transaction)
+		if err == nil {
+			it.Raw, err = protocol.CanonicalBytes(c.Transaction)
+		}
+	case *pb.Message_Command_SuperBlock:
+		it.Hash, err = protocol.SuperBlockHash(c.SuperBlock)
+		it.Epoch = c.SuperBlock.GetIndex()
+		if err == nil {
+			it.Raw, err = protocol.CanonicalBytes(c.SuperBlock)
+		}
+	case *pb.Message_Command_SuperBlockVote:
+		// No InventoryEntry names a vote and witnet-rust keys none: a vote is identified
+		// by the SHA-256 of its canonical encoding, so only an identical vote is a duplicate.
+		it.Epoch = c.SuperBlockVote.GetSuperblockIndex()
+		it.Raw, err = protocol.CanonicalBytes(c.SuperBlockVote)
+		if err == nil {
+			it.Hash = sha256.Sum256(it.Raw)
+		}
+	default:
+		return Item{}, &ItemError{Kind: k, Reason: ReasonWrongKind}
+	}
+	if err != nil {
+		return Item{}, &ItemError{Kind: k, Reason: ReasonUndecodable, Err: err}
+	}
+	if max := d.limit(k); len(it.Raw) > max {
+		return Item{}, &ItemError{Kind: k, Reason: ReasonOversized, Err: fmt.Errorf("%d bytes > %d", len(it.Raw), max)}
+	}
+	return it, nil
+}
+
+// Command decodes a stored item back into the command that carries it. Stored bytes were
+// validated when the item was accepted, so only protobuf parsing is repeated.
+func (it Item) Command() (*pb.Message_Command, error) {
+	var (
+		cmd = new(pb.Message_Command)
+		msg proto.Message
+	)
+	switch it.Kind {
+	case protocol.KindBlock:
+		b := new(pb.Block)
+		cmd.Kind, msg = &pb.Message_Command_Block{Block: b}, b
+	case protocol.KindTransaction:
+		tx := new(pb.Transaction)
+		cmd.Kind, msg = &pb.Message_Command_Transaction{Transaction: tx}, tx
+	case protocol.KindSuperBlock:
+		sb := new(pb.SuperBlock)
+		cmd.Kind, msg = &pb.Message_Command_SuperBlock{SuperBlock: sb}, sb
+	case protocol.KindSuperBlockVote:
+		v := new(pb.SuperBlockVote)
+		cmd.Kind, msg = &pb.Message_Command_SuperBlockVote{SuperBlockVote: v}, v
+	default:
+		return nil, &ItemError{Kind: it.Kind, Reason: ReasonWrongKind}
+	}
+	if err := proto.Unmarshal(it.Raw, msg); err != nil {
+		return nil, &ItemError{Kind: it.Kind, Reason: ReasonUndecodable, Err: err}
+	}
+	return cmd, nil
+}
+
+// Entry returns the inventory entry that names it, or nil for a superblock vote (no
+// InventoryEntry member names votes).
+func (it Item) Entry() *pb.InventoryEntry {
+	switch it.Kind {
+	case protocol.KindBlock:
+		return protocol.BlockEntry(it.Hash)
+	case protocol.KindTransaction:
+		return protocol.TxEntry(it.Hash)
+	case protocol.KindSuperBlock:
+		return protocol.SuperBlockEntry(it.Epoch)
+	}
+	return nil
+}

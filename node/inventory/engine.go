@@ -1,0 +1,808 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+	"github.com/witnet-p2p/witnet-p2p/session"
+)
+
+var log = logging.Logger("witnet/inventory")
+
+// Engine defaults, applied to zero Config fields.
+const (
+	// DefaultRequestTimeout is how long the peer we asked for an announced item has to
+	// deliver it before the next peer that announced it is asked.
+	DefaultRequestTimeout = 2 * time.Second
+	// DefaultBlocksTimeout is witnet-rust's blocks_timeout: a peer that still owes us an
+	// item it announced and we requested this long ago is iced and dropped.
+	DefaultBlocksTimeout = 400 * time.Second
+	// DefaultSeenSize is how many item keys the engine remembers beyond the store, so that
+	// an item evicted from its pool is not fetched and gossiped again.
+	DefaultSeenSize = 100_000
+	// DefaultCacheSize is how many decoded items are kept for serving requests without
+	// reading and decoding them again (a new item is requested by most neighbours at once).
+	DefaultCacheSize = 1024
+	// MaxBlocksSync is witnet-rust's MAX_BLOCKS_SYNC: the most block hashes announced to
+	// an inbound peer whose beacon is behind ours.
+	MaxBlocksSync = 500
+)
+
+// ErrNotDelivered closes a session whose peer announced items, was asked for them and did
+// not deliver them within the blocks timeout.
+var ErrNotDelivered = errors.New("inventory: announced items not delivered within the blocks timeout")
+
+// Config holds an Engine's settings and collaborators. New copies it; the zero value of
+// each field means what its comment says.
+type Config struct {
+	// Store holds the items; required.
+	Store *Store
+	// Decoder decodes, hashes and bounds items (set its Activations for the network).
+	Decoder Decoder
+	// Magic is the network id of the messages the engine builds; 0 means protocol.Magic.
+	Magic uint16
+	// Clock supplies time and timers; nil means the real clock.
+	Clock session.Clock
+	// RequestTimeout is how long an asked peer has to deliver before the next announcer is
+	// asked; 0 means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// BlocksTimeout is how long a peer may owe an item it announced before it is iced and
+	// dropped; 0 means DefaultBlocksTimeout.
+	BlocksTimeout time.Duration
+	// SeenSize bounds the keys remembered beyond the store; 0 means DefaultSeenSize.
+	SeenSize int
+	// CacheSize bounds the decoded items kept for serving; 0 means DefaultCacheSize.
+	CacheSize int
+	// Ice, if not nil, puts a peer that did not deliver into the address book's ice
+	// bucket; the engine then closes its session.
+	Ice func(session.Peer)
+	// Registerer, if not nil, receives the engine's metrics.
+	Registerer prometheus.Registerer
+}
+
+// conn is the part of a session the engine uses; *session.Session implements it, tests
+// use fakes.
+type conn interface {
+	ID() peer.ID
+	Peer() session.Peer
+	Type() session.Type
+	AnnounceItems([]*pb.InventoryEntry) error
+	Send(*pb.Message) error
+	SendInventoryItem(*pb.Message) error
+	SendLastBeacon(*pb.LastBeacon) error
+	Close(error)
+}
+
+var _ conn = (*session.Session)(nil)
+
+// entryKey identifies an item as inventory entries do: blocks and transactions by hash,
+// superblocks by index; votes by hash (they have no entry).
+type entryKey struct {
+	superblock bool
+	index      uint32
+	hash       protocol.Hash
+}
+
+func keyOfItem(it Item) entryKey {
+	if it.Kind == protocol.KindSuperBlock {
+		return entryKey{superblock: true, index: it.Epoch}
+	}
+	return entryKey{hash: it.Hash}
+}
+
+// keyOfEntry returns the key an entry names; ok is false for an entry without a kind or
+// with a malformed hash.
+func keyOfEntry(e *pb.InventoryEntry) (k entryKey, kind protocol.Kind, ok bool) {
+	switch v := e.GetKind().(type) {
+	case *pb.InventoryEntry_Block:
+		h, err := protocol.HashFromBytes(v.Block.GetSHA256())
+		return entryKey{hash: h}, protocol.KindBlock, err == nil
+	case *pb.InventoryEntry_Tx:
+		h, err := protocol.HashFromBytes(v.Tx.GetSHA256())
+		return entryKey{hash: h}, protocol.KindTransaction, err == nil
+	case *pb.InventoryEntry_SuperBlock:
+		return entryKey{superblock: true, index: v.SuperBlock}, protocol.KindSuperBlock, true
+	}
+	return entryKey{}, protocol.KindNone, false
+}
+
+// fetch is an announced item we asked one peer for.
+type fetch struct {
+	entry    *pb.InventoryEntry
+	kind     protocol.Kind
+	asked    peer.ID // "" when the session did not say who announced it
+	deadline time.Time
+	// next are the other peers that announced the item, to be asked in turn.
+	next []peer.ID
+	// holders are every peer known to hold the item; they are not announced it again.
+	holders map[peer.ID]struct{}
+}
+
+// Engine is a node's inventory service: it answers the sessions' inventory calls
+// (session.Inventory), stores new items and gossips them to the consolidated sessions it
+// is told about (AddSession, RemoveSession). It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	store *Store
+	clock session.Clock
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[conn]struct{}
+	inflight map[entryKey]*fetch
+	// owed maps a peer to the items it announced, was asked for and has not delivered,
+	// with the time of the first request.
+	owed    map[peer.ID]map[entryKey]time.Time
+	seen    *keyRing
+	cache   *cmdCache
+	pending map[conn][]*pb.InventoryEntry // announcements waiting for the flusher
+	sweep   session.Timer
+
+	kick   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	stats counters
+}
+
+var _ session.Inventory = (*Engine)(nil)
+
+// New returns a running Engine. Close stops it.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("inventory: Config.Store is required")
+	}
+	if cfg.Magic == 0 {
+		cfg.Magic = protocol.Magic
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = session.RealClock{}
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.BlocksTimeout <= 0 {
+		cfg.BlocksTimeout = DefaultBlocksTimeout
+	}
+	if cfg.SeenSize <= 0 {
+		cfg.SeenSize = DefaultSeenSize
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	e := &Engine{
+		cfg:      cfg,
+		store:    cfg.Store,
+		clock:    cfg.Clock,
+		sessions: make(map[conn]struct{}),
+		inflight: make(map[entryKey]*fetch),
+		owed:     make(map[peer.ID]map[entryKey]time.Time),
+		seen:     newKeyRing(cfg.SeenSize),
+		cache:    newCmdCache(cfg.CacheSize),
+		pending:  make(map[conn][]*pb.InventoryEntry),
+		kick:     make(chan struct{}, 1),
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(newCollector(e)); err != nil {
+			return nil, fmt.Errorf("inventory: register metrics: %w", err)
+		}
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.wg.Add(1)
+	go e.flushLoop()
+	e.mu.Lock()
+	e.armSweep()
+	e.mu.Unlock()
+	return e, nil
+}
+
+// Close stops the engine's goroutines and timers. It does not close the Store's database.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	if e.sweep != nil {
+		e.sweep.Stop()
+	}
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() *Store { return e.store }
+
+// AddSession makes a consolidated session a gossip target. Wire it to the sessions
+// manager's OnConsolidated hook.
+func (e *Engine) AddSession(s *session.Session) { e.addConn(s) }
+
+// RemoveSession forgets a session that ended. Wire it to the manager's OnUnregistered hook.
+func (e *Engine) RemoveSession(s *session.Session) { e.removeConn(s) }
+
+func (e *Engine) addConn(c conn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.sessions[c] = struct{}{}
+	}
+}
+
+func (e *Engine) removeConn(c conn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.sessions, c)
+	delete(e.pending, c)
+	if !e.hasPeerLocked(c.ID()) {
+		delete(e.owed, c.ID())
+	}
+}
+
+// hasPeerLocked reports whether a session with peer id is a gossip target.
+func (e *Engine) hasPeerLocked(id peer.ID) bool {
+	for c := range e.sessions {
+		if c.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// connOfLocked returns a session of peer id, preferring an outbound one.
+func (e *Engine) connOfLocked(id peer.ID) conn {
+	var found conn
+	for c := range e.sessions {
+		if c.ID() == id {
+			if c.Type() == session.Outbound {
+				return c
+			}
+			found = c
+		}
+	}
+	return found
+}
+
+// Missing implements session.Inventory for a session that does not say who announced
+// the entries: it returns the entries that are neither held nor already requested, and
+// marks them requested.
+func (e *Engine) Missing(entries []*pb.InventoryEntry) []*pb.InventoryEntry {
+	return e.missing(nil, entries)
+}
+
+// MissingFrom is Missing for entries announced by from: from is the peer asked for them,
+// later announcers of the same items are asked in turn if it does not deliver, and a
+// peer that announced an item is never announced it back.
+func (e *Engine) MissingFrom(from *session.Session, entries []*pb.InventoryEntry) []*pb.InventoryEntry {
+	if from == nil {
+		return e.missing(nil, entries)
+	}
+	return e.missing(from, entries)
+}
+
+func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.InventoryEntry {
+	var id peer.ID
+	if from != nil {
+		id = from.ID()
+	}
+	e.stats.announcedIn.Add(uint64(len(entries)))
+	now := e.clock.Now()
+	var out []*pb.InventoryEntry
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range entries {
+		key, kind, ok := keyOfEntry(en)
+		if !ok {
+			continue
+		}
+		if f := e.inflight[key]; f != nil {
+			if id != "" {
+				f.holders[id] = struct{}{}
+			}
+			if id == "" || id == f.asked || containsID(f.next, id) {
+				e.stats.dupAnnouncements.Add(1)
+				continue
+			}
+			if now.Before(f.deadline) {
+				f.next = append(f.next, id)
+				e.stats.dupAnnouncements.Add(1)
+				continue
+			}
+			// The asked peer is late: ask this one now.
+			f.asked, f.deadline = id, now.Add(e.cfg.RequestTimeout)
+			e.oweLocked(id, key, now)
+			out = append(out, en)
+			continue
+		}
+		if e.seen.has(key) || e.heldLocked(key) {
+			e.stats.dupAnnouncements.Add(1)
+			continue
+		}
+		f := &fetch{entry: en, kind: kind, asked: id, deadline: now.Add(e.cfg.RequestTimeout), holders: map[peer.ID]struct{}{}}
+		if id != "" {
+			f.holders[id] = struct{}{}
+			e.oweLocked(id, key, now)
+		}
+		e.inflight[key] = f
+		out = append(out, en)
+	}
+	e.stats.requestedOut.Add(uint64(len(out)))
+	return out
+}
+
+func containsID(ids []peer.ID, id peer.ID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) oweLocked(id peer.ID, key entryKey, now time.Time) {
+	m := e.owed[id]
+	if m == nil {
+		m = make(map[entryKey]time.Time)
+		e.owed[id] = m
+	}
+	if _, ok := m[key]; !ok {
+		m[key] = now
+	}
+}
+
+// heldLocked reports whether the store holds the item key names. A read error counts as
+// not held (the item is then fetched again, which is harmless).
+func (e *Engine) heldLocked(key entryKey) bool {
+	if key.superblock {
+		_, err := e.store.SuperBlock(key.index)
+		return err == nil
+	}
+	ok, _ := e.store.Has(key.hash)
+	return ok
+}
+
+// Item implements session.Inventory: it returns the command carrying the item that e
+// names, if the store holds one of the entry's kind.
+func (e *Engine) Item(en *pb.InventoryEntry) (*pb.Message_Command, bool) {
+	e.stats.requestedIn.Add(1)
+	key, kind, ok := keyOfEntry(en)
+	if !ok {
+		return nil, false
+	}
+	e.mu.Lock()
+	cmd := e.cache.get(key)
+	e.mu.Unlock()
+	if cmd != nil {
+		// The cache is keyed like the store, by hash: a Tx entry must not get a block.
+		if protocol.KindOf(&pb.Message{Kind: cmd}) != kind {
+			return nil, false
+		}
+		return cmd, true
+	}
+	var (
+		it  Item
+		err error
+	)
+	if key.superblock {
+		it, err = e.store.SuperBlock(key.index)
+	} else {
+		it, err = e.store.Get(key.hash)
+	}
+	if err != nil || it.Kind != kind {
+		return nil, false
+	}
+	cmd, err = it.Command()
+	if err != nil {
+		log.Warnw("stored item does not decode", "hash", it.Hash, "kind", kindLabel(it.Kind), "err", err)
+		return nil, false
+	}
+	e.mu.Lock()
+	e.cache.put(key, cmd)
+	e.mu.Unlock()
+	return cmd, true
+}
+
+// Received implements session.Inventory: an item that arrived on a consolidated session.
+// A new item is stored, then announced to every other session (pushed, for a vote); an
+// item already known is dropped. An item nobody asked for is accepted as witnet-rust
+// accepts pushed transactions and block candidates; the pool bounds limit what a peer can
+// make us keep.
+func (e *Engine) Received(from *session.Session, m *pb.Message) {
+	e.received(from, m)
+}
+
+func (e *Engine) received(from conn, m *pb.Message) {
+	e.stats.received.Add(1)
+	it, err := e.cfg.Decoder.FromMessage(m)
+	if err != nil {
+		e.stats.invalid.Add(1)
+		log.Debugw("dropping invalid item", "peer", from.ID(), "err", err)
+		return
+	}
+	key := keyOfItem(it)
+	id := from.ID()
+	skip := map[peer.ID]struct{}{id: {}}
+	e.mu.Lock()
+	if m := e.owed[id]; m != nil {
+		delete(m, key)
+	}
+	f := e.inflight[key]
+	if e.seen.has(key) {
+		e.mu.Unlock()
+		e.stats.duplicates.Add(1)
+		return
+	}
+	if f == nil || (f.asked != "" && f.asked != id) {
+		e.stats.unsolicited.Add(1)
+	}
+	if f != nil {
+		for h := range f.holders {
+			skip[h] = struct{}{}
+		}
+		delete(e.inflight, key)
+	}
+	// Mark the item seen before the disk write, so copies arriving meanwhile on other
+	// sessions are dropped and announcements of it are not answered.
+	e.seen.add(key)
+	e.mu.Unlock()
+	if e.store.Count(it.Kind) >= e.store.Bound(it.Kind) && f == nil && it.Kind != protocol.KindBlock {
+		log.Debugw("unrequested item evicts the oldest of its pool", "peer", id, "kind", kindLabel(it.Kind))
+	}
+	if e.storeAndGossip(it, m.GetKind(), skip) {
+		e.stats.receivedNew.Add(1)
+	} else {
+		e.stats.duplicates.Add(1)
+	}
+}
+
+// storeAndGossip stores a new item and announces it to every session whose peer is not in
+// skip. It reports false if the store already held the item.
+func (e *Engine) storeAndGossip(it Item, cmd *pb.Message_Command, skip map[peer.ID]struct{}) bool {
+	key := keyOfItem(it)
+	added, err := e.store.Put(it)
+	if err != nil {
+		log.Errorw("cannot store item", "hash", it.Hash, "kind", kindLabel(it.Kind), "err", err)
+		e.mu.Lock()
+		e.seen.remove(key)
+		e.mu.Unlock()
+		return true
+	}
+	if !added[0] {
+		return false
+	}
+	e.stats.stored[it.Kind].Add(1)
+	e.gossip(it, key, cmd, skip)
+	return true
+}
+
+// gossip announces (or, for a vote, pushes) it to every session not in skip.
+func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip map[peer.ID]struct{}) {
+	entry := it.Entry()
+	e.mu.Lock()
+	if cmd != nil {
+		e.cache.put(key, cmd)
+	}
+	var push []conn
+	for c := range e.sessions {
+		if _, ok := skip[c.ID()]; ok {
+			continue
+		}
+		if entry == nil {
+			push = append(push, c)
+			continue
+		}
+		e.pending[c] = append(e.pending[c], entry)
+	}
+	e.mu.Unlock()
+	if entry != nil {
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if cmd == nil {
+		var err error
+		if cmd, err = it.Command(); err != nil {
+			log.Warnw("cannot push item", "hash", it.Hash, "err", err)
+			return
+		}
+	}
+	msg := &pb.Message{Magic: uint32(e.cfg.Magic), Kind: cmd}
+	for _, c := range push {
+		if c.SendInventoryItem(msg) == nil {
+			e.stats.pushedOut.Add(1)
+		}
+	}
+}
+
+// flushLoop sends the queued announcements: all entries queued for a session since the
+// last flush go in one InventoryAnnouncement, so a burst costs few messages.
+func (e *Engine) flushLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.kick:
+		}
+		e.mu.Lock()
+		batch := e.pending
+		e.pending = make(map[conn][]*pb.InventoryEntry, len(batch))
+		e.mu.Unlock()
+		for c, entries := range batch {
+			for len(entries) > 0 {
+				n := min(len(entries), protocol.MaxInventoryEntries)
+				if err := c.AnnounceItems(entries[:n]); err != nil {
+					log.Debugw("announcement not sent", "peer", c.ID(), "err", err)
+				} else {
+					e.stats.announcedOut.Add(uint64(n))
+					e.stats.announcementsOut.Add(1)
+				}
+				entries = entries[n:]
+			}
+		}
+	}
+}
+
+// armSweep schedules the next sweep; e.mu must be held.
+func (e *Engine) armSweep() {
+	if e.closed {
+		return
+	}
+	every := max(e.cfg.RequestTimeout/2, 10*time.Millisecond)
+	e.sweep = e.clock.AfterFunc(every, e.sweepOnce)
+}
+
+// sweepOnce asks the next announcer for every item whose asked peer is late, forgets
+// items nobody else announced, and ices and drops peers that owe an item for longer than
+// the blocks timeout.
+func (e *Engine) sweepOnce() {
+	now := e.clock.Now()
+	requests := make(map[conn][]*pb.InventoryEntry)
+	var late []conn
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	for key, f := range e.inflight {
+		if now.Before(f.deadline) {
+			continue
+		}
+		var next conn
+		for len(f.next) > 0 && next == nil {
+			next = e.connOfLocked(f.next[0])
+			f.next = f.next[1:]
+		}
+		if next == nil {
+			delete(e.inflight, key)
+			continue
+		}
+		f.asked, f.deadline = next.ID(), now.Add(e.cfg.RequestTimeout)
+		e.oweLocked(next.ID(), key, now)
+		requests[next] = append(requests[next], f.entry)
+	}
+	for id, items := range e.owed {
+		for _, since := range items {
+			if now.Sub(since) >= e.cfg.BlocksTimeout {
+				if c := e.connOfLocked(id); c != nil {
+					late = append(late, c)
+				}
+				delete(e.owed, id)
+				break
+			}
+		}
+	}
+	e.armSweep()
+	e.mu.Unlock()
+
+	for c, entries := range requests {
+		for len(entries) > 0 {
+			n := min(len(entries), protocol.MaxInventoryEntries)
+			m, err := protocol.NewInventoryRequest(e.cfg.Magic, entries[:n])
+			if err == nil {
+				err = c.Send(m)
+			}
+			if err == nil {
+				e.stats.requestedOut.Add(uint64(n))
+			}
+			entries = entries[n:]
+		}
+	}
+	for _, c := range late {
+		log.Infow("peer did not deliver announced items in time; icing it", "peer", c.ID(), "timeout", e.cfg.BlocksTimeout)
+		e.stats.iced.Add(1)
+		if e.cfg.Ice != nil {
+			e.cfg.Ice(c.Peer())
+		}
+		c.Close(ErrNotDelivered)
+	}
+}
+
+// Submit decodes raw as an item of kind k, stores it and, if it is new, announces it to
+// every consolidated session. It returns the item and whether it was new. Bad items are
+// refused with an *ItemError and neither stored nor gossiped.
+func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
+	it, cmd, err := e.cfg.Decoder.Decode(k, raw)
+	if err != nil {
+		return Item{}, false, err
+	}
+	key := keyOfItem(it)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return Item{}, false, ErrClosed
+	}
+	seen := e.seen.has(key)
+	if !seen {
+		e.seen.add(key)
+	}
+	var skip map[peer.ID]struct{}
+	if f := e.inflight[key]; f != nil {
+		skip = f.holders
+		delete(e.inflight, key)
+	}
+	e.mu.Unlock()
+	if seen {
+		return it, false, nil
+	}
+	added, err := e.store.Put(it)
+	if err != nil {
+		e.mu.Lock()
+		e.seen.remove(key)
+		e.mu.Unlock()
+		return Item{}, false, err
+	}
+	if !added[0] {
+		return it, false, nil
+	}
+	e.stats.submitted.Add(1)
+	e.stats.stored[it.Kind].Add(1)
+	e.gossip(it, key, cmd, skip)
+	return it, true, nil
+}
+
+// Get returns the stored item with hash h, or ErrNotFound.
+func (e *Engine) Get(h protocol.Hash) (Item, error) { return e.store.Get(h) }
+
+// InboundBeacon answers a LastBeacon received on an inbound session (WIRE.md 7.6): if the
+// peer's block checkpoint is behind our highest stored block, it is announced the stored
+// blocks of the epochs after its checkpoint, in epoch order, at most MaxBlocksSync. The
+// node's session.Chain implementation delegates to it.
+func (e *Engine) InboundBeacon(s *session.Session, b *pb.LastBeacon) { e.inboundBeacon(s, b) }
+
+func (e *Engine) inboundBeacon(c conn, b *pb.LastBeacon) {
+	theirs := b.GetHighestBlockCheckpoint().GetCheckpoint()
+	tip, ok, err := e.store.Tip()
+	if err != nil || !ok {
+		return
+	}
+	switch {
+	case theirs > tip.Epoch:
+		log.Debugw("inbound peer is ahead of us", "peer", c.ID(), "theirs", theirs, "ours", tip.Epoch)
+		return
+	case theirs == tip.Epoch:
+		return
+	}
+	refs, err := e.store.Blocks(theirs+1, tip.Epoch, MaxBlocksSync)
+	if err != nil || len(refs) == 0 {
+		return
+	}
+	entries := make([]*pb.InventoryEntry, len(refs))
+	for i, r := range refs {
+		entries[i] = protocol.BlockEntry(r.Hash)
+	}
+	if err := c.AnnounceItems(entries); err == nil {
+		e.stats.announcedOut.Add(uint64(len(entries)))
+		e.stats.announcementsOut.Add(1)
+	}
+}
+
+// SendBeacons sends b to every consolidated outbound session and returns how many took
+// it. The node calls it once per epoch with its LastBeacon, so that the peers it connected
+// to can announce the blocks it lacks.
+func (e *Engine) SendBeacons(b *pb.LastBeacon) int {
+	e.mu.Lock()
+	var out []conn
+	for c := range e.sessions {
+		if c.Type() == session.Outbound {
+			out = append(out, c)
+		}
+	}
+	e.mu.Unlock()
+	n := 0
+	for _, c := range out {
+		if c.SendLastBeacon(b) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// BlockBeacon returns the checkpoint of our highest stored block (epoch and hash), or a
+// zero checkpoint when no block is stored; a node without a chain of its own can use it
+// as its LastBeacon's highest_block_checkpoint.
+func (e *Engine) BlockBeacon() *pb.CheckpointBeacon {
+	tip, ok, err := e.store.Tip()
+	if err != nil || !ok {
+		return protocol.NewCheckpointBeacon(0, protocol.Hash{})
+	}
+	return protocol.NewCheckpointBeacon(tip.Epoch, tip.Hash)
+}
+
+// counters are the engine's statistics (see Stats).
+type counters struct {
+	announcedIn, announcedOut, announcementsOut atomic.Uint64
+	requestedIn, requestedOut                   atomic.Uint64
+	pushedOut                                   atomic.Uint64
+	received, receivedNew, duplicates           atomic.Uint64
+	unsolicited, invalid                        atomic.Uint64
+	dupAnnouncements                            atomic.Uint64
+	submitted, iced                             atomic.Uint64
+	stored                                      [protocol.NumKinds]atomic.Uint64
+}
+
+// Stats is a snapshot of an engine's counters. Entry counts count inventory entries,
+// not messages.
+type Stats struct {
+	// AnnouncedIn counts announced entries received; AnnouncedOut entries sent.
+	AnnouncedIn, AnnouncedOut uint64
+	// AnnouncementsOut counts InventoryAnnouncement messages sent.
+	AnnouncementsOut uint64
+	// RequestedIn counts requested entries received (served or not); RequestedOut entries
+	// requested from peers.
+	RequestedIn, RequestedOut uint64
+	// PushedOut counts items pushed as full messages (superblock votes).
+	PushedOut uint64
+	// Received counts items received from peers, whatever became of them.
+	Received uint64
+	// ReceivedNew counts received items that were new (stored and gossiped).
+	ReceivedNew uint64
+	// Duplicates counts received items that were already known (dropped, not gossiped).
+	Duplicates uint64
+	// DuplicateAnnouncements counts announced entries not requested because the item was
+	// known or already requested from another peer.
+	DuplicateAnnouncements uint64
+	// Unsolicited counts received items that were not requested from that peer.
+	Unsolicited uint64
+	// Invalid counts received items that could not be hashed or were too large.
+	Invalid uint64
+	// Submitted counts new items submitted locally.
+	Submitted uint64
+	// Stored counts new items stored, by kind.
+	Stored map[string]uint64
+	// Iced counts peers iced and dropped for not delivering.
+	Iced uint64
+}
+
+// Stats returns a snapshot of the engine's counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	s := Stats{
+		AnnouncedIn: c.announcedIn.Load(), AnnouncedOut: c.announcedOut.Load(),
+		AnnouncementsOut: c.announcementsOut.Load(),
+		RequestedIn:      c.requestedIn.Load(), RequestedOut: c.requestedOut.Load(),
+		PushedOut: c.pushedOut.Load(), Received: c.received.Load(), ReceivedNew: c.receivedNew.Load(), Duplicates: c.duplicates.Load(),
+		DuplicateAnnouncements: c.dupAnnouncements.Load(), Unsolicited: c.unsolicited.Load(),
+		Invalid: c.invalid.Load(), Submitted: c.submitted.Load(), Iced: c.iced.Load(),
+		Stored: make(map[string]uint64, len(itemKinds)),
+	}
+	for _, k := range itemKinds {
+		s.Stored[kindLabel(k)] = c.stored[k].Load()
+	}
+	return s
+}

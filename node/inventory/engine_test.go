@@ -1,0 +1,348 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+	"github.com/witnet-p2p/witnet-p2p/session"
+)
+
+func pid(i int) peer.ID { return peer.ID(fmt.Sprintf("peer-%02d", i)) }
+
+func storedBy(e *Engine, h protocol.Hash) bool {
+	ok, _ := e.store.Has(h)
+	return ok
+}
+
+// TestGossipReachesEveryNodeOnce submits a transaction in a small graph with cycles and
+// checks that every node stores it, receives it at most once per neighbour that
+// announced it (here: exactly once), never gets it back, and announces it at most once
+// per neighbour.
+func TestGossipReachesEveryNodeOnce(t *testing.T) {
+	// 0-1, 0-2, 1-2, 1-3, 2-3, 3-4, 4-5, 5-0: cycles of 3, 4 and 6.
+	edges := [][2]int{{0, 1}, {0, 2}, {1, 2}, {1, 3}, {2, 3}, {3, 4}, {4, 5}, {5, 0}}
+	const n = 6
+	net := newFakeNet(t)
+	engines := make([]*Engine, n)
+	for i := range engines {
+		engines[i] = newTestEngine(t, Config{})
+	}
+	degree := make([]int, n)
+	var conns [n][]*fakeConn
+	for _, ed := range edges {
+		ab, ba := net.link(engines[ed[0]], pid(ed[0]), engines[ed[1]], pid(ed[1]))
+		conns[ed[0]] = append(conns[ed[0]], ab)
+		conns[ed[1]] = append(conns[ed[1]], ba)
+		degree[ed[0]]++
+		degree[ed[1]]++
+	}
+
+	tx := testTx(42)
+	it, isNew, err := engines[0].Submit(protocol.KindTransaction, rawOf(t, tx))
+	require.NoError(t, err)
+	require.True(t, isNew)
+	require.Eventually(t, func() bool {
+		for _, e := range engines {
+			if !storedBy(e, it.Hash) {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 5*time.Millisecond)
+	// Stats are counted just after the commit that made the item visible.
+	require.Eventually(t, func() bool {
+		for _, e := range engines {
+			if e.Stats().Stored[LabelTransaction] != 1 {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // let stray messages, if any, arrive
+
+	for i, e := range engines {
+		s := e.Stats()
+		got := 0
+		for _, c := range conns[i] {
+			got += c.received(it.Hash)
+		}
+		if i == 0 {
+			require.Zero(t, got, "the submitter never gets its item back")
+		} else {
+			require.Equal(t, 1, got, "node %d receives the item exactly once", i)
+		}
+		require.LessOrEqual(t, s.Received, s.AnnouncedIn, "node %d: at most once per announcing neighbour", i)
+		require.Zero(t, s.Duplicates, "node %d", i)
+		require.LessOrEqual(t, s.AnnouncedOut, uint64(degree[i]), "node %d announces at most once per neighbour", i)
+		require.Equal(t, uint64(1), s.Stored[LabelTransaction], "node %d: %+v", i, s)
+	}
+	// Resubmitting a known item is accepted but not gossiped again.
+	before := engines[0].Stats().AnnouncedOut
+	_, isNew, err = engines[0].Submit(protocol.KindTransaction, rawOf(t, tx))
+	require.NoError(t, err)
+	require.False(t, isNew)
+	time.Sleep(20 * time.Millisecond)
+	require.Equal(t, before, engines[0].Stats().AnnouncedOut)
+}
+
+func TestGossipAllKinds(t *testing.T) {
+	net := newFakeNet(t)
+	a, b, c := newTestEngine(t, Config{}), newTestEngine(t, Config{}), newTestEngine(t, Config{})
+	net.link(a, pid(1), b, pid(2))
+	bc, _ := net.link(b, pid(2), c, pid(3))
+
+	items := []struct {
+		kind protocol.Kind
+		raw  []byte
+	}{
+		{protocol.KindBlock, rawOf(t, testBlock(t, 3, 1))},
+		{protocol.KindSuperBlock, rawOf(t, testSuperBlock(4))},
+		{protocol.KindSuperBlockVote, rawOf(t, testVote(4))},
+		{protocol.KindTransaction, rawOf(t, testTx(1))},
+	}
+	for _, x := range items {
+		it, _, err := a.Submit(x.kind, x.raw)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return storedBy(c, it.Hash) }, 5*time.Second, 5*time.Millisecond, kindLabel(x.kind))
+	}
+	sb, err := c.store.SuperBlock(4)
+	require.NoError(t, err)
+	require.Equal(t, protocol.KindSuperBlock, sb.Kind)
+	// The vote was pushed as a full message, not announced.
+	require.Len(t, bc.sentOf(protocol.KindSuperBlockVote), 1)
+	require.Equal(t, uint64(1), b.Stats().PushedOut)
+}
+
+func TestRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
+	clock := session.NewFakeClock(time.Unix(1_700_000_000, 0))
+	var iced []peer.ID
+	var mu sync.Mutex
+	e := newTestEngine(t, Config{Clock: clock, RequestTimeout: time.Second, BlocksTimeout: 10 * time.Second, Ice: func(p session.Peer) {
+		mu.Lock()
+		iced = append(iced, p.ID)
+		mu.Unlock()
+	}})
+	net := newFakeNet(t)
+	// Scripted peers: their side has no engine, the test plays it.
+	liar, _ := net.link(e, pid(1), nil, pid(9))
+	liar.id = pid(9)
+	honest, _ := net.link(e, pid(1), nil, pid(8))
+	honest.id = pid(8)
+
+	tx := testTx(7)
+	it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, tx))
+	require.NoError(t, err)
+	entries := []*pb.InventoryEntry{protocol.TxEntry(it.Hash)}
+
+	require.Len(t, e.missing(liar, entries), 1, "first announcer is asked")
+	require.Empty(t, e.missing(honest, entries), "second announcer waits its turn")
+	require.Empty(t, e.missing(liar, entries), "a repeated announcement asks nothing")
+
+	clock.Advance(1500 * time.Millisecond)
+	require.Eventually(t, func() bool { return len(honest.sentOf(protocol.KindInventoryRequest)) == 1 }, 2*time.Second, time.Millisecond)
+	e.received(honest, txMsg(tx))
+	require.True(t, storedBy(e, it.Hash))
+	require.Zero(t, e.Stats().Unsolicited)
+
+	// The liar still owes the item; after the blocks timeout it is iced and dropped.
+	for range 10 {
+		clock.Advance(time.Second)
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(iced) == 1
+	}, 2*time.Second, time.Millisecond)
+	mu.Lock()
+	require.Equal(t, []peer.ID{pid(9)}, iced)
+	mu.Unlock()
+	liar.mu.Lock()
+	require.True(t, errors.Is(liar.closeErr, ErrNotDelivered))
+	liar.mu.Unlock()
+	honest.mu.Lock()
+	require.False(t, honest.closed)
+	honest.mu.Unlock()
+	require.Equal(t, uint64(1), e.Stats().Iced)
+}
+
+func TestUnrequestedItemsCannotExceedPool(t *testing.T) {
+	db, _ := tempDB(t)
+	store, err := OpenStore(db, StoreConfig{MaxTransactions: 10})
+	require.NoError(t, err)
+	e := newTestEngine(t, Config{Store: store})
+	net := newFakeNet(t)
+	pushy, _ := net.link(e, pid(1), nil, pid(9))
+	pushy.id = pid(9)
+	for i := range 50 {
+		e.received(pushy, txMsg(testTx(uint64(i))))
+	}
+	require.Equal(t, 10, store.Count(protocol.KindTransaction))
+	s := e.Stats()
+	require.Equal(t, uint64(50), s.Unsolicited)
+	// The newest ten are the ones kept.
+	for i := range 50 {
+		it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, testTx(uint64(i))))
+		require.NoError(t, err)
+		require.Equal(t, i >= 40, storedBy(e, it.Hash), "tx %d", i)
+	}
+	// Sending them all again is suppressed (remembered beyond the pool).
+	for i := range 50 {
+		e.received(pushy, txMsg(testTx(uint64(i))))
+	}
+	require.Equal(t, uint64(50), e.Stats().Duplicates)
+}
+
+func TestItemServing(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	tx, blk, sb := testTx(1), testBlock(t, 9, 0), testSuperBlock(3)
+	txIt, _, err := e.Submit(protocol.KindTransaction, rawOf(t, tx))
+	require.NoError(t, err)
+	blkIt, _, err := e.Submit(protocol.KindBlock, rawOf(t, blk))
+	require.NoError(t, err)
+	_, _, err = e.Submit(protocol.KindSuperBlock, rawOf(t, sb))
+	require.NoError(t, err)
+
+	// A fresh engine over the same store serves from disk, not from its cache.
+	e2 := newTestEngine(t, Config{Store: e.store})
+	for _, eng := range []*Engine{e, e2} {
+		tests := []struct {
+			name  string
+			entry *pb.InventoryEntry
+			want  protocol.Kind
+		}{
+			{"tx", protocol.TxEntry(txIt.Hash), protocol.KindTransaction},
+			{"block", protocol.BlockEntry(blkIt.Hash), protocol.KindBlock},
+			{"superblock by index", protocol.SuperBlockEntry(3), protocol.KindSuperBlock},
+			{"unknown tx", protocol.TxEntry(protocol.Hash{1}), protocol.KindNone},
+			{"block hash as tx entry", protocol.TxEntry(blkIt.Hash), protocol.KindNone},
+			{"unknown superblock", protocol.SuperBlockEntry(4), protocol.KindNone},
+			{"no kind", &pb.InventoryEntry{}, protocol.KindNone},
+		}
+		for _, tc := range tests {
+			cmd, ok := eng.Item(tc.entry)
+			require.Equal(t, tc.want != protocol.KindNone, ok, tc.name)
+			if ok {
+				require.Equal(t, tc.want, protocol.KindOf(&pb.Message{Kind: cmd}), tc.name)
+			}
+		}
+	}
+}
+
+func TestInboundBeaconAnnouncesMissingBlocks(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	var hashes []protocol.Hash
+	for epoch := uint32(1); epoch <= 5; epoch++ {
+		it, _, err := e.Submit(protocol.KindBlock, rawOf(t, testBlock(t, epoch, 0)))
+		require.NoError(t, err)
+		hashes = append(hashes, it.Hash)
+	}
+	net := newFakeNet(t)
+	behind, _ := net.link(e, pid(1), nil, pid(9))
+	behind.typ = session.Inbound
+
+	beacon := func(epoch uint32) *pb.LastBeacon {
+		return protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(epoch, protocol.Hash{}), nil)
+	}
+	for _, tc := range []struct {
+		theirs uint32
+		want   []protocol.Hash
+	}{
+		{2, hashes[2:]},
+		{0, hashes},
+		{5, nil},
+		{7, nil},
+	} {
+		before := len(behind.sentOf(protocol.KindInventoryAnnouncement))
+		e.inboundBeacon(behind, beacon(tc.theirs))
+		anns := behind.sentOf(protocol.KindInventoryAnnouncement)
+		if tc.want == nil {
+			require.Len(t, anns, before, "peer at %d", tc.theirs)
+			continue
+		}
+		require.Len(t, anns, before+1)
+		var got []protocol.Hash
+		for _, en := range anns[len(anns)-1].GetKind().GetInventoryAnnouncement().GetInventory() {
+			h, err := protocol.HashFromBytes(en.GetBlock().GetSHA256())
+			require.NoError(t, err)
+			got = append(got, h)
+		}
+		require.Equal(t, tc.want, got, "peer at %d", tc.theirs)
+	}
+	tip := e.BlockBeacon()
+	require.Equal(t, uint32(5), tip.GetCheckpoint())
+}
+
+func TestSendBeaconsOnlyToOutbound(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	net := newFakeNet(t)
+	out, _ := net.link(e, pid(1), nil, pid(8))
+	in, _ := net.link(e, pid(1), nil, pid(9))
+	in.typ = session.Inbound
+	n := e.SendBeacons(protocol.NewLastBeaconPB(nil, nil))
+	require.Equal(t, 1, n)
+	require.Len(t, out.sentOf(protocol.KindLastBeacon), 1)
+	require.Empty(t, in.sentOf(protocol.KindLastBeacon))
+}
+
+func TestBlockSyncOverBeacon(t *testing.T) {
+	// b is behind: its outbound LastBeacon makes a announce the blocks b lacks, which b
+	// then requests and stores.
+	net := newFakeNet(t)
+	a, b := newTestEngine(t, Config{}), newTestEngine(t, Config{})
+	var want []protocol.Hash
+	for epoch := uint32(1); epoch <= 4; epoch++ {
+		it, _, err := a.Submit(protocol.KindBlock, rawOf(t, testBlock(t, epoch, 7)))
+		require.NoError(t, err)
+		want = append(want, it.Hash)
+	}
+	net.link(b, pid(2), a, pid(1)) // b dials a: b's session is outbound, a's inbound
+	require.Equal(t, 1, b.SendBeacons(protocol.NewLastBeaconPB(b.BlockBeacon(), nil)))
+	require.Eventually(t, func() bool { return b.store.Count(protocol.KindBlock) == 4 }, 5*time.Second, 5*time.Millisecond)
+	refs, err := b.store.Blocks(0, 10, 0)
+	require.NoError(t, err)
+	for i, r := range refs {
+		require.Equal(t, want[i], r.Hash)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newTestEngine(t, Config{Registerer: reg})
+	_, _, err := e.Submit(protocol.KindTransaction, rawOf(t, testTx(1)))
+	require.NoError(t, err)
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	values := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			switch {
+			case m.GetGauge() != nil:
+				values[name] = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				values[name] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	require.Equal(t, 1.0, values["witnet_inventory_items/transaction"])
+	require.Equal(t, 0.0, values["witnet_inventory_items/block"])
+	require.Equal(t, 1.0, values["witnet_inventory_items_submitted_total"])
+	require.Equal(t, 1.0, values["witnet_inventory_items_stored_total/transaction"])
+	require.Contains(t, values, "witnet_inventory_entries_total/in/announcement")
+	require.Contains(t, values, "witnet_inventory_duplicates_suppressed_total/item")
+	// A second engine on the same registry is refused, not silently merged.
+	_, err = New(Config{Store: e.store, Registerer: reg})
+	require.Error(t, err)
+}
