@@ -15,6 +15,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -1110,6 +1111,46 @@ func TestInvalidItems(t *testing.T) {
 	require.NoError(t, err)
 	_, err = SuperBlockHash(goodSB())
 	require.NoError(t, err)
+}
+
+// TestHashConcurrent: hashing reads the caller's value and shares pooled buffers, so the
+// same items hashed from several goroutines must agree (run with -race).
+func TestHashConcurrent(t *testing.T) {
+	f := hvLoad(t, "hashes.json")
+	block := hvBlock(t, f.Fixtures["block_example"].Value)
+	tx := hvTransaction(t, f.Fixtures["transaction_example"].Value)
+	sparse := proto.Clone(tx).(*pb.Transaction)
+	sparse.GetDataRequest().Body.DrOutput.DataRequest.Tally = nil
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				b, err := BlockHash(block, V2_0)
+				if err == nil && b.String() != "29ef68357a5c861b9dbe043d351a28472ca450edcda25de4c9b80a4560a28c0f" {
+					err = errors.New("block hash " + b.String())
+				}
+				for _, m := range []*pb.Transaction{tx, sparse} {
+					h, terr := TransactionHash(m)
+					if err == nil && terr == nil && h.String() != "9221b651aaef0f6d75a175958825775ed0add54102a431a27e485052478e0f9b" {
+						terr = errors.New("transaction hash " + h.String())
+					}
+					if err == nil {
+						err = terr
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }
 
 // ---- benchmarks ----
