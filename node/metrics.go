@@ -1,0 +1,187 @@
+package node
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/session"
+)
+
+// Metric names are prefixed with this namespace.
+const metricNamespace = "witnet"
+
+// traffic accumulates the message counters of the node's sessions: those of ended
+// sessions are added up, those of live ones are read when asked. A session moves from live
+// to ended under the same lock, with its final counters, so totals never go down.
+type traffic struct {
+	mu    sync.Mutex
+	live  map[*session.Session]struct{}
+	ended session.Stats
+}
+
+func newTraffic() *traffic { return &traffic{live: map[*session.Session]struct{}{}} }
+
+// add starts following s; it reports false if s is already followed.
+func (t *traffic) add(s *session.Session) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.live[s]; ok {
+		return false
+	}
+	t.live[s] = struct{}{}
+	return true
+}
+
+// end moves s's final counters to the ended totals.
+func (t *traffic) end(s *session.Session) {
+	st := s.Stats()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.live[s]; !ok {
+		return
+	}
+	delete(t.live, s)
+	addStats(&t.ended, &st)
+}
+
+// closeAll closes every live session.
+func (t *traffic) closeAll() {
+	t.mu.Lock()
+	live := make([]*session.Session, 0, len(t.live))
+	for s := range t.live {
+		live = append(live, s)
+	}
+	t.mu.Unlock()
+	for _, s := range live {
+		s.Close(nil)
+	}
+}
+
+// total returns the counters of every session, ended and live.
+func (t *traffic) total() session.Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sum := t.ended
+	for s := range t.live {
+		st := s.Stats()
+		addStats(&sum, &st)
+	}
+	return sum
+}
+
+func addStats(dst, src *session.Stats) {
+	for k := range dst.MessagesIn {
+		dst.MessagesIn[k] += src.MessagesIn[k]
+		dst.MessagesOut[k] += src.MessagesOut[k]
+		dst.BytesIn[k] += src.BytesIn[k]
+		dst.BytesOut[k] += src.BytesOut[k]
+		dst.Unexpected[k] += src.Unexpected[k]
+	}
+}
+
+// metrics are the node's Prometheus metrics. Gauges and traffic counters are computed
+// when scraped, from the manager, the book and the traffic; events are counted as they
+// happen.
+type metrics struct {
+	handshakeFailures *prometheus.CounterVec
+	sessionsClosed    *prometheus.CounterVec
+	dials             *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Name: "handshake_failures_total",
+			Help: "Sessions that ended before their handshake completed, by session type and reason.",
+		}, []string{"type", "reason"}),
+		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Name: "sessions_closed_total",
+			Help: "Sessions that ended, by session type and reason.",
+		}, []string{"type", "reason"}),
+		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Name: "dials_total",
+			Help: "Outbound and feeler dials, by session type and result (ok, failed, refused).",
+		}, []string{"type", "result"}),
+	}
+}
+
+// Descriptions of the metrics computed at scrape time.
+var (
+	descSessions = prometheus.NewDesc(metricNamespace+"_sessions",
+		"Live sessions by type (inbound, outbound, feeler) and status (unconsolidated, consolidated).",
+		[]string{"type", "status"}, nil)
+	descMessages = prometheus.NewDesc(metricNamespace+"_messages_total",
+		"Witnet messages received (in) and sent (out), by command kind; kind None counts frames that did not decode.",
+		[]string{"direction", "kind"}, nil)
+	descBytes = prometheus.NewDesc(metricNamespace+"_message_bytes_total",
+		"Bytes of Witnet frames received (in) and sent (out), 4-byte length prefix included, by command kind.",
+		[]string{"direction", "kind"}, nil)
+	descUnexpected = prometheus.NewDesc(metricNamespace+"_messages_unexpected_total",
+		"Received messages ignored because their kind was not valid in the session's state.",
+		[]string{"kind"}, nil)
+	descBook = prometheus.NewDesc(metricNamespace+"_address_book_peers",
+		"Address-book entries by bucket (new, tried, ice).",
+		[]string{"bucket"}, nil)
+	descUptime = prometheus.NewDesc(metricNamespace+"_uptime_seconds",
+		"Seconds since the node started.", nil, nil)
+)
+
+// collector is the node seen as a prometheus.Collector of its scrape-time metrics.
+type collector Node
+
+var _ prometheus.Collector = (*collector)(nil)
+
+// Describe sends the descriptions of the scrape-time metrics.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSessions, descMessages, descBytes, descUnexpected, descBook, descUptime} {
+		ch <- d
+	}
+}
+
+// Collect computes the scrape-time metrics.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	n := (*Node)(c)
+	counts := n.mgr.NumSessions()
+	gauge := func(v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(v), labels...)
+	}
+	gauge(counts.InboundUnconsolidated, "inbound", "unconsolidated")
+	gauge(counts.InboundConsolidated, "inbound", "consolidated")
+	gauge(counts.OutboundUnconsolidated, "outbound", "unconsolidated")
+	gauge(counts.OutboundConsolidated, "outbound", "consolidated")
+	gauge(int(n.feelers.Load()), "feeler", "unconsolidated")
+
+	st := n.traffic.total()
+	for k := protocol.Kind(0); k < protocol.NumKinds; k++ {
+		kind := k.String()
+		ch <- prometheus.MustNewConstMetric(descMessages, prometheus.CounterValue, float64(st.MessagesIn[k]), "in", kind)
+		ch <- prometheus.MustNewConstMetric(descMessages, prometheus.CounterValue, float64(st.MessagesOut[k]), "out", kind)
+		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(st.BytesIn[k]), "in", kind)
+		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(st.BytesOut[k]), "out", kind)
+		ch <- prometheus.MustNewConstMetric(descUnexpected, prometheus.CounterValue, float64(st.Unexpected[k]), kind)
+	}
+
+	newN, triedN, iceN := n.book.Counts()
+	ch <- prometheus.MustNewConstMetric(descBook, prometheus.GaugeValue, float64(newN), "new")
+	ch <- prometheus.MustNewConstMetric(descBook, prometheus.GaugeValue, float64(triedN), "tried")
+	ch <- prometheus.MustNewConstMetric(descBook, prometheus.GaugeValue, float64(iceN), "ice")
+
+	ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, time.Since(n.started).Seconds())
+}
+
+// newRegistry returns the node's registry with the Go runtime and process collectors,
+// the event counters of m and the scrape-time collector of n.
+func newRegistry(n *Node, m *metrics) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.handshakeFailures, m.sessionsClosed, m.dials,
+		(*collector)(n),
+	)
+	return reg
+}
