@@ -56,8 +56,8 @@ func (c *lpChain) LastBeacon() *pb.LastBeacon {
 	}
 	return c.beacon
 }
-func (c *lpChain) Epoch(time.Time) uint32                   { return c.epoch }
-func (c *lpChain) SuperBlockTarget() *pb.CheckpointBeacon   { return nil }
+func (c *lpChain) Epoch(time.Time) uint32                     { return c.epoch }
+func (c *lpChain) SuperBlockTarget() *pb.CheckpointBeacon     { return nil }
 func (c *lpChain) InboundBeacon(_ *Session, _ *pb.LastBeacon) { c.inbound.Add(1) }
 
 // lpNode is a libp2p host with a sessions manager and service.
@@ -548,13 +548,13 @@ func TestLibp2pFailureRules(t *testing.T) {
 
 	type raw struct {
 		name   string
-		frames [][]byte     // written as they are
+		frames [][]byte      // written as they are
 		msgs   []*pb.Message // written after frames
 		ice    bool
 		want   Reason
 		setup  func(n *lpNode)
 		after  func(t *testing.T, s *rawStream) // runs after the writes
-		clock  bool                              // give the node a FakeClock
+		clock  bool                             // give the node a FakeClock
 	}
 	inbound := []raw{
 		{name: "undecodable payload", frames: [][]byte{{0xff, 0xff, 0xff}}, want: ReasonDecode, ice: true},
