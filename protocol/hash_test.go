@@ -1,10 +1,10 @@
 package protocol
 
 // Tests of the item hashes (hash.go) against testdata/hashes.json and against preimages
-// built independently with protowire, plus test-only converters from the JSON form of the
-// hash vectors (testdata/VECTORS.md) to pb values. They are strict: a key they do not know fails the test, so a vector can never be
-// half-read. (vectors_test.go has its own converters for the message vectors; the two sets
-// can be merged once both exist.)
+// built independently with protowire, plus test-only converters (hv*) from the JSON form
+// of the hash vectors (testdata/VECTORS.md) to pb values. The converters are strict: a key
+// they do not read fails the test, so a vector can never be half-read. (vectors_test.go
+// has its own converters for the message vectors; the two sets can be merged.)
 
 import (
 	"bytes"
