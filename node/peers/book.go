@@ -452,25 +452,27 @@ func (b *Book) RandomForBootstrap(n int, exclude func(peer.ID) bool) []Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	seen := make(map[peer.ID]struct{})
-	collect := func(t *table) []*entry {
-		var out []*entry
-		for _, i := range t.occupied {
-			e := t.get(i)
-			id := e.addr.ID
-			if _, dup := seen[id]; dup {
-				continue
-			}
-			seen[id] = struct{}{}
-			if (b.cfg.Self != "" && id == b.cfg.Self) || b.iced(id, now) || (exclude != nil && exclude(id)) {
-				continue
-			}
-			out = append(out, e)
-		}
-		return out
+	eligible := func(id peer.ID) bool {
+		return (b.cfg.Self == "" || id != b.cfg.Self) && !b.iced(id, now) && (exclude == nil || !exclude(id))
 	}
-	tried := collect(b.triedT)
-	fresh := collect(b.newT)
+	// A peer occupies at most one tried slot, so tried needs no de-duplication. In new, a
+	// peer is considered only at its first new slot, and not at all when it is in tried.
+	tried := make([]*entry, 0, b.triedT.len())
+	for _, i := range b.triedT.occupied {
+		if e := b.triedT.get(i); eligible(e.addr.ID) {
+			tried = append(tried, e)
+		}
+	}
+	fresh := make([]*entry, 0, b.newT.len())
+	for _, i := range b.newT.occupied {
+		e := b.newT.get(i)
+		if r := b.refs[e.addr.ID]; r.inTried || r.news[0] != i {
+			continue
+		}
+		if eligible(e.addr.ID) {
+			fresh = append(fresh, e)
+		}
+	}
 
 	m := min(n, len(fresh)+len(tried))
 	fromNew := 0

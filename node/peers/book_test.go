@@ -609,6 +609,21 @@ func TestRandomForBootstrapFilters(t *testing.T) {
 	b.mu.Unlock()
 	got := b.RandomForBootstrap(100, nil)
 	split(t, b, got) // fails on duplicates
+
+	// A peer in several new slots (announced by several source groups) is handed out once.
+	multi := tcpAddr(t, "88.1.2.3:4")
+	for i := range 10 {
+		src := tcpAddr(t, fmt.Sprintf("%d.9.0.1:1", 100+i))
+		_, err := b.AddNew([]Addr{multi}, &src)
+		require.NoError(t, err)
+	}
+	news, _ := b.slotOf(multi.ID)
+	require.Greater(t, len(news), 1)
+	for range 20 {
+		got := b.RandomForBootstrap(100, nil)
+		split(t, b, got)
+		require.Len(t, got, len(all)-1+1) // all[2] is iced; multi is new
+	}
 }
 
 func TestRandomForBootstrapSeeded(t *testing.T) {
