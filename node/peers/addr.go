@@ -124,8 +124,8 @@ var errUnspecified = errors.New("peers: unspecified IP address")
 // duplicate and unspecified-IP multiaddrs, strips a trailing /p2p/<a.ID> and drops
 // multiaddrs naming another peer, and keeps at most MaxAddrsPerPeer addresses.
 func sanitize(a Addr) (Addr, netip.AddrPort, error) {
-	if _, err := peer.IDFromBytes([]byte(a.ID)); err != nil {
-		return Addr{}, netip.AddrPort{}, &AddrError{ID: a.ID, Err: ErrInvalidPeerID}
+	if err := validID(a.ID); err != nil {
+		return Addr{}, netip.AddrPort{}, err
 	}
 	out := Addr{ID: a.ID}
 	sawUnspecified := false

@@ -360,6 +360,11 @@ func (b *Book) iceLocked(id peer.ID, now int64, fallback Addr) {
 // RemoveTried removes id from the tried bucket and reports whether it was there. With ice
 // set, id is also iced, whether or not it was in tried (WIRE.md 9.3).
 func (b *Book) RemoveTried(id peer.ID, ice bool) (bool, error) {
+	if ice {
+		if err := validID(id); err != nil {
+			return false, err
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -383,8 +388,8 @@ func (b *Book) RemoveTried(id peer.ID, ice bool) (bool, error) {
 // addresses are remembered so that Melt can return it to new; it is not removed from new
 // or tried, but iced peers are never handed out by RandomForBootstrap or FeelerCandidate.
 func (b *Book) Ice(id peer.ID) error {
-	if id == "" {
-		return &AddrError{Err: ErrInvalidPeerID}
+	if err := validID(id); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -531,6 +536,14 @@ func (b *Book) FeelerCandidate() (addr Addr, ok bool, err error) {
 		return Addr{}, false, err
 	}
 	return addr, ok, nil
+}
+
+// validID checks that id is a well-formed peer ID (it will be stored as a key).
+func validID(id peer.ID) error {
+	if _, err := peer.IDFromBytes([]byte(id)); err != nil {
+		return &AddrError{ID: id, Err: ErrInvalidPeerID}
+	}
+	return nil
 }
 
 // copyAddr returns a with its own address slice, so callers cannot alter the book.

@@ -669,9 +669,15 @@ func TestClear(t *testing.T) {
 
 func TestIceErrors(t *testing.T) {
 	b := newTestBook(t, Config{})
-	err := b.Ice("")
-	require.ErrorIs(t, err, ErrInvalidPeerID)
-	require.True(t, errors.As(err, new(*AddrError)))
+	for _, id := range []peer.ID{"", "not a multihash"} {
+		err := b.Ice(id)
+		require.ErrorIs(t, err, ErrInvalidPeerID)
+		require.True(t, errors.As(err, new(*AddrError)))
+		_, err = b.RemoveTried(id, true)
+		require.ErrorIs(t, err, ErrInvalidPeerID)
+	}
+	_, _, icedN := b.Counts()
+	require.Zero(t, icedN)
 }
 
 func TestBucketString(t *testing.T) {

@@ -67,6 +67,7 @@ const (
 )
 
 // Config tunes a Book. The zero value is usable: every field says what its zero means.
+// Periods are used in whole seconds (rounded down), like witnet-rust's timestamps.
 type Config struct {
 	// Self is the local peer ID; addresses of it are never stored. Zero: no check.
 	Self peer.ID
@@ -75,8 +76,9 @@ type Config struct {
 	Now func() time.Time
 
 	// Rand drives every random choice (bootstrap sampling, feeler picks). Nil: a ChaCha8
-	// source seeded from crypto/rand. Tests inject a seeded source. The secret key sk is
-	// always drawn from crypto/rand, never from Rand.
+	// source seeded from crypto/rand. Tests inject a seeded source. The book uses it only
+	// with its lock held, so it must not be shared. The secret key sk is always drawn from
+	// crypto/rand, never from Rand.
 	Rand rand.Source
 
 	// IcePeriod is how long a peer stays iced once bootstrapped. Zero: DefaultIcePeriod.
