@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -130,6 +131,10 @@ func parseMultiaddr(b []byte) (Address, error) {
 	}
 	return Address{maddr: m, id: id}, nil
 }
+
+// Equal reports whether a and b are the same address (same wire bytes). Address holds a
+// slice and is not comparable with ==.
+func (a Address) Equal(b Address) bool { return bytes.Equal(a.Bytes(), b.Bytes()) }
 
 // IsMultiaddr reports whether a is the libp2p form (a multiaddr with a peer ID).
 func (a Address) IsMultiaddr() bool { return a.maddr != nil }

@@ -64,6 +64,8 @@ func TestLegacyAddressRoundTrip(t *testing.T) {
 			require.Equal(t, ap, got)
 			require.Equal(t, ap.String(), a.String())
 			require.Equal(t, a, AddressFromAddrPort(ap))
+			require.True(t, a.Equal(AddressFromAddrPort(ap)))
+			require.False(t, a.Equal(Address{}) && ap.Port() != 0)
 		})
 	}
 }
@@ -135,7 +137,8 @@ func TestMultiaddrAddress(t *testing.T) {
 
 			fromMA, err := AddressFromMultiaddr(m)
 			require.NoError(t, err)
-			require.Equal(t, a.Bytes(), fromMA.Bytes())
+			require.True(t, a.Equal(fromMA))
+			require.False(t, a.Equal(AddressFromAddrPort(netip.MustParseAddrPort("203.0.113.5:4001"))))
 		})
 	}
 }

@@ -115,10 +115,10 @@ func precheck(b []byte) error {
 		return tooManyPeers(counts[0])
 	}
 	if counts[1] > MaxInventoryEntries {
-		return tooManyEntries(counts[1])
+		return tooManyEntries(fieldAnnouncement, counts[1])
 	}
 	if counts[2] > MaxInventoryEntries {
-		return tooManyEntries(counts[2])
+		return tooManyEntries(fieldRequest, counts[2])
 	}
 	return nil
 }

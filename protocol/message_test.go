@@ -317,6 +317,7 @@ func TestLimits(t *testing.T) {
 		var de *DecodeError
 		require.ErrorAs(t, err, &de)
 		require.Equal(t, ReasonTooManyEntries, de.Reason)
+		require.Contains(t, de.Field, "inventory")
 		require.ErrorIs(t, Validate(m), ErrTooManyEntries, kind)
 	}
 
@@ -423,6 +424,16 @@ func benchUnmarshal(b *testing.B, m *pb.Message) {
 	}
 }
 
+// benchValidate measures Validate alone (Unmarshal = protobuf parse + Validate).
+func benchValidate(b *testing.B, m *pb.Message) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Validate(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func inventory16(b *testing.B) *pb.Message {
 	entries := make([]*pb.InventoryEntry, 16)
 	for i := range entries {
@@ -445,5 +456,6 @@ func BenchmarkMessage(b *testing.B) {
 	for _, c := range cases {
 		b.Run(fmt.Sprintf("Marshal/%s", c.name), func(b *testing.B) { benchMarshal(b, c.m(b)) })
 		b.Run(fmt.Sprintf("Unmarshal/%s", c.name), func(b *testing.B) { benchUnmarshal(b, c.m(b)) })
+		b.Run(fmt.Sprintf("Validate/%s", c.name), func(b *testing.B) { benchValidate(b, c.m(b)) })
 	}
 }

@@ -46,37 +46,75 @@ const (
 	publicKeyLen                            = 33
 )
 
-// checked records, per message type, whether anything in its subtree carries a rule
-// (a length, a oneof that must be set, an enum, a bound). Types for which it is false
-// (Bn256PublicKey, StringPair, RADFilter, Verack...) are not walked. Built once at init from
-// the compiled schema; read-only afterwards.
-var checked = map[protoreflect.FullName]bool{}
+// msgPlan lists what the validator must look at in one message type: its oneofs (each
+// must be set) and the fields whose subtree carries a rule (a length, a oneof, an enum, a
+// bound). Fields of types with no rule anywhere below them (Bn256PublicKey, StringPair,
+// RADFilter, Verack...) are left out, so they are never walked.
+type msgPlan struct {
+	oneofs []protoreflect.OneofDescriptor
+	fields []fieldPlan
+}
+
+type fieldPlan struct {
+	fd    protoreflect.FieldDescriptor
+	oneof protoreflect.OneofDescriptor   // non-nil for a oneof member: checked only when set
+	enum  protoreflect.EnumDescriptor    // non-nil for an enum field
+	sub   protoreflect.MessageDescriptor // non-nil for a message field
+}
+
+// plans holds a msgPlan for every message type of the schema that needs one; a type
+// absent from it needs no check. Built once at init from the compiled schema, read-only
+// afterwards.
+var plans = map[protoreflect.MessageDescriptor]*msgPlan{}
+
+// Descriptors of the leaf types checked by typed code (for their field names in paths).
+var (
+	hashSHA256FD   = (*pb.Hash)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
+	hashOneof      = hashSHA256FD.ContainingOneof()
+	pkhHashFD      = (*pb.PublicKeyHash)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
+	publicKeyFD    = (*pb.PublicKey)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
+	addressFD      = (*pb.Address)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
+	invEntryDesc   = (*pb.InventoryEntry)(nil).ProtoReflect().Descriptor()
+	invEntryBlock  = invEntryDesc.Fields().ByNumber(1)
+	invEntryTx     = invEntryDesc.Fields().ByNumber(2)
+	invEntryOneof  = invEntryBlock.ContainingOneof()
+	hashDescriptor = hashSHA256FD.ContainingMessage()
+)
 
 func init() {
-	msgs := pb.File_witnet_proto.Messages()
+	visiting := map[protoreflect.MessageDescriptor]bool{}
+	done := map[protoreflect.MessageDescriptor]bool{}
 	var visit func(md protoreflect.MessageDescriptor) bool
-	visiting := map[protoreflect.FullName]bool{}
 	visit = func(md protoreflect.MessageDescriptor) bool {
-		if v, ok := checked[md.FullName()]; ok {
-			return v
+		if done[md] {
+			return plans[md] != nil
 		}
-		if visiting[md.FullName()] {
+		if visiting[md] {
 			return false // recursion guard; the schema has no recursive types
 		}
-		visiting[md.FullName()] = true
-		need := hasOwnRule(md)
+		visiting[md] = true
+		p := &msgPlan{}
+		oneofs := md.Oneofs()
+		for i := 0; i < oneofs.Len(); i++ {
+			p.oneofs = append(p.oneofs, oneofs.Get(i))
+		}
 		fields := md.Fields()
 		for i := 0; i < fields.Len(); i++ {
 			fd := fields.Get(i)
-			if fd.Enum() != nil {
-				need = true
-			}
+			fp := fieldPlan{fd: fd, oneof: fd.ContainingOneof(), enum: fd.Enum()}
 			if sub := fd.Message(); sub != nil && visit(sub) {
-				need = true
+				fp.sub = sub
+			}
+			if fp.enum != nil || fp.sub != nil {
+				p.fields = append(p.fields, fp)
 			}
 		}
-		checked[md.FullName()] = need
-		return need
+		done[md] = true
+		if hasOwnRule(md) || len(p.fields) > 0 {
+			plans[md] = p
+			return true
+		}
+		return false
 	}
 	var all func(ms protoreflect.MessageDescriptors)
 	all = func(ms protoreflect.MessageDescriptors) {
@@ -85,9 +123,10 @@ func init() {
 			all(ms.Get(i).Messages())
 		}
 	}
-	all(msgs)
+	all(pb.File_witnet_proto.Messages())
 }
 
+// hasOwnRule reports whether md itself carries a rule (besides what its fields hold).
 func hasOwnRule(md protoreflect.MessageDescriptor) bool {
 	switch md.FullName() {
 	case nameMessage, nameHash, namePKH, namePublicKey, nameAddress, nameDROutput:
@@ -111,7 +150,7 @@ func Validate(m *pb.Message) error {
 	if err := checkLimits(m); err != nil {
 		return err
 	}
-	v := validator{path: make([]pathElem, 0, 16)}
+	v := validator{path: make([]pathElem, 0, 16)} // deeper than any path of the schema
 	return v.message(m.ProtoReflect())
 }
 
@@ -121,21 +160,28 @@ func checkLimits(m *pb.Message) error {
 		return tooManyPeers(n)
 	}
 	if n := len(cmd.GetInventoryAnnouncement().GetInventory()); n > MaxInventoryEntries {
-		return tooManyEntries(n)
+		return tooManyEntries(fieldAnnouncement, n)
 	}
 	if n := len(cmd.GetInventoryRequest().GetInventory()); n > MaxInventoryEntries {
-		return tooManyEntries(n)
+		return tooManyEntries(fieldRequest, n)
 	}
 	return nil
 }
 
 func tooManyPeers(n int) error {
-	return &DecodeError{Reason: ReasonTooManyPeers, Field: "kind.Peers.peers",
+	return &DecodeError{Reason: ReasonTooManyPeers, Field: fieldPeers,
 		Detail: fmt.Sprintf("%d > %d", n, MaxPeersPerMessage), Err: ErrTooManyPeers}
 }
 
-func tooManyEntries(n int) error {
-	return &DecodeError{Reason: ReasonTooManyEntries, Field: "kind",
+// Field paths of the limited lists, as Validate would render them.
+const (
+	fieldPeers        = "kind.Peers.peers"
+	fieldAnnouncement = "kind.InventoryAnnouncement.inventory"
+	fieldRequest      = "kind.InventoryRequest.inventory"
+)
+
+func tooManyEntries(field string, n int) error {
+	return &DecodeError{Reason: ReasonTooManyEntries, Field: field,
 		Detail: fmt.Sprintf("%d > %d", n, MaxInventoryEntries), Err: ErrTooManyEntries}
 }
 
@@ -185,77 +231,66 @@ func (v *validator) failOneof(od protoreflect.OneofDescriptor, md protoreflect.M
 	return v.fail(ReasonOneofUnset, string(md.Name())+" "+string(od.Name())+" not set", nil)
 }
 
-// message validates m, which may be an unset (read-only, empty) message.
+// message validates m, which may be an unset (read-only, empty) message. The leaf types
+// that make up most of a message (Hash, PublicKeyHash, PublicKey, Address, InventoryEntry)
+// are checked by typed code; everything else by the schema walk.
 func (v *validator) message(m protoreflect.Message) error {
-	md := m.Descriptor()
-	fields := md.Fields()
-	switch md.FullName() {
-	case nameHash:
-		fd := fields.Get(0) // SHA256
-		if od := fd.ContainingOneof(); m.WhichOneof(od) == nil {
-			return v.failOneof(od, md)
-		}
-		if n := len(m.Get(fd).Bytes()); n != HashSize {
-			return v.failField(fd, ReasonHashLength, fmt.Sprintf("%d bytes, want %d", n, HashSize), nil)
+	switch x := m.Interface().(type) {
+	case *pb.Hash:
+		return v.hash(x)
+	case *pb.PublicKeyHash:
+		if n := len(x.GetHash()); n != pkhLen {
+			return v.failField(pkhHashFD, ReasonPKHLength, fmt.Sprintf("%d bytes, want %d", n, pkhLen), nil)
 		}
 		return nil
-	case namePKH:
-		fd := fields.Get(0)
-		if n := len(m.Get(fd).Bytes()); n != pkhLen {
-			return v.failField(fd, ReasonPKHLength, fmt.Sprintf("%d bytes, want %d", n, pkhLen), nil)
+	case *pb.PublicKey:
+		if n := len(x.GetPublicKey()); n != publicKeyLen {
+			return v.failField(publicKeyFD, ReasonPublicKeyLength, fmt.Sprintf("%d bytes, want %d", n, publicKeyLen), nil)
 		}
 		return nil
-	case namePublicKey:
-		fd := fields.Get(0)
-		if n := len(m.Get(fd).Bytes()); n != publicKeyLen {
-			return v.failField(fd, ReasonPublicKeyLength, fmt.Sprintf("%d bytes, want %d", n, publicKeyLen), nil)
+	case *pb.Address:
+		if _, err := ParseAddress(x.GetAddress()); err != nil {
+			return v.failField(addressFD, ReasonAddress, "", err)
 		}
 		return nil
-	case nameAddress:
-		fd := fields.Get(0)
-		if _, err := ParseAddress(m.Get(fd).Bytes()); err != nil {
-			return v.failField(fd, ReasonAddress, "", err)
+	case *pb.InventoryEntry:
+		return v.inventoryEntry(x)
+	case *pb.Message:
+		if magic := x.GetMagic(); magic > maxMagic {
+			return v.failField(m.Descriptor().Fields().ByNumber(fieldMagic), ReasonMagic,
+				fmt.Sprintf("%d does not fit in 16 bits", magic), nil)
 		}
-		return nil
-	case nameMessage:
-		fd := fields.ByNumber(fieldMagic)
-		if magic := m.Get(fd).Uint(); magic > maxMagic {
-			return v.failField(fd, ReasonMagic, fmt.Sprintf("%d does not fit in 16 bits", magic), nil)
-		}
-	case nameDROutput:
-		fd := fields.ByNumber(fieldWitnesses)
-		if w := m.Get(fd).Uint(); w > maxWitnesses {
-			return v.failField(fd, ReasonWitnesses, fmt.Sprintf("%d does not fit in 16 bits", w), nil)
+	case *pb.DataRequestOutput:
+		if w := x.GetWitnesses(); w > maxWitnesses {
+			return v.failField(m.Descriptor().Fields().ByNumber(fieldWitnesses), ReasonWitnesses,
+				fmt.Sprintf("%d does not fit in 16 bits", w), nil)
 		}
 	}
 
-	oneofs := md.Oneofs()
-	for i := 0; i < oneofs.Len(); i++ {
-		od := oneofs.Get(i)
+	md := m.Descriptor()
+	p := plans[md]
+	if p == nil {
+		return nil
+	}
+	for _, od := range p.oneofs {
 		if m.WhichOneof(od) == nil {
 			return v.failOneof(od, md)
 		}
 	}
-
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		if od := fd.ContainingOneof(); od != nil && m.WhichOneof(od) != fd {
+	for _, f := range p.fields {
+		if f.oneof != nil && m.WhichOneof(f.oneof) != f.fd {
 			continue // only the member that is set is checked
 		}
-		if ed := fd.Enum(); ed != nil {
-			if err := v.enum(m, fd, ed); err != nil {
+		if f.enum != nil {
+			if err := v.enum(m, f.fd, f.enum); err != nil {
 				return err
 			}
 			continue
 		}
-		sub := fd.Message()
-		if sub == nil || !checked[sub.FullName()] {
-			continue
-		}
-		if fd.IsList() {
-			list := m.Get(fd).List()
+		if f.fd.IsList() {
+			list := m.Get(f.fd).List()
 			for j := 0; j < list.Len(); j++ {
-				v.push(fd, j)
+				v.push(f.fd, j)
 				err := v.message(list.Get(j).Message())
 				v.pop()
 				if err != nil {
@@ -264,14 +299,44 @@ func (v *validator) message(m protoreflect.Message) error {
 			}
 			continue
 		}
-		v.push(fd, -1)
-		err := v.message(m.Get(fd).Message())
+		v.push(f.fd, -1)
+		err := v.message(m.Get(f.fd).Message())
 		v.pop()
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (v *validator) hash(h *pb.Hash) error {
+	if h.GetKind() == nil {
+		return v.failOneof(hashOneof, hashDescriptor)
+	}
+	if n := len(h.GetSHA256()); n != HashSize {
+		return v.failField(hashSHA256FD, ReasonHashLength, fmt.Sprintf("%d bytes, want %d", n, HashSize), nil)
+	}
+	return nil
+}
+
+func (v *validator) inventoryEntry(e *pb.InventoryEntry) error {
+	var (
+		fd protoreflect.FieldDescriptor
+		h  *pb.Hash
+	)
+	switch k := e.GetKind().(type) {
+	case *pb.InventoryEntry_Block:
+		fd, h = invEntryBlock, k.Block
+	case *pb.InventoryEntry_Tx:
+		fd, h = invEntryTx, k.Tx
+	case *pb.InventoryEntry_SuperBlock:
+		return nil
+	default:
+		return v.failOneof(invEntryOneof, invEntryDesc)
+	}
+	v.push(fd, -1)
+	defer v.pop()
+	return v.hash(h)
 }
 
 func (v *validator) enum(m protoreflect.Message, fd protoreflect.FieldDescriptor, ed protoreflect.EnumDescriptor) error {
