@@ -806,3 +806,14 @@ func (e *Engine) Stats() Stats {
 	}
 	return s
 }
+
+// sessionIDs lists the peers of the sessions the engine gossips to (tests).
+func (e *Engine) sessionIDs() []peer.ID {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := make([]peer.ID, 0, len(e.sessions))
+	for c := range e.sessions {
+		ids = append(ids, c.ID())
+	}
+	return ids
+}
