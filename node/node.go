@@ -362,3 +362,7 @@ func (n *Node) shutdown() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Traffic returns the message counters of every session the node has run, live and
+// ended, by kind.
+func (n *Node) Traffic() session.Stats { return n.traffic.total() }

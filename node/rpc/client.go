@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,11 +30,11 @@ func NewClient(addr string, timeout time.Duration) *Client {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	url := addr
+	u := addr
 	if !strings.Contains(addr, "://") {
-		url = "http://" + addr + "/"
+		u = "http://" + addr + "/"
 	}
-	return &Client{url: url, http: &http.Client{Timeout: timeout}}
+	return &Client{url: u, http: &http.Client{Timeout: timeout}}
 }
 
 // Call invokes method with params (nil for none) and decodes the result into result (nil
@@ -68,6 +70,10 @@ func (c *Client) CallRaw(ctx context.Context, method string, params any) (json.R
 	hreq.Header.Set("Content-Type", "application/json")
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // the URL is said once, below
+		}
 		return nil, fmt.Errorf("rpc: node unreachable at %s: %w", c.url, err)
 	}
 	defer hresp.Body.Close()
