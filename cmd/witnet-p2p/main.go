@@ -23,8 +23,15 @@ func newApp() *cli.App {
 		Usage:           "a Witnet P2P peer over libp2p",
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
-			versionCommand(),
+			runCommand(),
+			peersCommand(),
+			knownPeersCommand(),
+			addPeersCommand(),
+			statsCommand(),
+			identityCommand(),
+			devnetCommand(),
 			messageCommand(),
+			versionCommand(),
 		},
 	}
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/witnet-p2p/witnet-p2p/node/rpc"
+)
+
+// rpcTimeout bounds one call to a node.
+const rpcTimeout = 10 * time.Second
+
+// clientFlags are the flags of the commands that talk to a running node.
+func clientFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr, Usage: "the node's JSON-RPC `HOST:PORT` (or http:// URL)"},
+		&cli.BoolFlag{Name: "json", Usage: "print the raw JSON result"},
+	}
+}
+
+func client(c *cli.Context) *rpc.Client { return rpc.NewClient(c.String(flagRPCAddr), rpcTimeout) }
+
+// clientCommand builds a command that calls method on a node and prints its result with
+// table unless --json.
+func clientCommand(name, method, usage string, table func(w io.Writer, raw json.RawMessage) error) *cli.Command {
+	return &cli.Command{
+		Name:         name,
+		Usage:        usage,
+		Flags:        clientFlags(),
+		OnUsageError: flagError,
+		Action: oneLineErrors(func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("%s takes no arguments, got %q", name, c.Args().First())
+			}
+			raw, err := client(c).CallRaw(c.Context, method, nil)
+			if err != nil {
+				return err
+			}
+			return printResult(c, raw, table)
+		}),
+	}
+}
+
+// printResult writes raw as indented JSON with --json, else as a table.
+func printResult(c *cli.Context, raw json.RawMessage, table func(io.Writer, json.RawMessage) error) error {
+	if c.Bool("json") {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	return table(c.App.Writer, raw)
+}
+
+func peersCommand() *cli.Command {
+	return clientCommand("peers", rpc.MethodPeers, "list a running node's sessions (JSON-RPC peers)", func(w io.Writer, raw json.RawMessage) error {
+		var list []rpc.Peer
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return fmt.Errorf("peers: unexpected result: %w", err)
+		}
+		slices.SortFunc(list, func(a, b rpc.Peer) int {
+			return cmp.Or(-cmp.Compare(a.Type, b.Type), cmp.Compare(a.Address, b.Address))
+		})
+		return printRows(w, []string{"TYPE", "ADDRESS"}, len(list), func(i int) []any { return []any{list[i].Type, list[i].Address} })
+	})
+}
+
+func knownPeersCommand() *cli.Command {
+	return clientCommand("known-peers", rpc.MethodKnownPeers, "list a running node's address book (JSON-RPC knownPeers)", func(w io.Writer, raw json.RawMessage) error {
+		var list []rpc.KnownPeer
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return fmt.Errorf("known-peers: unexpected result: %w", err)
+		}
+		slices.SortFunc(list, func(a, b rpc.KnownPeer) int {
+			return cmp.Or(-cmp.Compare(a.Type, b.Type), cmp.Compare(a.Address, b.Address))
+		})
+		return printRows(w, []string{"BUCKET", "ADDRESS"}, len(list), func(i int) []any { return []any{list[i].Type, list[i].Address} })
+	})
+}
+
+func statsCommand() *cli.Command {
+	return clientCommand("stats", rpc.MethodNodeStats, "show a running node's counters (JSON-RPC nodeStats)", func(w io.Writer, raw json.RawMessage) error {
+		var s rpc.NodeStats
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("stats: unexpected result: %w", err)
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "peer ID\t%s\n", s.PeerID)
+		fmt.Fprintf(tw, "uptime\t%s\n", time.Duration(s.UptimeSeconds)*time.Second)
+		fmt.Fprintf(tw, "outbound sessions\t%d consolidated, %d in handshake\n", s.Outbound.Consolidated, s.Outbound.Unconsolidated)
+		fmt.Fprintf(tw, "inbound sessions\t%d consolidated, %d in handshake\n", s.Inbound.Consolidated, s.Inbound.Unconsolidated)
+		fmt.Fprintf(tw, "feelers\t%d\n", s.Feeler)
+		fmt.Fprintf(tw, "messages in / out\t%d / %d\n", s.MessagesIn, s.MessagesOut)
+		fmt.Fprintf(tw, "bytes in / out\t%d / %d\n", s.BytesIn, s.BytesOut)
+		fmt.Fprintf(tw, "known peers\t%d new, %d tried, %d iced\n", s.KnownPeers.New, s.KnownPeers.Tried, s.KnownPeers.Ice)
+		return tw.Flush()
+	})
+}
+
+func addPeersCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "add-peers",
+		Usage:        "add peers to a running node's address book (JSON-RPC addPeers)",
+		ArgsUsage:    "MULTIADDR...",
+		Flags:        clientFlags(),
+		OnUsageError: flagError,
+		Action: oneLineErrors(func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return fmt.Errorf("add-peers needs at least one multiaddr ending in /p2p/<peer id>")
+			}
+			addrs := c.Args().Slice()
+			for _, a := range addrs { // fail before calling the node
+				if _, err := rpc.ParsePeerAddr(a); err != nil {
+					return fmt.Errorf("add-peers: %w", err)
+				}
+			}
+			raw, err := client(c).CallRaw(c.Context, rpc.MethodAddPeers, addrs)
+			if err != nil {
+				return err
+			}
+			return printResult(c, raw, func(w io.Writer, _ json.RawMessage) error {
+				_, err := fmt.Fprintf(w, "address book updated with %d addresses\n", len(addrs))
+				return err
+			})
+		}),
+	}
+}
+
+// printRows prints a header and n rows aligned in columns, or "(none)".
+func printRows(w io.Writer, header []string, n int, row func(i int) []any) error {
+	if n == 0 {
+		_, err := fmt.Fprintln(w, "(none)")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i, h := range header {
+		if i > 0 {
+			fmt.Fprint(tw, "\t")
+		}
+		fmt.Fprint(tw, h)
+	}
+	fmt.Fprintln(tw)
+	for i := range n {
+		for j, v := range row(i) {
+			if j > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, v)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
