@@ -82,10 +82,8 @@ func (b *rpcBackend) InitializePeers(context.Context) error {
 	if err := b.book.Clear(); err != nil {
 		return err
 	}
-	if len(b.cfg.bootstrap) > 0 {
-		if err := (*Node)(b).addPeers(b.cfg.bootstrap); err != nil {
-			return err
-		}
+	if err := (*Node)(b).addBootstrap(); err != nil {
+		return err
 	}
 	dropped := b.mgr.DropAll()
 	log.Infow("address book initialized", "bootstrap", len(b.cfg.bootstrap), "sessions_dropped", dropped)

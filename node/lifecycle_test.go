@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/witnet-p2p/witnet-p2p/node/peers"
 )
 
 // TestCloseLeavesNoGoroutines: Close ends every goroutine the node started (loops, dials,
@@ -33,22 +36,48 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	require.ErrorIs(t, (*rpcBackend)(a).Health(context.Background()), ErrClosed)
 }
 
-// TestUnreachableBootstrapIsIced: a peer that cannot be reached is iced after the dial
-// fails, and is not dialled again while iced.
-func TestUnreachableBootstrapIsIced(t *testing.T) {
-	// A port nobody listens on: bind one, then close it.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	ghost := newID(t)
-	addr := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, ghost))
+// TestUnreachablePeerIsIced: a peer of the book that cannot be reached is iced after the
+// dial fails and is not dialled again while iced; a configured bootstrap peer is iced too
+// but still retried every round (it is usually just not up yet).
+func TestUnreachablePeerIsIced(t *testing.T) {
+	ghostAddr := func() (ma.Multiaddr, peer.ID) {
+		// A port nobody listens on: bind one, then close it.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		require.NoError(t, l.Close())
+		id := newID(t)
+		return ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, id)), id
+	}
 
-	n := startNode(t, t.TempDir(), WithBootstrap(addr), WithDialTimeout(2*time.Second))
+	// From the book: one failed dial, then iced and left alone.
+	addr, ghost := ghostAddr()
+	n := startNode(t, t.TempDir(), WithPeriods(100*time.Millisecond, time.Hour, 0))
+	require.NoError(t, n.addPeers([]ma.Multiaddr{addr}))
 	require.Eventually(t, func() bool { return n.Book().IsIced(ghost) }, 5*time.Second, 20*time.Millisecond)
-	time.Sleep(time.Second) // several bootstrap rounds
+	time.Sleep(time.Second) // ten bootstrap rounds
 	require.Equal(t, 1.0, counterValue(t, n.metrics.dials.WithLabelValues("outbound", "failed")))
 	require.Zero(t, counterValue(t, n.metrics.dials.WithLabelValues("outbound", "ok")))
+
+	// Configured: iced, yet dialled again.
+	addr, ghost = ghostAddr()
+	b := startNode(t, t.TempDir(), WithBootstrap(addr), WithPeriods(100*time.Millisecond, time.Hour, 0))
+	require.Eventually(t, func() bool {
+		return b.Book().IsIced(ghost) && counterValue(t, b.metrics.dials.WithLabelValues("outbound", "failed")) >= 3
+	}, 5*time.Second, 20*time.Millisecond)
+}
+
+// TestDNSBootstrap: a /dns4 bootstrap address cannot be bucketed, but the node still
+// starts, dials it by name and files the resolved address under tried.
+func TestDNSBootstrap(t *testing.T) {
+	a := startNode(t, t.TempDir())
+	port := tcpPort(t, a.Addrs()[0])
+	dnsAddr := ma.StringCast(fmt.Sprintf("/dns4/localhost/tcp/%d/p2p/%s", port, a.ID()))
+	b := startNode(t, t.TempDir(), WithBootstrap(dnsAddr))
+	require.Eventually(t, func() bool {
+		_, where, ok := b.Book().Lookup(a.ID())
+		return ok && where == peers.BucketTried && b.Manager().NumSessions().OutboundConsolidated == 1
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
 func counterValue(t *testing.T, c prometheus.Counter) float64 {

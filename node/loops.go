@@ -74,7 +74,7 @@ func (n *Node) spawn(f func()) bool {
 // bootstrapRound dials peers while outbound sessions (and dials in flight) are below the
 // outbound limit: the configured bootstrap peers first, then random eligible peers of the
 // address book (WIRE.md 8.4). Eligible: not ourselves, no outbound session or dial in
-// flight to it, not iced.
+// flight to it, and (for book peers) not iced.
 func (n *Node) bootstrapRound() {
 	want := n.cfg.outboundLimit - n.mgr.NumSessions().Outbound() - n.dialsInFlight()
 	if want <= 0 {
@@ -84,7 +84,9 @@ func (n *Node) bootstrapRound() {
 	seen := map[peer.ID]bool{}
 	for _, m := range n.cfg.bootstrap {
 		a, err := peers.AddrFromP2P(m)
-		if err != nil || seen[a.ID] || !n.dialable(a.ID, a.Addrs) || n.book.IsIced(a.ID) {
+		// Configured peers are retried every round even when iced: the operator named
+		// them, and the usual reason for a failed dial is that they were not up yet.
+		if err != nil || seen[a.ID] || !n.dialable(a.ID, a.Addrs) {
 			continue
 		}
 		seen[a.ID] = true
@@ -299,5 +301,22 @@ func (n *Node) addPeers(addrs []ma.Multiaddr) error {
 	}
 	added, err := n.book.AddNew(entries, nil)
 	log.Infow("peers added to the address book", "offered", len(entries), "added", added, "err", err)
+	return err
+}
+
+// addBootstrap puts the configured bootstrap peers in the address book. A peer the book
+// cannot index (a /dns4 or /dns6 address has no IP to bucket) stays out of it; it is still
+// dialled by every bootstrap round, libp2p resolving the name, and once its session
+// consolidates the resolved address goes to the tried bucket.
+func (n *Node) addBootstrap() error {
+	if len(n.cfg.bootstrap) == 0 {
+		return nil
+	}
+	err := n.addPeers(n.cfg.bootstrap)
+	var aerr *peers.AddrError
+	if errors.As(err, &aerr) {
+		log.Infow("bootstrap address kept out of the address book; it is dialled directly", "err", err)
+		return nil
+	}
 	return err
 }

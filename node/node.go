@@ -171,10 +171,8 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		Chain:            n.chain,
 	})
 
-	if len(cfg.bootstrap) > 0 {
-		if err := n.addPeers(cfg.bootstrap); err != nil {
-			return nil, err
-		}
+	if err := n.addBootstrap(); err != nil {
+		return nil, err
 	}
 
 	if cfg.rpcAddr != "" {
