@@ -30,6 +30,7 @@ func envOf(flag string) []string {
 const (
 	flagConfig           = "config"
 	flagDataDir          = "data-dir"
+	flagIdentity         = "identity"
 	flagListen           = "listen"
 	flagAnnounce         = "announce"
 	flagBootstrap        = "bootstrap"
@@ -52,6 +53,7 @@ func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagConfig, EnvVars: envOf(flagConfig), Usage: "read settings from this TOML `FILE` (keys are the flag names; flags and environment win)"},
 		&cli.StringFlag{Name: flagDataDir, EnvVars: envOf(flagDataDir), Value: node.DefaultDataDir, Usage: "data `DIR`ectory: identity key and database"},
+		&cli.StringFlag{Name: flagIdentity, EnvVars: envOf(flagIdentity), DefaultText: "<data-dir>/identity.key, created if missing", Usage: "use the identity key in this existing `FILE` (PKCS#8 PEM)"},
 		&cli.StringSliceFlag{Name: flagListen, EnvVars: envOf(flagListen), DefaultText: "/ip4/0.0.0.0/tcp/21337, /ip4/0.0.0.0/udp/21337/quic-v1", Usage: "listen on this `MULTIADDR` (repeatable)"},
 		&cli.StringSliceFlag{Name: flagAnnounce, EnvVars: envOf(flagAnnounce), DefaultText: "listen addresses", Usage: "advertise this `MULTIADDR` to peers instead of the listen addresses (repeatable; NAT, containers)"},
 		&cli.StringSliceFlag{Name: flagBootstrap, EnvVars: envOf(flagBootstrap), Usage: "add this peer (`MULTIADDR` ending in /p2p/<id>) to the address book and dial it first (repeatable)"},
@@ -72,6 +74,7 @@ func runFlags() []cli.Flag {
 // fileConfig is the TOML config file: every key is a run flag name.
 type fileConfig struct {
 	DataDir          *string   `toml:"data-dir"`
+	Identity         *string   `toml:"identity"`
 	Listen           []string  `toml:"listen"`
 	Announce         []string  `toml:"announce"`
 	Bootstrap        []string  `toml:"bootstrap"`
@@ -127,6 +130,7 @@ func loadFile(path string) (fileConfig, error) {
 // runConfig is the resolved configuration of the run command.
 type runConfig struct {
 	dataDir          string
+	identity         string
 	listen           []string
 	announce         []string
 	bootstrap        []string
@@ -148,6 +152,7 @@ type runConfig struct {
 func resolveRun(c *cli.Context) (runConfig, error) {
 	rc := runConfig{
 		dataDir:          c.String(flagDataDir),
+		identity:         c.String(flagIdentity),
 		inboundLimit:     c.Int(flagInboundLimit),
 		outboundLimit:    c.Int(flagOutboundLimit),
 		magic:            c.Uint(flagMagic),
@@ -164,6 +169,7 @@ func resolveRun(c *cli.Context) (runConfig, error) {
 			return rc, err
 		}
 		setString(c, flagDataDir, &rc.dataDir, fc.DataDir)
+		setString(c, flagIdentity, &rc.identity, fc.Identity)
 		setSlice(c, flagListen, &rc.listen, fc.Listen)
 		setSlice(c, flagAnnounce, &rc.announce, fc.Announce)
 		setSlice(c, flagBootstrap, &rc.bootstrap, fc.Bootstrap)
@@ -221,6 +227,13 @@ func setDuration(c *cli.Context, flag string, dst *time.Duration, v *duration) {
 // options turns the configuration into node options, checking every value.
 func (rc runConfig) options() ([]node.Option, error) {
 	opts := []node.Option{node.WithDataDir(rc.dataDir)}
+	if rc.identity != "" {
+		key, err := node.LoadIdentity(rc.identity)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagIdentity, err)
+		}
+		opts = append(opts, node.WithIdentity(key))
+	}
 	if len(rc.listen) > 0 {
 		addrs, err := parseAddrs(flagListen, rc.listen, false)
 		if err != nil {
