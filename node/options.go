@@ -284,9 +284,9 @@ func WithPeriods(bootstrap, discovery, feeler time.Duration) Option {
 }
 
 // WithIce sets how long a peer stays iced and how often melted peers return to the new
-// bucket. Defaults: witnet-rust's 1800 s ice and 60 s melting until the chain is
-// bootstrapped, 3600 s and 300 s after (a node without a chain counts as bootstrapped).
-// Zero keeps a default.
+// bucket; zero keeps a default. Defaults: the address book's, 1800 s of ice and melting
+// every 60 s, witnet-rust's values while the chain is not bootstrapped (a node without a
+// chain never is; witnet-rust uses 3600 s and 300 s once it is).
 func WithIce(icePeriod, meltPeriod time.Duration) Option {
 	return func(c *config) error {
 		if icePeriod < 0 || meltPeriod < 0 {
