@@ -17,7 +17,13 @@ import (
 // methods off the Node's own API.
 type rpcBackend Node
 
-var _ rpc.Backend = (*rpcBackend)(nil)
+var (
+	_ rpc.Backend    = (*rpcBackend)(nil)
+	_ rpc.Extensions = (*rpcBackend)(nil)
+)
+
+// Methods returns the JSON-RPC methods added with WithRPCMethods.
+func (b *rpcBackend) Methods() map[string]rpc.Method { return b.cfg.rpcMethods }
 
 // p2pString renders an address with the peer's /p2p/<id>.
 func p2pString(addr ma.Multiaddr, id peer.ID) string {

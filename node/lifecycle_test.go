@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
+	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 )
 
 // TestCloseLeavesNoGoroutines: Close ends every goroutine the node started (loops, dials,
@@ -85,4 +87,20 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	var m dto.Metric
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
+}
+
+// TestRPCMethodsOption: methods added with WithRPCMethods are served next to the built-in
+// ones, which they cannot replace.
+func TestRPCMethodsOption(t *testing.T) {
+	n := startNode(t, t.TempDir(), WithRPCAddr("127.0.0.1:0"), WithRPCMethods(map[string]rpc.Method{
+		"ping":  func(context.Context, json.RawMessage) (any, error) { return "pong", nil },
+		"peers": func(context.Context, json.RawMessage) (any, error) { return "replaced", nil },
+	}))
+	c := rpc.NewClient(n.RPCAddr().String(), 5*time.Second)
+	var got string
+	require.NoError(t, c.Call(context.Background(), "ping", nil, &got))
+	require.Equal(t, "pong", got)
+	list, err := c.Peers(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, list)
 }

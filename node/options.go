@@ -88,7 +88,8 @@ type config struct {
 	icePeriod       time.Duration // 0: the book's defaults
 	dialTimeout     time.Duration
 
-	rpcAddr string // "": no HTTP listener
+	rpcAddr    string // "": no HTTP listener
+	rpcMethods map[string]rpc.Method
 
 	identity crypto.PrivKey // nil: the data directory's key
 	chain    session.Chain  // nil: a StaticChain of beacon and epochs
@@ -393,6 +394,23 @@ func WithLibp2pMetrics(on bool) Option {
 func WithHostOptions(opts ...libp2p.Option) Option {
 	return func(c *config) error {
 		c.hostOptions = append(c.hostOptions, opts...)
+		return nil
+	}
+}
+
+// WithRPCMethods adds JSON-RPC methods to the node's listener (another package's, such as
+// the inventory's). Built-in names cannot be replaced; later calls add to earlier ones.
+func WithRPCMethods(methods map[string]rpc.Method) Option {
+	return func(c *config) error {
+		if c.rpcMethods == nil {
+			c.rpcMethods = map[string]rpc.Method{}
+		}
+		for name, m := range methods {
+			if m == nil {
+				return fmt.Errorf("node: nil JSON-RPC method %q", name)
+			}
+			c.rpcMethods[name] = m
+		}
 		return nil
 	}
 }

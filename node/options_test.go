@@ -8,6 +8,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
@@ -35,6 +36,7 @@ func TestOptionsRejectBadValues(t *testing.T) {
 		{"zero epoch period", WithEpochs(protocol.EpochConstants{})},
 		{"nil chain", WithChain(nil)},
 		{"nil clock", WithClock(nil)},
+		{"nil rpc method", WithRPCMethods(map[string]rpc.Method{"x": nil})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

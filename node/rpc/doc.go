@@ -9,5 +9,6 @@
 //   - GET /health answers 200 while the node is healthy, 503 otherwise.
 //
 // The server knows nothing about libp2p or sessions: it talks to a Backend, which the node
-// implements and tests fake.
+// implements and tests fake. A Backend that also implements Extensions serves further
+// methods (the inventory's, for instance) through the same listener.
 package rpc

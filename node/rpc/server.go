@@ -40,6 +40,9 @@ const (
 func Handler(b Backend, g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	h := &handler{backend: b}
+	if ext, ok := b.(Extensions); ok {
+		h.extra = ext.Methods()
+	}
 	mux.Handle("/", h)
 	if g != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
@@ -127,6 +130,7 @@ var nullID = json.RawMessage("null")
 
 type handler struct {
 	backend Backend
+	extra   map[string]Method // immutable
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -287,7 +291,11 @@ func (h *handler) dispatch(ctx context.Context, method string, params json.RawMe
 		}
 		result, err = h.backend.NodeStats(ctx)
 	default:
-		return nil, errorf(CodeMethodNotFound, "method not found: %q", method)
+		m, ok := h.extra[method]
+		if !ok {
+			return nil, errorf(CodeMethodNotFound, "method not found: %q", method)
+		}
+		result, err = m(ctx, params)
 	}
 	if err != nil {
 		var rerr *Error

@@ -268,3 +268,35 @@ func TestParsePeerAddr(t *testing.T) {
 		}
 	}
 }
+
+// extBackend adds one method to fakeBackend, and tries to override a built-in one.
+type extBackend struct{ *fakeBackend }
+
+func (extBackend) Methods() map[string]Method {
+	return map[string]Method{
+		"echo": func(_ context.Context, params json.RawMessage) (any, error) {
+			if len(params) == 0 {
+				return nil, &Error{Code: CodeInvalidParams, Message: "echo needs params"}
+			}
+			return params, nil
+		},
+		MethodPeers: func(context.Context, json.RawMessage) (any, error) { return "overridden", nil },
+		"fail":      func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("boom") },
+	}
+}
+
+func TestExtensions(t *testing.T) {
+	srv := httptest.NewServer(Handler(extBackend{&fakeBackend{}}, nil))
+	defer srv.Close()
+	tests := []struct{ body, want string }{
+		{`{"jsonrpc":"2.0","method":"echo","params":[1,"a"],"id":1}`, `{"jsonrpc":"2.0","result":[1,"a"],"id":1}`},
+		{`{"jsonrpc":"2.0","method":"echo","id":2}`, `{"jsonrpc":"2.0","error":{"code":-32602,"message":"echo needs params"},"id":2}`},
+		{`{"jsonrpc":"2.0","method":"fail","id":3}`, `{"jsonrpc":"2.0","error":{"code":-32603,"message":"fail: boom"},"id":3}`},
+		{`{"jsonrpc":"2.0","method":"peers","id":4}`, `{"jsonrpc":"2.0","result":[{"address":"` + testPeerAddr + `","type":"outbound"}],"id":4}`},
+		{`{"jsonrpc":"2.0","method":"nope","id":5}`, `{"jsonrpc":"2.0","error":{"code":-32601,"message":"method not found: \"nope\""},"id":5}`},
+	}
+	for _, tc := range tests {
+		_, got := post(t, srv.URL+"/", tc.body)
+		require.Equal(t, tc.want, got)
+	}
+}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -96,4 +97,16 @@ type Backend interface {
 	NodeStats(ctx context.Context) (NodeStats, error)
 	// Health returns nil while the node is serving.
 	Health(ctx context.Context) error
+}
+
+// Method is a JSON-RPC method beyond the built-in ones: it gets the raw params (nil when
+// absent) and returns a result to marshal, or an error (a *Error is sent as it is, any
+// other error as an internal error).
+type Method func(ctx context.Context, params json.RawMessage) (any, error)
+
+// Extensions is implemented by a Backend that serves more methods (another package's, such
+// as the inventory's). The map is read once, when the handler is built; built-in method
+// names cannot be overridden.
+type Extensions interface {
+	Methods() map[string]Method
 }
