@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -187,9 +188,16 @@ func (s *Session) serveRequest(r *pb.InventoryRequest) error {
 
 // reply queues a message from the session's own goroutines (the reader, or Start). When
 // the queue is full it waits for the writer rather than failing: replies are what the
-// peer asked for, so a peer that does not read only stalls its own session.
+// peer asked for, so a peer that does not read only stalls its own session. An error
+// ends the session: ErrClosed when it is already ending, else ReasonEncode with the
+// cause (a message that does not encode, or an item larger than the frame limit).
 func (s *Session) reply(m *pb.Message) error {
-	return s.enqueue(m, true)
+	switch err := s.enqueue(m, true); {
+	case err == nil, errors.Is(err, ErrClosed):
+		return err
+	default:
+		return withCause(ReasonEncode, err)
+	}
 }
 
 // enqueue encodes m and queues it; wait says whether to wait for room (see reply) or to

@@ -49,7 +49,8 @@ const (
 	ReasonSlowPeer
 	// ReasonFeelerDone: a Feeler completed its handshake and closed as planned. No ice.
 	ReasonFeelerDone
-	// ReasonEncode: a message we were to send could not be encoded. No ice.
+	// ReasonEncode: a reply could not be encoded, or exceeded the frame limit (for
+	// example an inventory item too large to serve). No ice.
 	ReasonEncode
 
 	numReasons

@@ -302,6 +302,13 @@ func TestFailureRules(t *testing.T) {
 			require.NoError(t, p.send(protocol.NewPeers(protocol.Magic, nil)))
 			_ = p.send(protocol.NewPeers(protocol.Magic, nil))
 		}, reason: ReasonUnsolicitedPeers, ice: true, last: Consolidated},
+		{name: "unencodable reply ends without ice", typ: Inbound, setup: func(e *fakeEnv) { e.inv.hold(protocol.SuperBlockEntry(1), nil) },
+			drive: func(t *testing.T, s *Session, p *pipePeer, e *fakeEnv) {
+				consolidateInbound(t, p, e.clock, s)
+				req, err := protocol.NewInventoryRequest(protocol.Magic, []*pb.InventoryEntry{protocol.SuperBlockEntry(1)})
+				require.NoError(t, err)
+				_ = p.send(req)
+			}, reason: ReasonEncode, last: Consolidated},
 		{name: "undecodable payload ices", typ: Inbound, drive: func(t *testing.T, s *Session, p *pipePeer, e *fakeEnv) {
 			_ = p.sendRaw([]byte{0x08, 0xcc, 0x53, 0x12, 0x05, 0x0a}) // truncated command
 		}, reason: ReasonDecode, ice: true},

@@ -166,9 +166,10 @@ func (s *Session) Start() {
 		s.registered = true
 	}
 	if s.typ != Inbound {
-		// The queue is empty, so this cannot fail for lack of room; an encoding failure
-		// ends the session through shutdown.
-		_ = s.sendVersion()
+		// The queue is empty, so this cannot wait for room; any failure ends the session.
+		if err := s.sendVersion(); err != nil {
+			s.shutdown(err)
+		}
 	}
 
 	s.mu.Lock()
