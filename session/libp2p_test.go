@@ -45,9 +45,10 @@ func checkLeaks(t *testing.T) {
 
 // lpChain is the chain state of a test node: a fixed epoch and beacon.
 type lpChain struct {
-	epoch   uint32
-	beacon  *pb.LastBeacon
-	inbound atomic.Uint64 // LastBeacons received on inbound sessions
+	epoch    uint32
+	beacon   *pb.LastBeacon
+	inbound  atomic.Uint64 // LastBeacons received on inbound sessions
+	onBeacon func()        // if set before sessions start, runs on each inbound LastBeacon
 }
 
 func (c *lpChain) LastBeacon() *pb.LastBeacon {
@@ -56,9 +57,14 @@ func (c *lpChain) LastBeacon() *pb.LastBeacon {
 	}
 	return c.beacon
 }
-func (c *lpChain) Epoch(time.Time) uint32                     { return c.epoch }
-func (c *lpChain) SuperBlockTarget() *pb.CheckpointBeacon     { return nil }
-func (c *lpChain) InboundBeacon(_ *Session, _ *pb.LastBeacon) { c.inbound.Add(1) }
+func (c *lpChain) Epoch(time.Time) uint32                 { return c.epoch }
+func (c *lpChain) SuperBlockTarget() *pb.CheckpointBeacon { return nil }
+func (c *lpChain) InboundBeacon(_ *Session, _ *pb.LastBeacon) {
+	c.inbound.Add(1)
+	if c.onBeacon != nil {
+		c.onBeacon()
+	}
+}
 
 // lpNode is a libp2p host with a sessions manager and service.
 type lpNode struct {
