@@ -36,7 +36,7 @@ func Canonicalize(m proto.Message) {
 		return
 	}
 	if r := m.ProtoReflect(); r.IsValid() {
-		_ = walkCanonical(r, true, false) // cannot fail without validation
+		_ = walk(r, canonFix, false) // cannot fail without rules
 	}
 }
 
@@ -55,10 +55,10 @@ func CanonicalBytes(m proto.Message) ([]byte, error) {
 }
 
 // canonicalForm returns m itself when it is already canonical, else a canonical copy; with
-// validate it also applies the item checks (validateItem) and returns their *ItemError.
-func canonicalForm(m protoreflect.Message, validate bool) (protoreflect.Message, error) {
+// rules it also checks the decode rules on the way and returns the first *violation.
+func canonicalForm(m protoreflect.Message, rules bool) (protoreflect.Message, error) {
 	if m.IsValid() {
-		err := walkCanonical(m, false, validate)
+		err := walk(m, canonCheck, rules)
 		if err == nil {
 			return m, nil
 		}
@@ -67,17 +67,16 @@ func canonicalForm(m protoreflect.Message, validate bool) (protoreflect.Message,
 		}
 	}
 	c := cloneForCanonical(m)
-	if err := walkCanonical(c, true, validate); err != nil {
+	if err := walk(c, canonFix, rules); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// walkCanonical visits m and everything below it. With fix it brings m into canonical
-// form in place; without it, it only reports errNotCanonical at the first thing that
-// would change. With validate it returns an *ItemError (its Field naming the path from m)
-// for the first value witnet-rust could not represent.
-func walkCanonical(m protoreflect.Message, fix, validate bool) error {
+// fixMessage makes m itself (not its children) canonical: it drops unknown fields and
+// writes a stake body's absent change output as the default output. Without fix it changes
+// nothing and reports errNotCanonical where it would.
+func fixMessage(m protoreflect.Message, fix bool) error {
 	if len(m.GetUnknown()) != 0 {
 		if !fix {
 			return errNotCanonical
@@ -90,89 +89,7 @@ func walkCanonical(m protoreflect.Message, fix, validate bool) error {
 		}
 		sb.Change = defaultValueTransferOutput()
 	}
-	if validate {
-		if err := validateItem(m); err != nil {
-			return err
-		}
-	}
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		switch {
-		case fd.IsMap():
-			if fd.MapValue().Message() == nil || !m.Has(fd) {
-				continue
-			}
-			if err := walkMapValues(m, fd, fix, validate); err != nil {
-				return err
-			}
-		case fd.Message() == nil:
-			// Scalars, bytes and strings are written as proto3 writes them.
-		case fd.IsList():
-			// Has is false for an empty list; asking first saves allocating a reflection
-			// view of every empty list.
-			if !m.Has(fd) {
-				continue
-			}
-			list := m.Get(fd).List()
-			for j := 0; j < list.Len(); j++ {
-				elem := list.Get(j).Message()
-				if !elem.IsValid() {
-					if !fix {
-						return errNotCanonical
-					}
-					mutable := m.Mutable(fd).List()
-					fresh := mutable.NewElement()
-					mutable.Set(j, fresh)
-					elem = fresh.Message()
-				}
-				if err := walkCanonical(elem, fix, validate); err != nil {
-					return prefixField(err, fd, j)
-				}
-			}
-		default:
-			if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() && m.WhichOneof(od) != fd {
-				continue // an unset oneof stays unset; validation reports it when it matters
-			}
-			sub := m.Get(fd).Message()
-			if !sub.IsValid() {
-				if !fix {
-					return errNotCanonical
-				}
-				sub = m.Mutable(fd).Message()
-			}
-			if err := walkCanonical(sub, fix, validate); err != nil {
-				return prefixField(err, fd, -1)
-			}
-		}
-	}
 	return nil
-}
-
-// walkMapValues applies walkCanonical to the message values of a map field. The Witnet
-// schema has no maps; this keeps Canonicalize correct for any message it is given.
-func walkMapValues(m protoreflect.Message, fd protoreflect.FieldDescriptor, fix, validate bool) error {
-	var err error
-	mp := m.Get(fd).Map()
-	mp.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
-		sub := v.Message()
-		if !sub.IsValid() {
-			if !fix {
-				err = errNotCanonical
-				return false
-			}
-			mutable := m.Mutable(fd).Map()
-			fresh := mutable.NewValue()
-			mutable.Set(k, fresh)
-			sub = fresh.Message()
-		}
-		if err = walkCanonical(sub, fix, validate); err != nil {
-			err = prefixField(err, fd, -1)
-			return false
-		}
-		return true
-	})
-	return err
 }
 
 // stakeChangeAbsent reports whether a stake body's change output stands for Rust's None:
@@ -185,7 +102,7 @@ func stakeChangeAbsent(c *pb.ValueTransferOutput) bool {
 // defaultValueTransferOutput is witnet-rust's ValueTransferOutput::default(): zero PKH,
 // zero value, zero time lock. It encodes as 0a 16 0a 14 followed by 20 zero bytes.
 func defaultValueTransferOutput() *pb.ValueTransferOutput {
-	return &pb.ValueTransferOutput{Pkh: &pb.PublicKeyHash{Hash: make([]byte, itemPKHLen)}}
+	return &pb.ValueTransferOutput{Pkh: &pb.PublicKeyHash{Hash: make([]byte, pkhLen)}}
 }
 
 // cloneForCanonical returns a deep copy of m to canonicalize, or a new empty message of

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -19,22 +18,17 @@ import (
 // re-encoding of the decoded value, never over received bytes: a peer may omit empty
 // sub-messages or add unknown fields and witnet-rust still hashes the canonical form.
 
-// Sizes fixed by witnet-rust's types (WIRE.md section 2, decoding rules).
-const (
-	itemPKHLen       = 20 // PublicKeyHash.hash
-	itemPublicKeyLen = 33 // PublicKey.public_key: prefix byte + 32 bytes
-	itemMaxWitnesses = 1<<16 - 1
-	superBlockPreLen = 4 + 32 + 32 + 4 + 32 + 32 + 32 // bytes hashed for a superblock
-)
+// superBlockPreLen is the number of bytes hashed for a superblock.
+const superBlockPreLen = 4 + HashSize + HashSize + 4 + HashSize + HashSize + HashSize
 
 // ErrInvalidItem is matched by errors.Is for every *ItemError.
 var ErrInvalidItem = errors.New("protocol: invalid item")
 
 // ItemError reports an inventory item that cannot be hashed because witnet-rust could not
-// represent it: a missing or wrongly sized Hash, a PublicKeyHash that is not 20 bytes, a
-// PublicKey that is not 33 bytes, an unset oneof, a data request with more than 65535
-// witnesses, an undeclared RADType, or a value protobuf refuses to encode (a string that
-// is not UTF-8).
+// represent it: a value that breaks one of the decode rules Validate applies (a missing or
+// wrongly sized Hash, a PublicKeyHash that is not 20 bytes, a PublicKey that is not 33
+// bytes, an unset oneof, a data request with more than 65535 witnesses, an undeclared
+// RADType), or a value protobuf refuses to encode (a string that is not UTF-8).
 type ItemError struct {
 	// Item names what was being hashed, e.g. "block header" or "Commit transaction".
 	Item string
@@ -253,9 +247,8 @@ func tallyProofOfInclusion(tx *pb.TallyTransaction) (data, rest Hash, err error)
 		return data, rest, err
 	}
 	tally := c.Interface().(*pb.TallyTransaction)
-	pointer, _ := itemHashValue(tally.GetDrPointer()) // validated by canonicalItem
 	h := sha256.New()
-	h.Write(pointer)
+	h.Write(tally.GetDrPointer().GetSHA256()) // 32 bytes: checked by canonicalItem
 	h.Write(tally.GetTally())
 	h.Sum(data[:0])
 	rest, err = sha256Canonical("Tally transaction", tally)
@@ -286,28 +279,21 @@ func SuperBlockHash(sb *pb.SuperBlock) (Hash, error) {
 	if sb == nil {
 		return Hash{}, &ItemError{Item: "superblock", Reason: "no superblock"}
 	}
+	if err := walk(sb.ProtoReflect(), canonIgnore, true); err != nil {
+		if v, ok := err.(*violation); ok {
+			return Hash{}, v.itemError("superblock", "")
+		}
+		return Hash{}, err
+	}
+	// Every root is now a set 32-byte hash.
 	var pre [superBlockPreLen]byte
 	out := binary.BigEndian.AppendUint32(pre[:0], sb.GetSigningCommitteeLength())
-	for _, f := range [...]struct {
-		name  string
-		hash  *pb.Hash
-		index bool // write the index before this hash
-	}{
-		{"ars_root", sb.GetArsRoot(), false},
-		{"data_request_root", sb.GetDataRequestRoot(), false},
-		{"last_block", sb.GetLastBlock(), true},
-		{"last_block_in_previous_superblock", sb.GetLastBlockInPreviousSuperblock(), false},
-		{"tally_root", sb.GetTallyRoot(), false},
-	} {
-		if f.index {
-			out = binary.BigEndian.AppendUint32(out, sb.GetIndex())
-		}
-		b, reason := itemHashValue(f.hash)
-		if reason != "" {
-			return Hash{}, &ItemError{Item: "superblock", Field: f.name, Reason: reason}
-		}
-		out = append(out, b...)
-	}
+	out = append(out, sb.GetArsRoot().GetSHA256()...)
+	out = append(out, sb.GetDataRequestRoot().GetSHA256()...)
+	out = binary.BigEndian.AppendUint32(out, sb.GetIndex())
+	out = append(out, sb.GetLastBlock().GetSHA256()...)
+	out = append(out, sb.GetLastBlockInPreviousSuperblock().GetSHA256()...)
+	out = append(out, sb.GetTallyRoot().GetSHA256()...)
 	return sha256.Sum256(out), nil
 }
 
@@ -345,15 +331,10 @@ func hashItem(item, path string, m proto.Message) (Hash, error) {
 func canonicalItem(item, path string, m proto.Message) (protoreflect.Message, error) {
 	c, err := canonicalForm(m.ProtoReflect(), true)
 	if err != nil {
-		var ie *ItemError
-		if !errors.As(err, &ie) {
-			return nil, err
+		if v, ok := err.(*violation); ok {
+			return nil, v.itemError(item, path)
 		}
-		ie.Item = item
-		if path != "" {
-			ie.Field = joinField(path, ie.Field)
-		}
-		return nil, ie
+		return nil, err
 	}
 	return c, nil
 }
@@ -403,76 +384,4 @@ func sha256Pair(a, b Hash) Hash {
 	copy(buf[:HashSize], a[:])
 	copy(buf[HashSize:], b[:])
 	return sha256.Sum256(buf[:])
-}
-
-// itemHashValue returns the 32 bytes of h, or the reason h does not stand for a Witnet
-// hash. It is safe on a nil h and on a nil oneof wrapper.
-func itemHashValue(h *pb.Hash) ([]byte, string) {
-	k, ok := h.GetKind().(*pb.Hash_SHA256)
-	if !ok || k == nil {
-		return nil, "hash not set"
-	}
-	if len(k.SHA256) != HashSize {
-		return nil, fmt.Sprintf("hash is %d bytes, want %d", len(k.SHA256), HashSize)
-	}
-	return k.SHA256, ""
-}
-
-// validateItem checks one message (not its children) against the conversion rules
-// witnet-rust applies after parsing (WIRE.md section 2): hash sizes, key and key-hash
-// sizes, set oneofs, the witness count, declared RADType values.
-func validateItem(m protoreflect.Message) error {
-	switch x := m.Interface().(type) {
-	case *pb.Hash:
-		if _, reason := itemHashValue(x); reason != "" {
-			return &ItemError{Reason: reason}
-		}
-		return nil
-	case *pb.PublicKeyHash:
-		if n := len(x.GetHash()); n != itemPKHLen {
-			return &ItemError{Reason: fmt.Sprintf("public key hash is %d bytes, want %d", n, itemPKHLen)}
-		}
-	case *pb.PublicKey:
-		if n := len(x.GetPublicKey()); n != itemPublicKeyLen {
-			return &ItemError{Reason: fmt.Sprintf("public key is %d bytes, want %d", n, itemPublicKeyLen)}
-		}
-	case *pb.DataRequestOutput:
-		if w := x.GetWitnesses(); w > itemMaxWitnesses {
-			return &ItemError{Field: "witnesses", Reason: fmt.Sprintf("%d witnesses, at most %d", w, itemMaxWitnesses)}
-		}
-	case *pb.DataRequestOutput_RADRequest_RADRetrieve:
-		// Treated as invalid, as the decoder does (WIRE.md 13.14).
-		if k := x.GetKind(); k.Descriptor().Values().ByNumber(k.Number()) == nil {
-			return &ItemError{Field: "kind", Reason: fmt.Sprintf("undeclared RADType %d", int32(k))}
-		}
-	}
-	oneofs := m.Descriptor().Oneofs()
-	for i := 0; i < oneofs.Len(); i++ {
-		if od := oneofs.Get(i); !od.IsSynthetic() && m.WhichOneof(od) == nil {
-			return &ItemError{Field: string(od.Name()), Reason: "oneof not set"}
-		}
-	}
-	return nil
-}
-
-// prefixField puts fd's name (and list index, when idx ≥ 0) in front of an *ItemError's
-// field path on its way up; other errors pass through.
-func prefixField(err error, fd protoreflect.FieldDescriptor, idx int) error {
-	var ie *ItemError
-	if !errors.As(err, &ie) {
-		return err
-	}
-	name := string(fd.Name())
-	if idx >= 0 {
-		name += "[" + strconv.Itoa(idx) + "]"
-	}
-	ie.Field = joinField(name, ie.Field)
-	return ie
-}
-
-func joinField(parent, child string) string {
-	if child == "" {
-		return parent
-	}
-	return parent + "." + child
 }

@@ -145,11 +145,11 @@ func (o *hvObj) hex(key string, n int) []byte {
 func (o *hvObj) hash(key string) *pb.Hash { return hvHash(o.hex(key, HashSize)) }
 
 func (o *hvObj) pkh(key string) *pb.PublicKeyHash {
-	return &pb.PublicKeyHash{Hash: o.hex(key, itemPKHLen)}
+	return &pb.PublicKeyHash{Hash: o.hex(key, pkhLen)}
 }
 
 func (o *hvObj) publicKey(key string) *pb.PublicKey {
-	return &pb.PublicKey{PublicKey: o.hex(key, itemPublicKeyLen)}
+	return &pb.PublicKey{PublicKey: o.hex(key, publicKeyLen)}
 }
 
 // hvHash wraps raw bytes as a pb.Hash without checking them (tests build bad ones too).
@@ -285,7 +285,7 @@ func hvSignatures(t testing.TB, o *hvObj) []*pb.KeyedSignature {
 		require.Equal(t, "(any; not hashed)", s)
 		return []*pb.KeyedSignature{{
 			Signature: &pb.Signature{Kind: &pb.Signature_Secp256K1{Secp256K1: &pb.Secp256K1Signature{Der: []byte{0xde, 0xad}}}},
-			PublicKey: &pb.PublicKey{PublicKey: bytes.Repeat([]byte{2}, itemPublicKeyLen)},
+			PublicKey: &pb.PublicKey{PublicKey: bytes.Repeat([]byte{2}, publicKeyLen)},
 		}}
 	}
 	l, ok := v.([]any)
@@ -544,7 +544,7 @@ func TestBlockHashVersions(t *testing.T) {
 		var b []byte
 		b = pwMsg(b, 2, pwHash(nil, 2, zero)) // beacon: checkpoint 0, hash_prev_block
 		b = pwMsg(b, 3, roots(nroots))
-		b = pwMsg(b, 4, pwMsg(nil, 1, pwMsg(nil, 2, pwBytes(nil, 1, make([]byte, itemPublicKeyLen)))))
+		b = pwMsg(b, 4, pwMsg(nil, 1, pwMsg(nil, 2, pwBytes(nil, 1, make([]byte, publicKeyLen)))))
 		return pwMsg(b, 5, nil) // bn256_public_key: none, still written
 	}
 	require.Equal(t, header(6), hvBlockPreimage(t, block.GetBlockHeader(), V1_7))
@@ -679,8 +679,8 @@ var (
 	tvH1  = bytes.Repeat([]byte{0x11}, HashSize)
 	tvH2  = bytes.Repeat([]byte{0x22}, HashSize)
 	tvH3  = bytes.Repeat([]byte{0x33}, HashSize)
-	tvP1  = bytes.Repeat([]byte{0x44}, itemPKHLen)
-	tvP2  = bytes.Repeat([]byte{0x55}, itemPKHLen)
+	tvP1  = bytes.Repeat([]byte{0x44}, pkhLen)
+	tvP2  = bytes.Repeat([]byte{0x55}, pkhLen)
 	tvPK  = append([]byte{0x02}, bytes.Repeat([]byte{0x66}, 32)...)
 	tvDER = []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02}
 )

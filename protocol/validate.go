@@ -3,9 +3,8 @@ package protocol
 import (
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
@@ -26,114 +25,14 @@ const (
 	MaxInventoryEntries = 10000
 )
 
-// Full names of the schema messages that carry a validation rule.
+// Sizes and bounds fixed by witnet-rust's types (WIRE.md section 2, decoding rules); a Hash
+// is HashSize bytes.
 const (
-	nameMessage   protoreflect.FullName = "witnet.Message"
-	nameHash      protoreflect.FullName = "witnet.Hash"
-	namePKH       protoreflect.FullName = "witnet.PublicKeyHash"
-	namePublicKey protoreflect.FullName = "witnet.PublicKey"
-	nameAddress   protoreflect.FullName = "witnet.Address"
-	nameDROutput  protoreflect.FullName = "witnet.DataRequestOutput"
+	pkhLen       = 20             // PublicKeyHash.hash
+	publicKeyLen = 33             // PublicKey.public_key: prefix byte + 32 bytes
+	maxMagic     = math.MaxUint16 // Message.magic is a u16
+	maxWitnesses = math.MaxUint16 // DataRequestOutput.witnesses is a u16
 )
-
-// Field numbers and bounds of the scalar rules.
-const (
-	fieldMagic     protoreflect.FieldNumber = 1 // Message.magic
-	fieldWitnesses protoreflect.FieldNumber = 3 // DataRequestOutput.witnesses
-	maxMagic                                = math.MaxUint16
-	maxWitnesses                            = math.MaxUint16
-	pkhLen                                  = 20
-	publicKeyLen                            = 33
-)
-
-// msgPlan lists what the validator must look at in one message type: its oneofs (each
-// must be set) and the fields whose subtree carries a rule (a length, a oneof, an enum, a
-// bound). Fields of types with no rule anywhere below them (Bn256PublicKey, StringPair,
-// RADFilter, Verack...) are left out, so they are never walked.
-type msgPlan struct {
-	oneofs []protoreflect.OneofDescriptor
-	fields []fieldPlan
-}
-
-type fieldPlan struct {
-	fd    protoreflect.FieldDescriptor
-	oneof protoreflect.OneofDescriptor   // non-nil for a oneof member: checked only when set
-	enum  protoreflect.EnumDescriptor    // non-nil for an enum field
-	sub   protoreflect.MessageDescriptor // non-nil for a message field
-}
-
-// plans holds a msgPlan for every message type of the schema that needs one; a type
-// absent from it needs no check. Built once at init from the compiled schema, read-only
-// afterwards.
-var plans = map[protoreflect.MessageDescriptor]*msgPlan{}
-
-// Descriptors of the leaf types checked by typed code (for their field names in paths).
-var (
-	hashSHA256FD   = (*pb.Hash)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
-	hashOneof      = hashSHA256FD.ContainingOneof()
-	pkhHashFD      = (*pb.PublicKeyHash)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
-	publicKeyFD    = (*pb.PublicKey)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
-	addressFD      = (*pb.Address)(nil).ProtoReflect().Descriptor().Fields().ByNumber(1)
-	invEntryDesc   = (*pb.InventoryEntry)(nil).ProtoReflect().Descriptor()
-	invEntryBlock  = invEntryDesc.Fields().ByNumber(1)
-	invEntryTx     = invEntryDesc.Fields().ByNumber(2)
-	invEntryOneof  = invEntryBlock.ContainingOneof()
-	hashDescriptor = hashSHA256FD.ContainingMessage()
-)
-
-func init() {
-	visiting := map[protoreflect.MessageDescriptor]bool{}
-	done := map[protoreflect.MessageDescriptor]bool{}
-	var visit func(md protoreflect.MessageDescriptor) bool
-	visit = func(md protoreflect.MessageDescriptor) bool {
-		if done[md] {
-			return plans[md] != nil
-		}
-		if visiting[md] {
-			return false // recursion guard; the schema has no recursive types
-		}
-		visiting[md] = true
-		p := &msgPlan{}
-		oneofs := md.Oneofs()
-		for i := 0; i < oneofs.Len(); i++ {
-			p.oneofs = append(p.oneofs, oneofs.Get(i))
-		}
-		fields := md.Fields()
-		for i := 0; i < fields.Len(); i++ {
-			fd := fields.Get(i)
-			fp := fieldPlan{fd: fd, oneof: fd.ContainingOneof(), enum: fd.Enum()}
-			if sub := fd.Message(); sub != nil && visit(sub) {
-				fp.sub = sub
-			}
-			if fp.enum != nil || fp.sub != nil {
-				p.fields = append(p.fields, fp)
-			}
-		}
-		done[md] = true
-		if hasOwnRule(md) || len(p.fields) > 0 {
-			plans[md] = p
-			return true
-		}
-		return false
-	}
-	var all func(ms protoreflect.MessageDescriptors)
-	all = func(ms protoreflect.MessageDescriptors) {
-		for i := 0; i < ms.Len(); i++ {
-			visit(ms.Get(i))
-			all(ms.Get(i).Messages())
-		}
-	}
-	all(pb.File_witnet_proto.Messages())
-}
-
-// hasOwnRule reports whether md itself carries a rule (besides what its fields hold).
-func hasOwnRule(md protoreflect.MessageDescriptor) bool {
-	switch md.FullName() {
-	case nameMessage, nameHash, namePKH, namePublicKey, nameAddress, nameDROutput:
-		return true
-	}
-	return md.Oneofs().Len() > 0
-}
 
 // Validate applies witnet-rust's decode-time rules (WIRE.md section 2) and the local limits
 // to m: magic fits in 16 bits; the command, every transaction, inventory entry, signature
@@ -150,8 +49,13 @@ func Validate(m *pb.Message) error {
 	if err := checkLimits(m); err != nil {
 		return err
 	}
-	v := validator{path: make([]pathElem, 0, 16)} // deeper than any path of the schema
-	return v.message(m.ProtoReflect())
+	if err := walk(m.ProtoReflect(), canonIgnore, true); err != nil {
+		if v, ok := err.(*violation); ok {
+			return v.decodeError()
+		}
+		return err
+	}
+	return nil
 }
 
 func checkLimits(m *pb.Message) error {
@@ -185,177 +89,179 @@ func tooManyEntries(field string, n int) error {
 		Detail: fmt.Sprintf("%d > %d", n, MaxInventoryEntries), Err: ErrTooManyEntries}
 }
 
-// pathElem is one step of a field path; index is -1 for a singular field.
-type pathElem struct {
-	name  protoreflect.Name
-	index int
+// ruleFree holds the message types of the schema with no decode rule anywhere in their
+// subtree (Bn256PublicKey, StringPair, RADFilter, Verack...), so that a read-only walk
+// need not enter them. Built once at init, read-only afterwards; a type absent from it is
+// walked.
+var ruleFree = map[protoreflect.MessageDescriptor]bool{}
+
+// typedRules lists the types checkRules has a typed case for.
+var typedRules = []proto.Message{
+	(*pb.Hash)(nil), (*pb.PublicKeyHash)(nil), (*pb.PublicKey)(nil), (*pb.Address)(nil),
+	(*pb.InventoryEntry)(nil), (*pb.Message)(nil), (*pb.DataRequestOutput)(nil),
 }
 
-type validator struct {
-	path []pathElem
-}
-
-func (v *validator) push(fd protoreflect.FieldDescriptor, index int) {
-	v.path = append(v.path, pathElem{name: fd.Name(), index: index})
-}
-
-func (v *validator) pop() { v.path = v.path[:len(v.path)-1] }
-
-// fail builds the DecodeError; the path is rendered only here, so a valid message costs no
-// string work.
-func (v *validator) fail(reason DecodeReason, detail string, err error) *DecodeError {
-	var sb strings.Builder
-	for i, p := range v.path {
-		if i > 0 {
-			sb.WriteByte('.')
+func init() {
+	ruled := map[protoreflect.MessageDescriptor]bool{}
+	for _, m := range typedRules {
+		ruled[m.ProtoReflect().Descriptor()] = true
+	}
+	seen := map[protoreflect.MessageDescriptor]bool{}
+	var free func(md protoreflect.MessageDescriptor) bool
+	free = func(md protoreflect.MessageDescriptor) bool {
+		if seen[md] {
+			return ruleFree[md] // false for a type still being visited: the schema has no recursion
 		}
-		sb.WriteString(string(p.name))
-		if p.index >= 0 {
-			sb.WriteByte('[')
-			sb.WriteString(strconv.Itoa(p.index))
-			sb.WriteByte(']')
+		seen[md] = true
+		if ruled[md] || md.Oneofs().Len() > 0 {
+			return false
+		}
+		fields := md.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			fd := fields.Get(i)
+			if fd.Enum() != nil {
+				return false
+			}
+			if sub := fd.Message(); sub != nil && !free(sub) {
+				return false
+			}
+		}
+		ruleFree[md] = true
+		return true
+	}
+	var all func(ms protoreflect.MessageDescriptors)
+	all = func(ms protoreflect.MessageDescriptors) {
+		for i := 0; i < ms.Len(); i++ {
+			free(ms.Get(i))
+			all(ms.Get(i).Messages())
 		}
 	}
-	return &DecodeError{Reason: reason, Field: sb.String(), Detail: detail, Err: err}
+	all(pb.File_witnet_proto.Messages())
 }
 
-func (v *validator) failField(fd protoreflect.FieldDescriptor, reason DecodeReason, detail string, err error) *DecodeError {
-	v.push(fd, -1)
-	defer v.pop()
-	return v.fail(reason, detail, err)
-}
-
-func (v *validator) failOneof(od protoreflect.OneofDescriptor, md protoreflect.MessageDescriptor) *DecodeError {
-	v.path = append(v.path, pathElem{name: od.Name(), index: -1})
-	defer v.pop()
-	return v.fail(ReasonOneofUnset, string(md.Name())+" "+string(od.Name())+" not set", nil)
-}
-
-// message validates m, which may be an unset (read-only, empty) message. The leaf types
-// that make up most of a message (Hash, PublicKeyHash, PublicKey, Address, InventoryEntry)
-// are checked by typed code; everything else by the schema walk.
-func (v *validator) message(m protoreflect.Message) error {
+// checkRules checks the decode rules that belong to m itself, not to its children: the
+// sizes of the value types (Hash, PublicKeyHash, PublicKey, Address), the 16-bit magic and
+// witness count, and every oneof set. m may be an unset (read-only, empty) message. The
+// value types and InventoryEntry, which make up most of a message, are checked by typed
+// code, which also covers everything below them: then done is true and a read-only walk
+// need not descend.
+func checkRules(m protoreflect.Message) (v *violation, done bool) {
 	switch x := m.Interface().(type) {
 	case *pb.Hash:
-		return v.hash(x)
+		return checkHash(x), true
 	case *pb.PublicKeyHash:
 		if n := len(x.GetHash()); n != pkhLen {
-			return v.failField(pkhHashFD, ReasonPKHLength, fmt.Sprintf("%d bytes, want %d", n, pkhLen), nil)
+			return &violation{reason: ReasonPKHLength, at: pathElem{"hash", -1}, whole: true,
+				detail: fmt.Sprintf("public key hash is %d bytes, want %d", n, pkhLen)}, true
 		}
-		return nil
+		return nil, true
 	case *pb.PublicKey:
 		if n := len(x.GetPublicKey()); n != publicKeyLen {
-			return v.failField(publicKeyFD, ReasonPublicKeyLength, fmt.Sprintf("%d bytes, want %d", n, publicKeyLen), nil)
+			return &violation{reason: ReasonPublicKeyLength, at: pathElem{"public_key", -1}, whole: true,
+				detail: fmt.Sprintf("public key is %d bytes, want %d", n, publicKeyLen)}, true
 		}
-		return nil
+		return nil, true
 	case *pb.Address:
 		if _, err := ParseAddress(x.GetAddress()); err != nil {
-			return v.failField(addressFD, ReasonAddress, "", err)
+			return &violation{reason: ReasonAddress, at: pathElem{"address", -1}, whole: true, err: err}, true
 		}
-		return nil
+		return nil, true
 	case *pb.InventoryEntry:
-		return v.inventoryEntry(x)
+		return checkInventoryEntry(x), true
 	case *pb.Message:
 		if magic := x.GetMagic(); magic > maxMagic {
-			return v.failField(m.Descriptor().Fields().ByNumber(fieldMagic), ReasonMagic,
-				fmt.Sprintf("%d does not fit in 16 bits", magic), nil)
+			return &violation{reason: ReasonMagic, at: pathElem{"magic", -1},
+				detail: fmt.Sprintf("magic %d does not fit in 16 bits", magic)}, false
 		}
 	case *pb.DataRequestOutput:
 		if w := x.GetWitnesses(); w > maxWitnesses {
-			return v.failField(m.Descriptor().Fields().ByNumber(fieldWitnesses), ReasonWitnesses,
-				fmt.Sprintf("%d does not fit in 16 bits", w), nil)
+			return &violation{reason: ReasonWitnesses, at: pathElem{"witnesses", -1},
+				detail: fmt.Sprintf("%d witnesses, at most %d", w, maxWitnesses)}, false
 		}
 	}
-
 	md := m.Descriptor()
-	p := plans[md]
-	if p == nil {
-		return nil
-	}
-	for _, od := range p.oneofs {
-		if m.WhichOneof(od) == nil {
-			return v.failOneof(od, md)
+	oneofs := md.Oneofs()
+	for i := 0; i < oneofs.Len(); i++ {
+		if od := oneofs.Get(i); !od.IsSynthetic() && m.WhichOneof(od) == nil {
+			return oneofUnset(md.Name(), od.Name(), false), false
 		}
 	}
-	for _, f := range p.fields {
-		if f.oneof != nil && m.WhichOneof(f.oneof) != f.fd {
-			continue // only the member that is set is checked
-		}
-		if f.enum != nil {
-			if err := v.enum(m, f.fd, f.enum); err != nil {
-				return err
-			}
-			continue
-		}
-		if f.fd.IsList() {
-			list := m.Get(f.fd).List()
-			for j := 0; j < list.Len(); j++ {
-				v.push(f.fd, j)
-				err := v.message(list.Get(j).Message())
-				v.pop()
-				if err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		v.push(f.fd, -1)
-		err := v.message(m.Get(f.fd).Message())
-		v.pop()
-		if err != nil {
-			return err
-		}
+	return nil, false
+}
+
+func oneofUnset(msg, oneof protoreflect.Name, whole bool) *violation {
+	return &violation{reason: ReasonOneofUnset, at: pathElem{oneof, -1}, whole: whole,
+		detail: string(msg) + " " + string(oneof) + " not set"}
+}
+
+// checkHash checks a Hash: its oneof is set and holds 32 bytes. A oneof wrapper that is a
+// nil pointer counts as unset (the generated getter would dereference it).
+func checkHash(h *pb.Hash) *violation {
+	k, ok := h.GetKind().(*pb.Hash_SHA256)
+	if !ok || k == nil {
+		return oneofUnset("Hash", "kind", true)
+	}
+	if n := len(k.SHA256); n != HashSize {
+		return &violation{reason: ReasonHashLength, at: pathElem{"SHA256", -1}, whole: true,
+			detail: fmt.Sprintf("hash is %d bytes, want %d", n, HashSize)}
 	}
 	return nil
 }
 
-func (v *validator) hash(h *pb.Hash) error {
-	if h.GetKind() == nil {
-		return v.failOneof(hashOneof, hashDescriptor)
-	}
-	if n := len(h.GetSHA256()); n != HashSize {
-		return v.failField(hashSHA256FD, ReasonHashLength, fmt.Sprintf("%d bytes, want %d", n, HashSize), nil)
-	}
-	return nil
-}
-
-func (v *validator) inventoryEntry(e *pb.InventoryEntry) error {
+// checkInventoryEntry checks an InventoryEntry: its oneof is set, and a block or
+// transaction entry holds a valid Hash.
+func checkInventoryEntry(e *pb.InventoryEntry) *violation {
 	var (
-		fd protoreflect.FieldDescriptor
-		h  *pb.Hash
+		member protoreflect.Name
+		h      *pb.Hash
 	)
 	switch k := e.GetKind().(type) {
 	case *pb.InventoryEntry_Block:
-		fd, h = invEntryBlock, k.Block
+		if k != nil {
+			member, h = "Block", k.Block
+		}
 	case *pb.InventoryEntry_Tx:
-		fd, h = invEntryTx, k.Tx
+		if k != nil {
+			member, h = "Tx", k.Tx
+		}
 	case *pb.InventoryEntry_SuperBlock:
-		return nil
-	default:
-		return v.failOneof(invEntryOneof, invEntryDesc)
-	}
-	v.push(fd, -1)
-	defer v.pop()
-	return v.hash(h)
-}
-
-func (v *validator) enum(m protoreflect.Message, fd protoreflect.FieldDescriptor, ed protoreflect.EnumDescriptor) error {
-	check := func(n protoreflect.EnumNumber, index int) error {
-		if ed.Values().ByNumber(n) != nil {
+		if k != nil {
 			return nil
 		}
-		v.push(fd, index)
-		defer v.pop()
-		return v.fail(ReasonEnum, fmt.Sprintf("%s value %d not declared", ed.Name(), n), nil)
 	}
-	if fd.IsList() {
-		list := m.Get(fd).List()
-		for j := 0; j < list.Len(); j++ {
-			if err := check(list.Get(j).Enum(), j); err != nil {
-				return err
-			}
+	if member == "" {
+		return oneofUnset("InventoryEntry", "kind", false)
+	}
+	v := checkHash(h)
+	if v != nil {
+		v.path = append(v.path, pathElem{name: member, index: -1})
+	}
+	return v
+}
+
+// checkEnum checks that the enum field fd of m (every element, for a list) holds a value
+// the schema declares: witnet-rust's decoder refuses any other (WIRE.md 13.14), which for
+// this schema means a RADType above 4.
+func checkEnum(m protoreflect.Message, fd protoreflect.FieldDescriptor) *violation {
+	values := fd.Enum().Values()
+	check := func(n protoreflect.EnumNumber, index int) *violation {
+		if values.ByNumber(n) != nil {
+			return nil
 		}
+		return &violation{reason: ReasonEnum, at: pathElem{fd.Name(), index},
+			detail: fmt.Sprintf("%s value %d not declared", fd.Enum().Name(), n)}
+	}
+	if !fd.IsList() {
+		return check(m.Get(fd).Enum(), -1)
+	}
+	if !m.Has(fd) {
 		return nil
 	}
-	return check(m.Get(fd).Enum(), -1)
+	list := m.Get(fd).List()
+	for j := 0; j < list.Len(); j++ {
+		if v := check(list.Get(j).Enum(), j); v != nil {
+			return v
+		}
+	}
+	return nil
 }

@@ -132,7 +132,7 @@ func fillMessage(f *vectorFile, m protoreflect.Message, v any, path string) erro
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		switch md.FullName() {
-		case nameHash, namePKH, namePublicKey:
+		case "witnet.Hash", "witnet.PublicKeyHash", "witnet.PublicKey":
 			m.Set(md.Fields().Get(0), protoreflect.ValueOfBytes(b))
 			return nil
 		}
@@ -159,7 +159,7 @@ func fillMessage(f *vectorFile, m protoreflect.Message, v any, path string) erro
 	for key, val := range obj {
 		fd := md.Fields().ByName(protoreflect.Name(key))
 		if fd == nil {
-			if md.FullName() == nameAddress && addressExtraKeys[key] {
+			if md.FullName() == "witnet.Address" && addressExtraKeys[key] {
 				continue
 			}
 			return fmt.Errorf("%s: %s has no field %q", path, md.FullName(), key)
