@@ -116,8 +116,7 @@ func TestCanonicalNil(t *testing.T) {
 // TestCanonicalUnknownFields: unknown fields at any depth are dropped from the canonical
 // bytes and from hashes, the caller's value keeps them, and Canonicalize removes them.
 func TestCanonicalUnknownFields(t *testing.T) {
-	f := hvLoad(t, "hashes.json")
-	tx := hvTransaction(t, f.Fixtures["transaction_example"].Value)
+	tx := exampleTransaction(t)
 	clean, err := CanonicalBytes(tx)
 	require.NoError(t, err)
 	wantHash, err := TransactionHash(tx)
@@ -157,7 +156,7 @@ func TestCanonicalUnknownFields(t *testing.T) {
 	require.Equal(t, clean, plain)
 
 	// Unknown fields on a block header do not change its hash either.
-	block := hvBlock(t, f.Fixtures["block_example"].Value)
+	block := exampleBlock(t)
 	block.BlockHeader.ProtoReflect().SetUnknown(extra)
 	block.BlockHeader.Beacon.ProtoReflect().SetUnknown(extra)
 	for _, tc := range []struct {
@@ -174,8 +173,7 @@ func TestCanonicalUnknownFields(t *testing.T) {
 // empty hashes like the written empty one, whether left nil in Go or missing from the
 // bytes.
 func TestHashIgnoresOmittedEmptySubMessages(t *testing.T) {
-	f := hvLoad(t, "hashes.json")
-	block := hvBlock(t, f.Fixtures["block_example"].Value)
+	block := exampleBlock(t)
 	sparse := proto.Clone(block).(*pb.Block)
 	sparse.BlockHeader.Bn256PublicKey = nil
 	sparse.BlockHeader.Proof.Proof.Proof = nil
@@ -188,7 +186,7 @@ func TestHashIgnoresOmittedEmptySubMessages(t *testing.T) {
 	}
 	require.Nil(t, sparse.BlockHeader.Bn256PublicKey, "hashing modified the block")
 
-	tx := hvTransaction(t, f.Fixtures["transaction_example"].Value)
+	tx := exampleTransaction(t)
 	sparseTx := proto.Clone(tx).(*pb.Transaction)
 	rad := sparseTx.GetDataRequest().GetBody().GetDrOutput().GetDataRequest()
 	rad.Aggregate, rad.Tally = nil, nil
@@ -207,7 +205,7 @@ func TestHashIgnoresOmittedEmptySubMessages(t *testing.T) {
 		require.Equal(t, "9221b651aaef0f6d75a175958825775ed0add54102a431a27e485052478e0f9b", h.String())
 	}
 
-	commit := &pb.CommitTransaction{Body: &pb.CommitTransactionBody{DrPointer: hvHash(tvH1), Commitment: hvHash(tvH2),
+	commit := &pb.CommitTransaction{Body: &pb.CommitTransactionBody{DrPointer: hashPB(tvH1), Commitment: hashPB(tvH2),
 		Proof: &pb.DataRequestEligibilityClaim{Proof: &pb.VrfProof{PublicKey: &pb.PublicKey{PublicKey: tvPK}}}}}
 	withKey := proto.Clone(commit).(*pb.CommitTransaction)
 	withKey.Body.Bn256PublicKey = &pb.Bn256PublicKey{}
@@ -221,28 +219,25 @@ func TestHashIgnoresOmittedEmptySubMessages(t *testing.T) {
 // TestCanonicalBlockMessageVector: the fixture block with its empty sub-messages left nil
 // canonicalizes to the Block message bytes of messages.json (witnet-rust's block vector).
 func TestCanonicalBlockMessageVector(t *testing.T) {
-	f := hvLoad(t, "messages.json")
+	f := loadVectors(t, "messages.json")
 	var vecs int
-	for _, v := range f.Vectors {
+	for _, v := range f.vectorsOf(t, "message") {
 		if v.Name != "message_block_example_v1_8" && v.Name != "message_block_example_v2_0" {
 			continue
 		}
 		vecs++
-		in := hvObject(t, v.Name, v.Input)
-		msg := in.obj("message")
-		member, value := hvOneof(t, v.Name+".kind", msg.get("kind"))
-		require.Equal(t, "Block", member)
-		block := hvBlock(t, f.resolve(t, value))
+		m := vectorTo[*pb.Message](t, f, newVectorObject(t, v.Name+".input", v.Input).get("message"))
+		block := m.GetKind().GetBlock()
+		require.NotNil(t, block, v.Name)
 		block.BlockHeader.Bn256PublicKey = nil
 		block.BlockSig.Signature.GetSecp256K1().Der = nil
 		block.Txns.Mint = nil
 		rad := block.Txns.DataRequestTxns[0].Body.DrOutput.DataRequest
 		rad.Aggregate, rad.Tally = nil, nil
-		m := &pb.Message{Magic: msg.u32("magic"), Kind: &pb.Message_Command{Kind: &pb.Message_Command_Block{Block: block}}}
 		got, err := CanonicalBytes(m)
 		require.NoError(t, err)
-		want := hvObject(t, v.Name+".expected", v.Expected).str("bytes")
-		require.Equal(t, want, hex.EncodeToString(got), v.Name)
+		want := newVectorObject(t, v.Name+".expected", v.Expected).hex("bytes", -1)
+		require.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got), v.Name)
 	}
 	require.Equal(t, 2, vecs)
 }

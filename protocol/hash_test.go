@@ -1,20 +1,13 @@
 package protocol
 
-// Tests of the item hashes (hash.go) against testdata/hashes.json and against preimages
-// built independently with protowire, plus test-only converters (hv*) from the JSON form
-// of the hash vectors (testdata/VECTORS.md) to pb values. The converters are strict: a key
-// they do not read fails the test, so a vector can never be half-read. (vectors_test.go
-// has its own converters for the message vectors; the two sets can be merged.)
+// Tests of the item hashes (hash.go) against testdata/hashes.json (read with the converter
+// of vectors_test.go) and against preimages built independently with protowire.
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
-	"sort"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -25,414 +18,34 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// hvFile is one vectors file.
-type hvFile struct {
-	Fixtures map[string]struct {
-		Value any `json:"value"`
-	} `json:"fixtures"`
-	Vectors []hvVector `json:"vectors"`
-}
-
-// hvVector is one vector; Input and Expected stay generic (numbers as json.Number).
-type hvVector struct {
-	Name     string         `json:"name"`
-	Category string         `json:"category"`
-	Input    map[string]any `json:"input"`
-	Expected map[string]any `json:"expected"`
-}
-
-// hvLoad reads testdata/<name> with numbers kept exact.
-func hvLoad(t testing.TB, name string) *hvFile {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/" + name)
-	require.NoError(t, err)
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var f hvFile
-	require.NoError(t, dec.Decode(&f))
-	return &f
-}
-
-// resolve replaces a {"$fixture": name} reference by the fixture's value.
-func (f *hvFile) resolve(t testing.TB, v any) any {
-	t.Helper()
-	if m, ok := v.(map[string]any); ok && len(m) == 1 {
-		if name, ok := m["$fixture"].(string); ok {
-			fx, ok := f.Fixtures[name]
-			require.Truef(t, ok, "unknown fixture %q", name)
-			return fx.Value
-		}
-	}
-	return v
-}
-
-// hvObj reads one JSON object and remembers which keys were read, so that done can fail
-// on keys nobody converted.
-type hvObj struct {
-	t    testing.TB
-	path string
-	m    map[string]any
-	used map[string]bool
-}
-
-func hvObject(t testing.TB, path string, v any) *hvObj {
-	t.Helper()
-	m, ok := v.(map[string]any)
-	require.Truef(t, ok, "%s: want an object, got %T", path, v)
-	return &hvObj{t: t, path: path, m: m, used: map[string]bool{}}
-}
-
-func (o *hvObj) get(key string) any {
-	o.t.Helper()
-	v, ok := o.m[key]
-	require.Truef(o.t, ok, "%s: missing key %q", o.path, key)
-	o.used[key] = true
-	return v
-}
-
-// done fails the test if the object has keys that were never read.
-func (o *hvObj) done() {
-	o.t.Helper()
-	var extra []string
-	for k := range o.m {
-		if !o.used[k] {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(extra)
-	require.Emptyf(o.t, extra, "%s: keys not converted", o.path)
-}
-
-func (o *hvObj) obj(key string) *hvObj { return hvObject(o.t, o.path+"."+key, o.get(key)) }
-
-func (o *hvObj) list(key string) []any {
-	o.t.Helper()
-	l, ok := o.get(key).([]any)
-	require.Truef(o.t, ok, "%s.%s: want a list", o.path, key)
-	return l
-}
-
-func (o *hvObj) uint(key string, bits int) uint64 {
-	o.t.Helper()
-	n, ok := o.get(key).(json.Number)
-	require.Truef(o.t, ok, "%s.%s: want a number", o.path, key)
-	u, err := strconv.ParseUint(n.String(), 10, bits)
-	require.NoErrorf(o.t, err, "%s.%s", o.path, key)
-	return u
-}
-
-func (o *hvObj) u32(key string) uint32 { return uint32(o.uint(key, 32)) }
-func (o *hvObj) u64(key string) uint64 { return o.uint(key, 64) }
-
-func (o *hvObj) str(key string) string {
-	o.t.Helper()
-	s, ok := o.get(key).(string)
-	require.Truef(o.t, ok, "%s.%s: want a string", o.path, key)
-	return s
-}
-
-// hex decodes a hex string; n ≥ 0 also checks its length in bytes.
-func (o *hvObj) hex(key string, n int) []byte {
-	o.t.Helper()
-	b, err := hex.DecodeString(o.str(key))
-	require.NoErrorf(o.t, err, "%s.%s", o.path, key)
-	if n >= 0 {
-		require.Lenf(o.t, b, n, "%s.%s", o.path, key)
-	}
-	return b
-}
-
-func (o *hvObj) hash(key string) *pb.Hash { return hvHash(o.hex(key, HashSize)) }
-
-func (o *hvObj) pkh(key string) *pb.PublicKeyHash {
-	return &pb.PublicKeyHash{Hash: o.hex(key, pkhLen)}
-}
-
-func (o *hvObj) publicKey(key string) *pb.PublicKey {
-	return &pb.PublicKey{PublicKey: o.hex(key, publicKeyLen)}
-}
-
-// hvHash wraps raw bytes as a pb.Hash without checking them (tests build bad ones too).
-func hvHash(b []byte) *pb.Hash { return &pb.Hash{Kind: &pb.Hash_SHA256{SHA256: b}} }
-
-// hvOneof returns the single member name and value of a oneof object.
-func hvOneof(t testing.TB, path string, v any) (string, any) {
-	t.Helper()
-	m, ok := v.(map[string]any)
-	require.Truef(t, ok && len(m) == 1, "%s: want a one-key object", path)
-	for k, val := range m {
-		return k, val
-	}
-	panic("unreachable")
-}
-
-func hvBlock(t testing.TB, v any) *pb.Block {
-	t.Helper()
-	o := hvObject(t, "block", v)
-	defer o.done()
-	h := o.obj("block_header")
-	defer h.done()
-	beacon := h.obj("beacon")
-	defer beacon.done()
-	roots := h.obj("merkle_roots")
-	defer roots.done()
-	claim := h.obj("proof")
-	defer claim.done()
-	vrf := claim.obj("proof")
-	defer vrf.done()
-	bn := h.obj("bn256_public_key")
-	defer bn.done()
-	txns := o.obj("txns")
-	defer txns.done()
-	return &pb.Block{
-		BlockHeader: &pb.Block_BlockHeader{
-			Signals: h.u32("signals"),
-			Beacon: &pb.CheckpointBeacon{
-				Checkpoint:    beacon.u32("checkpoint"),
-				HashPrevBlock: beacon.hash("hash_prev_block"),
-			},
-			MerkleRoots: &pb.Block_BlockHeader_BlockMerkleRoots{
-				MintHash:              roots.hash("mint_hash"),
-				VtHashMerkleRoot:      roots.hash("vt_hash_merkle_root"),
-				DrHashMerkleRoot:      roots.hash("dr_hash_merkle_root"),
-				CommitHashMerkleRoot:  roots.hash("commit_hash_merkle_root"),
-				RevealHashMerkleRoot:  roots.hash("reveal_hash_merkle_root"),
-				TallyHashMerkleRoot:   roots.hash("tally_hash_merkle_root"),
-				StakeHashMerkleRoot:   roots.hash("stake_hash_merkle_root"),
-				UnstakeHashMerkleRoot: roots.hash("unstake_hash_merkle_root"),
-			},
-			Proof: &pb.BlockEligibilityClaim{Proof: &pb.VrfProof{
-				Proof:     vrf.hex("proof", -1),
-				PublicKey: vrf.publicKey("public_key"),
-			}},
-			Bn256PublicKey: &pb.Bn256PublicKey{PublicKey: bn.hex("public_key", -1)},
-		},
-		BlockSig: hvKeyedSignature(t, "block.block_sig", o.get("block_sig")),
-		Txns:     hvBlockTransactions(t, txns),
-	}
-}
-
-func hvBlockTransactions(t testing.TB, o *hvObj) *pb.Block_BlockTransactions {
-	t.Helper()
-	mint := o.obj("mint")
-	defer mint.done()
-	txns := &pb.Block_BlockTransactions{
-		Mint: &pb.MintTransaction{Epoch: mint.u32("epoch"), Outputs: hvOutputs(t, mint, "outputs")},
-	}
-	for i, v := range o.list("value_transfer_txns") {
-		txns.ValueTransferTxns = append(txns.ValueTransferTxns, hvVTTransaction(t, o.path+".value_transfer_txns["+strconv.Itoa(i)+"]", v))
-	}
-	for i, v := range o.list("data_request_txns") {
-		txns.DataRequestTxns = append(txns.DataRequestTxns, hvDRTransaction(t, o.path+".data_request_txns["+strconv.Itoa(i)+"]", v))
-	}
-	// No hash vector has transactions of the other kinds; refuse rather than drop them.
-	for _, key := range []string{"commit_txns", "reveal_txns", "tally_txns", "stake_txns", "unstake_txns"} {
-		require.Emptyf(t, o.list(key), "%s.%s: not supported by this converter", o.path, key)
-	}
-	return txns
-}
-
-func hvTransaction(t testing.TB, v any) *pb.Transaction {
-	t.Helper()
-	kind, body := hvOneof(t, "transaction", v)
-	switch kind {
-	case "ValueTransfer":
-		return &pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: hvVTTransaction(t, "transaction.ValueTransfer", body)}}
-	case "DataRequest":
-		return &pb.Transaction{Kind: &pb.Transaction_DataRequest{DataRequest: hvDRTransaction(t, "transaction.DataRequest", body)}}
-	}
-	t.Fatalf("transaction: kind %q not supported by this converter", kind)
-	return nil
-}
-
-func hvVTTransaction(t testing.TB, path string, v any) *pb.VTTransaction {
-	t.Helper()
-	o := hvObject(t, path, v)
-	defer o.done()
-	body := o.obj("body")
-	defer body.done()
-	return &pb.VTTransaction{
-		Body: &pb.VTTransactionBody{
-			Inputs:  hvInputs(t, body, "inputs"),
-			Outputs: hvOutputs(t, body, "outputs"),
-		},
-		Signatures: hvSignatures(t, o),
-	}
-}
-
-func hvDRTransaction(t testing.TB, path string, v any) *pb.DRTransaction {
-	t.Helper()
-	o := hvObject(t, path, v)
-	defer o.done()
-	body := o.obj("body")
-	defer body.done()
-	return &pb.DRTransaction{
-		Body: &pb.DRTransactionBody{
-			Inputs:   hvInputs(t, body, "inputs"),
-			Outputs:  hvOutputs(t, body, "outputs"),
-			DrOutput: hvDataRequestOutput(t, body.obj("dr_output")),
-		},
-		Signatures: hvSignatures(t, o),
-	}
-}
-
-// hvSignatures converts a signatures list. The placeholder string "(any; not hashed)"
-// becomes a made-up signature: the hash must not depend on it.
-func hvSignatures(t testing.TB, o *hvObj) []*pb.KeyedSignature {
-	t.Helper()
-	v := o.get("signatures")
-	if s, ok := v.(string); ok {
-		require.Equal(t, "(any; not hashed)", s)
-		return []*pb.KeyedSignature{{
-			Signature: &pb.Signature{Kind: &pb.Signature_Secp256K1{Secp256K1: &pb.Secp256K1Signature{Der: []byte{0xde, 0xad}}}},
-			PublicKey: &pb.PublicKey{PublicKey: bytes.Repeat([]byte{2}, publicKeyLen)},
-		}}
-	}
-	l, ok := v.([]any)
-	require.Truef(t, ok, "%s.signatures: want a list", o.path)
-	var sigs []*pb.KeyedSignature
-	for i, s := range l {
-		sigs = append(sigs, hvKeyedSignature(t, o.path+".signatures["+strconv.Itoa(i)+"]", s))
-	}
-	return sigs
-}
-
-func hvKeyedSignature(t testing.TB, path string, v any) *pb.KeyedSignature {
-	t.Helper()
-	o := hvObject(t, path, v)
-	defer o.done()
-	kind, sig := hvOneof(t, path+".signature", o.get("signature"))
-	require.Equalf(t, "Secp256k1", kind, "%s.signature", path)
-	s := hvObject(t, path+".signature.Secp256k1", sig)
-	defer s.done()
-	return &pb.KeyedSignature{
-		Signature: &pb.Signature{Kind: &pb.Signature_Secp256K1{Secp256K1: &pb.Secp256K1Signature{Der: s.hex("der", -1)}}},
-		PublicKey: o.publicKey("public_key"),
-	}
-}
-
-func hvInputs(t testing.TB, o *hvObj, key string) []*pb.Input {
-	t.Helper()
-	var inputs []*pb.Input
-	for i, v := range o.list(key) {
-		in := hvObject(t, o.path+"."+key+"["+strconv.Itoa(i)+"]", v)
-		ptr := in.obj("output_pointer")
-		inputs = append(inputs, &pb.Input{OutputPointer: &pb.OutputPointer{
-			TransactionId: ptr.hash("transaction_id"),
-			OutputIndex:   ptr.u32("output_index"),
-		}})
-		ptr.done()
-		in.done()
-	}
-	return inputs
-}
-
-func hvOutputs(t testing.TB, o *hvObj, key string) []*pb.ValueTransferOutput {
-	t.Helper()
-	var outputs []*pb.ValueTransferOutput
-	for i, v := range o.list(key) {
-		out := hvObject(t, o.path+"."+key+"["+strconv.Itoa(i)+"]", v)
-		outputs = append(outputs, &pb.ValueTransferOutput{
-			Pkh:      out.pkh("pkh"),
-			Value:    out.u64("value"),
-			TimeLock: out.u64("time_lock"),
-		})
-		out.done()
-	}
-	return outputs
-}
-
-func hvDataRequestOutput(t testing.TB, o *hvObj) *pb.DataRequestOutput {
-	t.Helper()
-	defer o.done()
-	req := o.obj("data_request")
-	defer req.done()
-	rad := &pb.DataRequestOutput_RADRequest{
-		TimeLock: req.u64("time_lock"),
-	}
-	rad.Aggregate = &pb.DataRequestOutput_RADRequest_RADAggregate{}
-	rad.Aggregate.Filters, rad.Aggregate.Reducer = hvReducer(t, req.obj("aggregate"))
-	rad.Tally = &pb.DataRequestOutput_RADRequest_RADTally{}
-	rad.Tally.Filters, rad.Tally.Reducer = hvReducer(t, req.obj("tally"))
-	for i, v := range req.list("retrieve") {
-		r := hvObject(t, req.path+".retrieve["+strconv.Itoa(i)+"]", v)
-		retrieve := &pb.DataRequestOutput_RADRequest_RADRetrieve{
-			Kind:   pb.DataRequestOutput_RADRequest_RADType(r.u32("kind")),
-			Url:    r.str("url"),
-			Script: r.hex("script", -1),
-			Body:   r.hex("body", -1),
-		}
-		for j, hv := range r.list("headers") {
-			h := hvObject(t, r.path+".headers["+strconv.Itoa(j)+"]", hv)
-			retrieve.Headers = append(retrieve.Headers, &pb.StringPair{Left: h.str("left"), Right: h.str("right")})
-			h.done()
-		}
-		r.done()
-		rad.Retrieve = append(rad.Retrieve, retrieve)
-	}
-	return &pb.DataRequestOutput{
-		DataRequest:            rad,
-		WitnessReward:          o.u64("witness_reward"),
-		Witnesses:              o.u32("witnesses"),
-		CommitAndRevealFee:     o.u64("commit_and_reveal_fee"),
-		MinConsensusPercentage: o.u32("min_consensus_percentage"),
-		Collateral:             o.u64("collateral"),
-	}
-}
-
-// hvReducer converts the filters and reducer of a RADAggregate or RADTally (same shape).
-func hvReducer(t testing.TB, o *hvObj) ([]*pb.DataRequestOutput_RADRequest_RADFilter, uint32) {
-	t.Helper()
-	defer o.done()
-	var filters []*pb.DataRequestOutput_RADRequest_RADFilter
-	for i, v := range o.list("filters") {
-		f := hvObject(t, o.path+".filters["+strconv.Itoa(i)+"]", v)
-		filters = append(filters, &pb.DataRequestOutput_RADRequest_RADFilter{Op: f.u32("op"), Args: f.hex("args", -1)})
-		f.done()
-	}
-	return filters, o.u32("reducer")
-}
-
-func hvSuperBlock(t testing.TB, v any) *pb.SuperBlock {
-	t.Helper()
-	o := hvObject(t, "superblock", v)
-	defer o.done()
-	return &pb.SuperBlock{
-		SigningCommitteeLength:        o.u32("signing_committee_length"),
-		ArsRoot:                       o.hash("ars_root"),
-		DataRequestRoot:               o.hash("data_request_root"),
-		Index:                         o.u32("index"),
-		LastBlock:                     o.hash("last_block"),
-		LastBlockInPreviousSuperblock: o.hash("last_block_in_previous_superblock"),
-		TallyRoot:                     o.hash("tally_root"),
-	}
-}
+// hashPB wraps raw bytes as a pb.Hash without checking them (tests build bad ones too).
+func hashPB(b []byte) *pb.Hash { return &pb.Hash{Kind: &pb.Hash_SHA256{SHA256: b}} }
 
 // ---- vectors ----
 
 // TestHashVectors runs every vector of testdata/hashes.json and fails if one has a
 // category it does not know, so a new vector cannot be skipped silently.
 func TestHashVectors(t *testing.T) {
-	f := hvLoad(t, "hashes.json")
+	f := loadVectors(t, "hashes.json")
 	ran := map[string]int{}
 	for _, v := range f.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
-			in := hvObject(t, v.Name+".input", v.Input)
-			want := hvObject(t, v.Name+".expected", v.Expected)
+			in := newVectorObject(t, v.Name+".input", v.Input)
+			want := newVectorObject(t, v.Name+".expected", v.Expected)
 			switch v.Category {
 			case "block_hash":
 				runBlockHashVector(t, f, in, want)
 			case "transaction_hash":
 				runTransactionHashVector(t, f, in, want)
 			case "superblock_hash":
-				got, err := SuperBlockHash(hvSuperBlock(t, in.get("superblock")))
+				got, err := SuperBlockHash(vectorTo[*pb.SuperBlock](t, f, in.get("superblock")))
 				require.NoError(t, err)
 				require.Equal(t, want.str("hash"), got.String())
 			case "merkle_root":
+				var hexLeaves []string
+				in.decode("leaves", &hexLeaves)
 				var leaves []Hash
-				for i, l := range in.list("leaves") {
-					s, ok := l.(string)
-					require.Truef(t, ok, "leaf %d", i)
+				for _, s := range hexLeaves {
 					h, err := ParseHash(s)
 					require.NoError(t, err)
 					leaves = append(leaves, h)
@@ -457,8 +70,8 @@ func TestHashVectors(t *testing.T) {
 	}, ran, "vectors run per category")
 }
 
-func runBlockHashVector(t *testing.T, f *hvFile, in, want *hvObj) {
-	block := hvBlock(t, f.resolve(t, in.get("block")))
+func runBlockHashVector(t *testing.T, f *vectorFile, in, want *vectorObject) {
+	block := vectorTo[*pb.Block](t, f, in.get("block"))
 	v, err := ParseProtocolVersion(in.str("protocol_version"))
 	require.NoError(t, err)
 	got, err := BlockHash(block, v)
@@ -466,13 +79,13 @@ func runBlockHashVector(t *testing.T, f *hvFile, in, want *hvObj) {
 	require.Equal(t, want.str("hash"), got.String())
 
 	// The hashed bytes: their length is part of the vector, and their SHA-256 is the hash.
-	pre := hvBlockPreimage(t, block.GetBlockHeader(), v)
+	pre := blockPreimage(t, block.GetBlockHeader(), v)
 	require.Len(t, pre, int(want.u32("hashed_bytes_length")))
 	require.Equal(t, Hash(sha256.Sum256(pre)), got)
 }
 
-// hvBlockPreimage returns the bytes BlockHash hashes for version v.
-func hvBlockPreimage(t testing.TB, h *pb.Block_BlockHeader, v ProtocolVersion) []byte {
+// blockPreimage returns the bytes BlockHash hashes for version v.
+func blockPreimage(t testing.TB, h *pb.Block_BlockHeader, v ProtocolVersion) []byte {
 	t.Helper()
 	var m proto.Message = h
 	if v == V1_7 {
@@ -483,9 +96,9 @@ func hvBlockPreimage(t testing.TB, h *pb.Block_BlockHeader, v ProtocolVersion) [
 	return b
 }
 
-func runTransactionHashVector(t *testing.T, f *hvFile, in, want *hvObj) {
+func runTransactionHashVector(t *testing.T, f *vectorFile, in, want *vectorObject) {
 	var tx *pb.Transaction
-	if _, ok := in.m["transaction_bytes"]; ok {
+	if in.has("transaction_bytes") {
 		raw := in.hex("transaction_bytes", -1)
 		tx = new(pb.Transaction)
 		require.NoError(t, proto.Unmarshal(raw, tx))
@@ -501,7 +114,7 @@ func runTransactionHashVector(t *testing.T, f *hvFile, in, want *hvObj) {
 		require.NoError(t, err)
 		require.Equal(t, raw, again)
 	} else {
-		tx = hvTransaction(t, f.resolve(t, in.get("transaction")))
+		tx = vectorTo[*pb.Transaction](t, f, in.get("transaction"))
 	}
 	got, err := TransactionHash(tx)
 	require.NoError(t, err)
@@ -513,8 +126,7 @@ func runTransactionHashVector(t *testing.T, f *hvFile, in, want *hvObj) {
 // one plus the two extra roots, BlockHashAt follows the block's epoch, and stake/unstake
 // roots do not matter to V1.7.
 func TestBlockHashVersions(t *testing.T) {
-	f := hvLoad(t, "hashes.json")
-	block := hvBlock(t, f.Fixtures["block_example"].Value)
+	block := exampleBlock(t)
 	const (
 		v17 = "70e15ac70bb00f49c7a593b2423f722dca187bbae53dc2f22647063b17608c01"
 		v20 = "29ef68357a5c861b9dbe043d351a28472ca450edcda25de4c9b80a4560a28c0f"
@@ -547,12 +159,12 @@ func TestBlockHashVersions(t *testing.T) {
 		b = pwMsg(b, 4, pwMsg(nil, 1, pwMsg(nil, 2, pwBytes(nil, 1, make([]byte, publicKeyLen)))))
 		return pwMsg(b, 5, nil) // bn256_public_key: none, still written
 	}
-	require.Equal(t, header(6), hvBlockPreimage(t, block.GetBlockHeader(), V1_7))
-	require.Equal(t, header(8), hvBlockPreimage(t, block.GetBlockHeader(), V2_0))
+	require.Equal(t, header(6), blockPreimage(t, block.GetBlockHeader(), V1_7))
+	require.Equal(t, header(8), blockPreimage(t, block.GetBlockHeader(), V2_0))
 
 	// V1.7 ignores roots 7 and 8, V2.0 does not.
 	changed := proto.Clone(block).(*pb.Block)
-	changed.BlockHeader.MerkleRoots.UnstakeHashMerkleRoot = hvHash(bytes.Repeat([]byte{1}, HashSize))
+	changed.BlockHeader.MerkleRoots.UnstakeHashMerkleRoot = hashPB(bytes.Repeat([]byte{1}, HashSize))
 	got, err := BlockHash(changed, V1_7)
 	require.NoError(t, err)
 	require.Equal(t, v17, got.String())
@@ -597,12 +209,12 @@ func TestSuperBlockHashLayout(t *testing.T) {
 	fill := func(b byte) []byte { return bytes.Repeat([]byte{b}, HashSize) }
 	sb := &pb.SuperBlock{
 		SigningCommitteeLength:        0x11223344,
-		ArsRoot:                       hvHash(fill(0xa1)),
-		DataRequestRoot:               hvHash(fill(0xa2)),
+		ArsRoot:                       hashPB(fill(0xa1)),
+		DataRequestRoot:               hashPB(fill(0xa2)),
 		Index:                         0x55667788,
-		LastBlock:                     hvHash(fill(0xa3)),
-		LastBlockInPreviousSuperblock: hvHash(fill(0xa4)),
-		TallyRoot:                     hvHash(fill(0xa5)),
+		LastBlock:                     hashPB(fill(0xa3)),
+		LastBlockInPreviousSuperblock: hashPB(fill(0xa4)),
+		TallyRoot:                     hashPB(fill(0xa5)),
 	}
 	var pre []byte
 	pre = append(pre, 0x11, 0x22, 0x33, 0x44)
@@ -690,7 +302,7 @@ func tvOutput(pkh []byte, value, timeLock uint64) *pb.ValueTransferOutput {
 }
 
 func tvInput(txID []byte, index uint32) *pb.Input {
-	return &pb.Input{OutputPointer: &pb.OutputPointer{TransactionId: hvHash(txID), OutputIndex: index}}
+	return &pb.Input{OutputPointer: &pb.OutputPointer{TransactionId: hashPB(txID), OutputIndex: index}}
 }
 
 func tvSignature(der, pk []byte) *pb.KeyedSignature {
@@ -824,8 +436,8 @@ func TestTransactionHashKinds(t *testing.T) {
 			name: "Commit",
 			tx: &pb.Transaction{Kind: &pb.Transaction_Commit{Commit: &pb.CommitTransaction{
 				Body: &pb.CommitTransactionBody{
-					DrPointer:  hvHash(tvH1),
-					Commitment: hvHash(tvH2),
+					DrPointer:  hashPB(tvH1),
+					Commitment: hashPB(tvH2),
 					Proof:      &pb.DataRequestEligibilityClaim{Proof: &pb.VrfProof{Proof: []byte{9, 9}, PublicKey: &pb.PublicKey{PublicKey: tvPK}}},
 					Collateral: []*pb.Input{tvInput(tvH3, 0)},
 					Outputs:    []*pb.ValueTransferOutput{tvOutput(tvP1, 42, 0)},
@@ -837,7 +449,7 @@ func TestTransactionHashKinds(t *testing.T) {
 		{
 			name: "Reveal",
 			tx: &pb.Transaction{Kind: &pb.Transaction_Reveal{Reveal: &pb.RevealTransaction{
-				Body:       &pb.RevealTransactionBody{DrPointer: hvHash(tvH3), Reveal: []byte{0x18, 0x2a}, Pkh: &pb.PublicKeyHash{Hash: tvP1}},
+				Body:       &pb.RevealTransactionBody{DrPointer: hashPB(tvH3), Reveal: []byte{0x18, 0x2a}, Pkh: &pb.PublicKeyHash{Hash: tvP1}},
 				Signatures: tvSignatures(),
 			}}},
 			want: sha(pwMsg(pwBytes(pwHash(nil, 1, tvH3), 2, []byte{0x18, 0x2a}), 3, pwBytes(nil, 1, tvP1))),
@@ -845,7 +457,7 @@ func TestTransactionHashKinds(t *testing.T) {
 		{
 			name: "Tally",
 			tx: &pb.Transaction{Kind: &pb.Transaction_Tally{Tally: &pb.TallyTransaction{
-				DrPointer:       hvHash(tvH2),
+				DrPointer:       hashPB(tvH2),
 				Tally:           []byte{0xd8, 0x27, 0x01},
 				Outputs:         []*pb.ValueTransferOutput{tvOutput(tvP1, 5, 0), tvOutput(tvP2, 6, 99)},
 				OutOfConsensus:  []*pb.PublicKeyHash{{Hash: tvP2}},
@@ -907,7 +519,7 @@ func TestTransactionHashKinds(t *testing.T) {
 			got, err := TransactionHash(tc.tx)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
-			direct, err := hvKindHash(tc.tx)
+			direct, err := kindHash(tc.tx)
 			require.NoError(t, err)
 			require.Equal(t, got, direct)
 			require.True(t, proto.Equal(before, tc.tx), "hashing modified the transaction")
@@ -932,8 +544,8 @@ func TestTransactionHashKinds(t *testing.T) {
 	require.NotEqual(t, s1, s2)
 }
 
-// hvKindHash calls the per-kind hash function for tx's kind.
-func hvKindHash(tx *pb.Transaction) (Hash, error) {
+// kindHash calls the per-kind hash function for tx's kind.
+func kindHash(tx *pb.Transaction) (Hash, error) {
 	switch k := tx.GetKind().(type) {
 	case *pb.Transaction_ValueTransfer:
 		return VTTransactionHash(k.ValueTransfer)
@@ -958,8 +570,7 @@ func hvKindHash(tx *pb.Transaction) (Hash, error) {
 // TestProofOfInclusionParts checks the two halves of the DR and tally hashes separately,
 // on the data request vector of hashes.json (whose full hash the vector pins).
 func TestProofOfInclusionParts(t *testing.T) {
-	f := hvLoad(t, "hashes.json")
-	dr := hvTransaction(t, f.Fixtures["transaction_example"].Value).GetDataRequest()
+	dr := exampleTransaction(t).GetDataRequest()
 	data, rest, err := drProofOfInclusion(dr)
 	require.NoError(t, err)
 	drOut, err := CanonicalBytes(dr.GetBody().GetDrOutput())
@@ -971,7 +582,7 @@ func TestProofOfInclusionParts(t *testing.T) {
 	require.True(t, bytes.HasSuffix(body, drOut), "dr_output is the last field of the body")
 	require.Equal(t, "9221b651aaef0f6d75a175958825775ed0add54102a431a27e485052478e0f9b", sha(data[:], rest[:]).String())
 
-	tally := &pb.TallyTransaction{DrPointer: hvHash(tvH1), Tally: []byte{1, 2, 3}}
+	tally := &pb.TallyTransaction{DrPointer: hashPB(tvH1), Tally: []byte{1, 2, 3}}
 	data, rest, err = tallyProofOfInclusion(tally)
 	require.NoError(t, err)
 	require.Equal(t, sha(tvH1, []byte{1, 2, 3}), data)
@@ -983,14 +594,13 @@ func TestProofOfInclusionParts(t *testing.T) {
 // TestInvalidItems: anything witnet-rust could not represent gives an *ItemError naming
 // the field, never a panic and never a hash.
 func TestInvalidItems(t *testing.T) {
-	f := hvLoad(t, "hashes.json")
-	goodBlock := func() *pb.Block { return hvBlock(t, f.Fixtures["block_example"].Value) }
+	goodBlock := func() *pb.Block { return exampleBlock(t) }
 	goodDR := func() *pb.DRTransaction {
-		return hvTransaction(t, f.Fixtures["transaction_example"].Value).GetDataRequest()
+		return exampleTransaction(t).GetDataRequest()
 	}
 	goodSB := func() *pb.SuperBlock {
-		return &pb.SuperBlock{ArsRoot: hvHash(tvH1), DataRequestRoot: hvHash(tvH1), LastBlock: hvHash(tvH1),
-			LastBlockInPreviousSuperblock: hvHash(tvH1), TallyRoot: hvHash(tvH1)}
+		return &pb.SuperBlock{ArsRoot: hashPB(tvH1), DataRequestRoot: hashPB(tvH1), LastBlock: hashPB(tvH1),
+			LastBlockInPreviousSuperblock: hashPB(tvH1), TallyRoot: hashPB(tvH1)}
 	}
 	tests := []struct {
 		name  string
@@ -1006,7 +616,7 @@ func TestInvalidItems(t *testing.T) {
 		}, "merkle_roots.tally_hash_merkle_root"},
 		{"block header short hash", func() (Hash, error) {
 			b := goodBlock()
-			b.BlockHeader.MerkleRoots.StakeHashMerkleRoot = hvHash(tvH1[:31])
+			b.BlockHeader.MerkleRoots.StakeHashMerkleRoot = hashPB(tvH1[:31])
 			return BlockHash(b, V2_0)
 		}, "merkle_roots.stake_hash_merkle_root"},
 		{"block header no merkle roots", func() (Hash, error) {
@@ -1032,11 +642,11 @@ func TestInvalidItems(t *testing.T) {
 		{"commit nil dr_pointer", func() (Hash, error) { return CommitTransactionHash(&pb.CommitTransaction{}) }, "body.dr_pointer"},
 		{"reveal short pkh", func() (Hash, error) {
 			return RevealTransactionHash(&pb.RevealTransaction{Body: &pb.RevealTransactionBody{
-				DrPointer: hvHash(tvH1), Pkh: &pb.PublicKeyHash{Hash: tvP1[:19]}}})
+				DrPointer: hashPB(tvH1), Pkh: &pb.PublicKeyHash{Hash: tvP1[:19]}}})
 		}, "body.pkh"},
 		{"tally nil pointer", func() (Hash, error) { return TallyTransactionHash(nil) }, "dr_pointer"},
 		{"tally bad out_of_consensus", func() (Hash, error) {
-			return TallyTransactionHash(&pb.TallyTransaction{DrPointer: hvHash(tvH1),
+			return TallyTransactionHash(&pb.TallyTransaction{DrPointer: hashPB(tvH1),
 				OutOfConsensus: []*pb.PublicKeyHash{{Hash: tvP1}, {}}})
 		}, "out_of_consensus[1]"},
 		{"mint output without pkh", func() (Hash, error) {
@@ -1087,7 +697,7 @@ func TestInvalidItems(t *testing.T) {
 		}, "tally_root"},
 		{"superblock long root", func() (Hash, error) {
 			sb := goodSB()
-			sb.LastBlock = hvHash(append(tvH1, 0))
+			sb.LastBlock = hashPB(append(tvH1, 0))
 			return SuperBlockHash(sb)
 		}, "last_block"},
 	}
@@ -1116,9 +726,8 @@ func TestInvalidItems(t *testing.T) {
 // TestHashConcurrent: hashing reads the caller's value and shares pooled buffers, so the
 // same items hashed from several goroutines must agree (run with -race).
 func TestHashConcurrent(t *testing.T) {
-	f := hvLoad(t, "hashes.json")
-	block := hvBlock(t, f.Fixtures["block_example"].Value)
-	tx := hvTransaction(t, f.Fixtures["transaction_example"].Value)
+	block := exampleBlock(t)
+	tx := exampleTransaction(t)
 	sparse := proto.Clone(tx).(*pb.Transaction)
 	sparse.GetDataRequest().Body.DrOutput.DataRequest.Tally = nil
 	var wg sync.WaitGroup
@@ -1156,8 +765,7 @@ func TestHashConcurrent(t *testing.T) {
 // ---- benchmarks ----
 
 func BenchmarkBlockHash(b *testing.B) {
-	f := hvLoad(b, "hashes.json")
-	block := hvBlock(b, f.Fixtures["block_example"].Value)
+	block := exampleBlock(b)
 	for _, v := range []ProtocolVersion{V1_7, V2_0} {
 		b.Run(v.String(), func(b *testing.B) {
 			b.ReportAllocs()
@@ -1171,8 +779,7 @@ func BenchmarkBlockHash(b *testing.B) {
 }
 
 func BenchmarkTransactionHash(b *testing.B) {
-	f := hvLoad(b, "hashes.json")
-	tx := hvTransaction(b, f.Fixtures["transaction_example"].Value)
+	tx := exampleTransaction(b)
 	b.Run("DataRequest", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -18,9 +18,7 @@ import (
 // exampleBlockMessage returns the messages.json block_example wrapped in a Block message.
 func exampleBlockMessage(t testing.TB) *pb.Message {
 	t.Helper()
-	f := loadVectors(t, "messages.json")
-	b := vectorToBlock(t, f, []byte(`{"$fixture": "block_example"}`))
-	return NewBlock(1, b)
+	return NewBlock(1, exampleBlock(t))
 }
 
 func exampleVersion() *pb.Message {
@@ -70,7 +68,6 @@ func TestMarshalRefusesNoCommand(t *testing.T) {
 }
 
 func TestKindOf(t *testing.T) {
-	f := loadVectors(t, "messages.json")
 	inv, err := NewInventoryAnnouncement(Magic, []*pb.InventoryEntry{SuperBlockEntry(1)})
 	require.NoError(t, err)
 	req, err := NewInventoryRequest(Magic, []*pb.InventoryEntry{SuperBlockEntry(1)})
@@ -89,7 +86,7 @@ func TestKindOf(t *testing.T) {
 		{inv, KindInventoryAnnouncement},
 		{req, KindInventoryRequest},
 		{NewLastBeacon(Magic, nil), KindLastBeacon},
-		{NewTransaction(Magic, vectorToTransaction(t, f, []byte(`{"$fixture": "transaction_example"}`))), KindTransaction},
+		{NewTransaction(Magic, exampleTransaction(t)), KindTransaction},
 		{NewSuperBlockVote(Magic, &pb.SuperBlockVote{}), KindSuperBlockVote},
 		{NewSuperBlock(Magic, &pb.SuperBlock{}), KindSuperBlock},
 	}
@@ -101,7 +98,6 @@ func TestKindOf(t *testing.T) {
 // TestUnmarshalRejects checks that every rule of WIRE.md section 2 yields a *DecodeError
 // with the expected reason and field path.
 func TestUnmarshalRejects(t *testing.T) {
-	f := loadVectors(t, "messages.json")
 	block := func(edit func(b *pb.Block)) []byte {
 		m := exampleBlockMessage(t)
 		edit(m.GetKind().GetBlock())
@@ -113,7 +109,7 @@ func TestUnmarshalRejects(t *testing.T) {
 		return mustMarshalRaw(t, m)
 	}
 	tx := func(edit func(tx *pb.Transaction)) []byte {
-		m := NewTransaction(Magic, vectorToTransaction(t, f, []byte(`{"$fixture": "transaction_example"}`)))
+		m := NewTransaction(Magic, exampleTransaction(t))
 		edit(m.GetKind().GetTransaction())
 		return mustMarshalRaw(t, m)
 	}
@@ -243,7 +239,7 @@ func TestUnmarshalLegacyBlock(t *testing.T) {
 	var current []byte
 	for _, v := range f.vectorsOf(t, "message") {
 		if v.Name == "message_block_example_v1_8" {
-			current = vectorHex(t, v.Expected["bytes"])
+			current = newVectorObject(t, v.Name, v.Expected).hex("bytes", -1)
 		}
 	}
 	require.NotNil(t, current)
@@ -352,7 +348,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	f := loadVectors(t, "messages.json")
 	var seeds [][]byte
 	for _, v := range f.vectorsOf(t, "message") {
-		seeds = append(seeds, vectorHex(t, v.Expected["bytes"]))
+		seeds = append(seeds, newVectorObject(t, v.Name, v.Expected).hex("bytes", -1))
 	}
 	inv, err := NewInventoryRequest(Magic, []*pb.InventoryEntry{TxEntry(Hash{9}), SuperBlockEntry(0)})
 	require.NoError(t, err)

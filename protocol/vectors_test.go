@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,17 +20,23 @@ import (
 )
 
 // This file loads the public test vectors (testdata/*.json, format in testdata/VECTORS.md)
-// and converts their JSON rendering of Witnet values into pb types. The converter is shared
-// by every test of the package: vectorToMessage, vectorToBlock and vectorToTransaction for
-// the common cases, vectorToPB for any other message type.
+// and holds the one converter from their JSON rendering of Witnet values to pb types, used
+// by every test of the package: vectorTo for any message type (exampleBlock and
+// exampleTransaction for the shared fixtures), vectorObject for the input and expected
+// objects around the values.
 //
-// JSON conventions handled (VECTORS.md "Value conventions"): object keys are schema field
-// names (oneof members by member name); a string where a Hash, PublicKeyHash or PublicKey
-// message is expected is its hex bytes; bytes fields are hex; integers are JSON numbers
-// read exactly (int64 extremes included); enums are numbers; {"$fixture": name} stands for
-// a fixture of the same file; a string where a list is expected (e.g. "(any; not hashed)")
-// means "any value" and is read as an empty list; null leaves the field unset; Address
-// objects carry extra readability keys (ip, port, ipv4_word, ...) that are ignored.
+// JSON conventions (VECTORS.md "Value conventions"): object keys are schema field names
+// (oneof members by member name); a string where a Hash, PublicKeyHash or PublicKey message
+// is expected is its hex bytes; bytes fields are hex; integers are JSON numbers read
+// exactly (int64 extremes included); enums are numbers; {"$fixture": name} stands for a
+// fixture of the same file; a string where a list is expected ("(any; not hashed)") means
+// the value must not matter and is read as one made-up element; Address objects carry
+// extra readability keys (ip, port, ipv4_word, ...) that are skipped.
+//
+// The conversion is strict, so that a vector can never be half-read: a key that names no
+// field, a field left out (for a oneof: anything but exactly one member), a null, a Hash,
+// PublicKeyHash or PublicKey of the wrong size, or a number out of its field's range fails
+// the test. vectorObject.done does the same for input and expected keys no test read.
 
 // vectorFile is one testdata/*.json vector file.
 type vectorFile struct {
@@ -43,7 +51,7 @@ type vectorFixture struct {
 }
 
 // vectorCase is one vector; Input and Expected keep their members raw for per-category
-// decoding.
+// decoding (see vectorObject).
 type vectorCase struct {
 	Name     string                     `json:"name"`
 	Category string                     `json:"category"`
@@ -76,37 +84,36 @@ func (f *vectorFile) vectorsOf(t testing.TB, category string) []vectorCase {
 	return out
 }
 
-// vectorToMessage converts a JSON Message ({"magic": n, "kind": {"<Command>": {...}}}).
-func vectorToMessage(t testing.TB, f *vectorFile, raw json.RawMessage) *pb.Message {
-	t.Helper()
-	m := new(pb.Message)
-	vectorToPB(t, f, raw, m)
-	return m
+// fixtureRef is the JSON reference to fixture name.
+func fixtureRef(name string) json.RawMessage {
+	return json.RawMessage(`{"$fixture": ` + strconv.Quote(name) + `}`)
 }
 
-// vectorToBlock converts a JSON Block (or {"$fixture": "block_example"}).
-func vectorToBlock(t testing.TB, f *vectorFile, raw json.RawMessage) *pb.Block {
+// exampleBlock returns a fresh copy of the block_example fixture (the same in messages.json
+// and hashes.json).
+func exampleBlock(t testing.TB) *pb.Block {
 	t.Helper()
-	b := new(pb.Block)
-	vectorToPB(t, f, raw, b)
-	return b
+	return vectorTo[*pb.Block](t, loadVectors(t, "hashes.json"), fixtureRef("block_example"))
 }
 
-// vectorToTransaction converts a JSON Transaction ({"DataRequest": {...}} or a fixture).
-func vectorToTransaction(t testing.TB, f *vectorFile, raw json.RawMessage) *pb.Transaction {
+// exampleTransaction returns a fresh copy of the transaction_example fixture (a data
+// request; the same in messages.json and hashes.json).
+func exampleTransaction(t testing.TB) *pb.Transaction {
 	t.Helper()
-	tx := new(pb.Transaction)
-	vectorToPB(t, f, raw, tx)
-	return tx
+	return vectorTo[*pb.Transaction](t, loadVectors(t, "hashes.json"), fixtureRef("transaction_example"))
 }
 
-// vectorToPB fills m (a new, empty message) from its JSON rendering; f supplies fixtures and
-// may be nil when raw uses none.
-func vectorToPB(t testing.TB, f *vectorFile, raw json.RawMessage, m proto.Message) {
+// vectorTo converts raw, the JSON rendering of a value of type M (e.g. *pb.Message,
+// *pb.Block, *pb.Transaction, or a fixture reference), into a new M; f supplies fixtures
+// and may be nil when raw uses none.
+func vectorTo[M proto.Message](t testing.TB, f *vectorFile, raw json.RawMessage) M {
 	t.Helper()
+	var zero M
+	m := zero.ProtoReflect().Type().New()
 	v, err := decodeJSONNumbers(raw)
 	require.NoError(t, err)
-	require.NoError(t, fillMessage(f, m.ProtoReflect(), v, string(m.ProtoReflect().Descriptor().Name())))
+	require.NoError(t, fillMessage(f, m, v, string(m.Descriptor().Name())))
+	return m.Interface().(M)
 }
 
 // decodeJSONNumbers decodes raw keeping numbers as json.Number, so int64 extremes are exact.
@@ -123,26 +130,38 @@ func decodeJSONNumbers(raw json.RawMessage) (any, error) {
 // Keys of Address objects that are there for readability only.
 var addressExtraKeys = map[string]bool{"ip": true, "port": true, "ipv4_word": true, "ipv6_words": true, "family": true, "socket": true}
 
+// hexValueLen gives the size of the message types written as a hex string.
+var hexValueLen = map[protoreflect.FullName]int{
+	"witnet.Hash":          HashSize,
+	"witnet.PublicKeyHash": pkhLen,
+	"witnet.PublicKey":     publicKeyLen,
+}
+
 func fillMessage(f *vectorFile, m protoreflect.Message, v any, path string) error {
 	md := m.Descriptor()
 	if s, ok := v.(string); ok {
-		// Hash, PublicKeyHash and PublicKey are written as their hex bytes.
+		n, ok := hexValueLen[md.FullName()]
+		if !ok {
+			return fmt.Errorf("%s: string given for message %s", path, md.FullName())
+		}
 		b, err := hex.DecodeString(s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		switch md.FullName() {
-		case "witnet.Hash", "witnet.PublicKeyHash", "witnet.PublicKey":
-			m.Set(md.Fields().Get(0), protoreflect.ValueOfBytes(b))
-			return nil
+		if len(b) != n {
+			return fmt.Errorf("%s: %s of %d bytes, want %d", path, md.Name(), len(b), n)
 		}
-		return fmt.Errorf("%s: string given for message %s", path, md.FullName())
+		m.Set(md.Fields().Get(0), protoreflect.ValueOfBytes(b))
+		return nil
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return fmt.Errorf("%s: want an object for %s, got %T", path, md.FullName(), v)
 	}
 	if name, ok := obj["$fixture"]; ok {
+		if len(obj) != 1 {
+			return fmt.Errorf("%s: fixture reference with other keys", path)
+		}
 		if f == nil {
 			return fmt.Errorf("%s: fixture %v without a vector file", path, name)
 		}
@@ -156,7 +175,13 @@ func fillMessage(f *vectorFile, m protoreflect.Message, v any, path string) erro
 		}
 		return fillMessage(f, m, fv, path+"($"+fmt.Sprint(name)+")")
 	}
-	for key, val := range obj {
+	// Keys in sorted order, so that the first error is always the same one.
+	keys := make([]string, 0, len(obj))
+	for key := range obj {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
 		fd := md.Fields().ByName(protoreflect.Name(key))
 		if fd == nil {
 			if md.FullName() == "witnet.Address" && addressExtraKeys[key] {
@@ -164,8 +189,37 @@ func fillMessage(f *vectorFile, m protoreflect.Message, v any, path string) erro
 			}
 			return fmt.Errorf("%s: %s has no field %q", path, md.FullName(), key)
 		}
-		if err := fillField(f, m, fd, val, path+"."+key); err != nil {
+		if err := fillField(f, m, fd, obj[key], path+"."+key); err != nil {
 			return err
+		}
+	}
+	return checkComplete(md, obj, path)
+}
+
+// checkComplete fails when obj leaves out a field of md, or does not set exactly one member
+// of each oneof.
+func checkComplete(md protoreflect.MessageDescriptor, obj map[string]any, path string) error {
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.ContainingOneof() != nil {
+			continue
+		}
+		if _, ok := obj[string(fd.Name())]; !ok {
+			return fmt.Errorf("%s: %s field %q left out", path, md.FullName(), fd.Name())
+		}
+	}
+	oneofs := md.Oneofs()
+	for i := 0; i < oneofs.Len(); i++ {
+		od := oneofs.Get(i)
+		var set []string
+		for j := 0; j < od.Fields().Len(); j++ {
+			if name := string(od.Fields().Get(j).Name()); obj[name] != nil {
+				set = append(set, name)
+			}
+		}
+		if len(set) != 1 {
+			return fmt.Errorf("%s: %s oneof %q has members %v, want exactly one", path, md.FullName(), od.Name(), set)
 		}
 	}
 	return nil
@@ -173,17 +227,24 @@ func fillMessage(f *vectorFile, m protoreflect.Message, v any, path string) erro
 
 func fillField(f *vectorFile, m protoreflect.Message, fd protoreflect.FieldDescriptor, v any, path string) error {
 	if v == nil {
-		return nil
+		return fmt.Errorf("%s: null", path)
 	}
 	if fd.IsList() {
+		list := m.Mutable(fd).List()
 		items, ok := v.([]any)
 		if !ok {
 			if _, any := v.(string); any {
-				return nil // "(any; ...)": the value does not matter
+				// "(any; ...)": the value must not matter, so one made-up element stands
+				// for it (the canonical empty message, or the zero scalar).
+				elem := list.NewElement()
+				if fd.Message() != nil {
+					Canonicalize(elem.Message().Interface())
+				}
+				list.Append(elem)
+				return nil
 			}
 			return fmt.Errorf("%s: want a list, got %T", path, v)
 		}
-		list := m.Mutable(fd).List()
 		for i, item := range items {
 			ipath := path + "[" + strconv.Itoa(i) + "]"
 			if fd.Message() != nil {
@@ -211,6 +272,91 @@ func fillField(f *vectorFile, m protoreflect.Message, fd protoreflect.FieldDescr
 	}
 	m.Set(fd, sv)
 	return nil
+}
+
+// vectorObject reads one JSON object of a vector (its input, its expected result, or a part
+// of them) and remembers which keys were read, so that done can fail on keys no test
+// looked at.
+type vectorObject struct {
+	t    testing.TB
+	path string
+	m    map[string]json.RawMessage
+	used map[string]bool
+}
+
+func newVectorObject(t testing.TB, path string, m map[string]json.RawMessage) *vectorObject {
+	t.Helper()
+	require.NotNilf(t, m, "%s: missing", path)
+	return &vectorObject{t: t, path: path, m: m, used: map[string]bool{}}
+}
+
+// has reports whether key is present, without counting it as read.
+func (o *vectorObject) has(key string) bool {
+	_, ok := o.m[key]
+	return ok
+}
+
+// get returns the raw value of key, which must be present.
+func (o *vectorObject) get(key string) json.RawMessage {
+	o.t.Helper()
+	v, ok := o.m[key]
+	require.Truef(o.t, ok, "%s: missing key %q", o.path, key)
+	o.used[key] = true
+	return v
+}
+
+// done fails the test if the object has keys that were never read.
+func (o *vectorObject) done() {
+	o.t.Helper()
+	var extra []string
+	for k := range o.m {
+		if !o.used[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	require.Emptyf(o.t, extra, "%s: keys not read", o.path)
+}
+
+// decode reads key into dst, refusing unknown keys of a struct dst.
+func (o *vectorObject) decode(key string, dst any) {
+	o.t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(o.get(key)))
+	dec.DisallowUnknownFields()
+	require.NoErrorf(o.t, dec.Decode(dst), "%s.%s", o.path, key)
+}
+
+func (o *vectorObject) obj(key string) *vectorObject {
+	o.t.Helper()
+	var m map[string]json.RawMessage
+	o.decode(key, &m)
+	return newVectorObject(o.t, o.path+"."+key, m)
+}
+
+func (o *vectorObject) str(key string) string {
+	o.t.Helper()
+	var s string
+	o.decode(key, &s)
+	return s
+}
+
+// u32 reads a number that must fit in a uint32 (encoding/json refuses anything else).
+func (o *vectorObject) u32(key string) uint32 {
+	o.t.Helper()
+	var n uint32
+	o.decode(key, &n)
+	return n
+}
+
+// hex decodes a hex string; n >= 0 also checks its length in bytes.
+func (o *vectorObject) hex(key string, n int) []byte {
+	o.t.Helper()
+	b, err := hex.DecodeString(o.str(key))
+	require.NoErrorf(o.t, err, "%s.%s", o.path, key)
+	if n >= 0 {
+		require.Lenf(o.t, b, n, "%s.%s", o.path, key)
+	}
+	return b
 }
 
 func scalarValue(fd protoreflect.FieldDescriptor, v any, path string) (protoreflect.Value, error) {
@@ -300,36 +446,25 @@ func wrapPath(path string, err error) error {
 	return nil
 }
 
-// vectorHex decodes a JSON string of hex bytes.
-func vectorHex(t testing.TB, raw json.RawMessage) []byte {
-	t.Helper()
-	var s string
-	require.NoError(t, json.Unmarshal(raw, &s))
-	b, err := hex.DecodeString(s)
-	require.NoError(t, err)
-	return b
-}
-
 // TestVectorsMessages runs every "message" vector both ways: the converted input marshals
 // to expected.bytes, and expected.bytes unmarshal (and validate) to the converted input.
 func TestVectorsMessages(t *testing.T) {
 	f := loadVectors(t, "messages.json")
 	for _, v := range f.vectorsOf(t, "message") {
 		t.Run(v.Name, func(t *testing.T) {
-			want := vectorHex(t, v.Expected["bytes"])
-			var length int
-			require.NoError(t, json.Unmarshal(v.Expected["length"], &length))
-			require.Len(t, want, length)
-			if pv, ok := v.Input["protocol_version"]; ok {
+			in := newVectorObject(t, v.Name+".input", v.Input)
+			exp := newVectorObject(t, v.Name+".expected", v.Expected)
+			want := exp.hex("bytes", int(exp.u32("length")))
+			if in.has("protocol_version") {
 				// Every protocol version sends the current schema (WIRE.md 12); the vectors
 				// give V1_8 and V2_0 forms, which are the same bytes.
-				var s string
-				require.NoError(t, json.Unmarshal(pv, &s))
-				ver, err := ParseProtocolVersion(s)
+				ver, err := ParseProtocolVersion(in.str("protocol_version"))
 				require.NoError(t, err)
 				require.NotEqual(t, V1_7, ver, "a V1_7 message vector would need the LegacyMessage form")
 			}
-			msg := vectorToMessage(t, f, v.Input["message"])
+			msg := vectorTo[*pb.Message](t, f, in.get("message"))
+			in.done()
+			exp.done()
 
 			got, err := Marshal(msg)
 			require.NoError(t, err)
@@ -357,8 +492,8 @@ func TestVectorsAddresses(t *testing.T) {
 				AddressBytes string   `json:"address_bytes"`
 				AddressMsg   string   `json:"address_message"`
 			}
-			require.NoError(t, json.Unmarshal(mustJSON(t, v.Input), &in))
-			require.NoError(t, json.Unmarshal(mustJSON(t, v.Expected), &exp))
+			decodeStrict(t, v.Input, &in)
+			decodeStrict(t, v.Expected, &exp)
 
 			// wordsToBytes renders witnet words + port as Address.address bytes.
 			wordsToBytes := func(family string, w4 uint32, w6 []uint32, port uint16) []byte {
@@ -417,19 +552,18 @@ func TestVectorsHandshake(t *testing.T) {
 	f := loadVectors(t, "handshake.json")
 	for _, v := range f.vectorsOf(t, "beacon_compatibility") {
 		t.Run(v.Name, func(t *testing.T) {
-			current := new(pb.LastBeacon)
-			vectorToPB(t, f, v.Input["current_beacon"], current)
-			received := new(pb.LastBeacon)
-			vectorToPB(t, f, v.Input["received_beacon"], received)
-			var epoch uint32
-			require.NoError(t, json.Unmarshal(v.Input["current_epoch"], &epoch))
+			in := newVectorObject(t, v.Name+".input", v.Input)
+			exp := newVectorObject(t, v.Name+".expected", v.Expected)
+			current := vectorTo[*pb.LastBeacon](t, f, in.get("current_beacon"))
+			received := vectorTo[*pb.LastBeacon](t, f, in.get("received_beacon"))
+			epoch := in.u32("current_epoch")
 			var target *pb.CheckpointBeacon
-			if raw := v.Input["target_superblock_beacon"]; len(raw) > 0 && string(raw) != "null" {
-				target = new(pb.CheckpointBeacon)
-				vectorToPB(t, f, raw, target)
+			if raw := in.get("target_superblock_beacon"); string(raw) != "null" {
+				target = vectorTo[*pb.CheckpointBeacon](t, f, raw)
 			}
-			var want string
-			require.NoError(t, json.Unmarshal(v.Expected["result"], &want))
+			want := exp.str("result")
+			in.done()
+			exp.done()
 
 			err := CheckBeacon(current, received, epoch, target)
 			if want == "ok" {
@@ -443,12 +577,16 @@ func TestVectorsHandshake(t *testing.T) {
 	}
 	for _, v := range f.vectorsOf(t, "timestamp_drift") {
 		t.Run(v.Name, func(t *testing.T) {
+			in := newVectorObject(t, v.Name+".input", v.Input)
+			exp := newVectorObject(t, v.Name+".expected", v.Expected)
 			var now, maxDiff int64
-			require.NoError(t, json.Unmarshal(v.Input["current_ts"], &now))
-			require.NoError(t, json.Unmarshal(v.Input["max_ts_diff"], &maxDiff))
+			in.decode("current_ts", &now)
+			in.decode("max_ts_diff", &maxDiff)
 			var valid, invalid []int64 // encoding/json reads int64 exactly
-			require.NoError(t, json.Unmarshal(v.Expected["valid"], &valid))
-			require.NoError(t, json.Unmarshal(v.Expected["invalid"], &invalid))
+			exp.decode("valid", &valid)
+			exp.decode("invalid", &invalid)
+			in.done()
+			exp.done()
 			require.NotEmpty(t, append(valid, invalid...))
 			for _, ts := range valid {
 				require.NoError(t, CheckTimestamp(ts, now, maxDiff), "ts %d", ts)
@@ -460,11 +598,60 @@ func TestVectorsHandshake(t *testing.T) {
 	}
 }
 
-func mustJSON(t testing.TB, m map[string]json.RawMessage) []byte {
+// decodeStrict decodes a vector's input or expected object into the struct dst, failing on
+// keys dst has no field for.
+func decodeStrict(t testing.TB, m map[string]json.RawMessage, dst any) {
 	t.Helper()
 	b, err := json.Marshal(m)
 	require.NoError(t, err)
-	return b
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(dst))
 }
 
 func be32(w uint32) []byte { return []byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)} }
+
+// TestVectorConverterStrict: the converter refuses every way a vector could be half-read
+// or misread, and reads a complete value exactly.
+func TestVectorConverterStrict(t *testing.T) {
+	h := `"` + strings.Repeat("ab", HashSize) + `"`
+	good := `{"checkpoint": 7, "hash_prev_block": ` + h + `}`
+	got := vectorTo[*pb.CheckpointBeacon](t, nil, json.RawMessage(good))
+	require.True(t, proto.Equal(NewCheckpointBeacon(7, Hash(bytes.Repeat([]byte{0xab}, HashSize))), got))
+
+	tests := []struct {
+		name string
+		m    proto.Message
+		json string
+		want string // in the error
+	}{
+		{"unknown key", &pb.CheckpointBeacon{}, `{"checkpoint": 7, "hash_prev_block": ` + h + `, "extra": 1}`, `has no field "extra"`},
+		{"field left out", &pb.CheckpointBeacon{}, `{"checkpoint": 7}`, `field "hash_prev_block" left out`},
+		{"null", &pb.CheckpointBeacon{}, `{"checkpoint": null, "hash_prev_block": ` + h + `}`, "x.checkpoint: null"},
+		{"hash 1 byte", &pb.CheckpointBeacon{}, `{"checkpoint": 7, "hash_prev_block": "ab"}`, "Hash of 1 bytes, want 32"},
+		{"hash not hex", &pb.CheckpointBeacon{}, `{"checkpoint": 7, "hash_prev_block": "zz"}`, "x.hash_prev_block: encoding/hex"},
+		{"u32 overflow", &pb.CheckpointBeacon{}, `{"checkpoint": 4294967296, "hash_prev_block": ` + h + `}`, "value out of range"},
+		{"negative u32", &pb.CheckpointBeacon{}, `{"checkpoint": -1, "hash_prev_block": ` + h + `}`, "invalid syntax"},
+		{"string for a message", &pb.CheckpointBeacon{}, `"ab"`, "string given for message"},
+		{"pkh 19 bytes", &pb.PublicKeyHash{}, `"` + strings.Repeat("00", 19) + `"`, "of 19 bytes, want 20"},
+		{"oneof two members", &pb.InventoryEntry{}, `{"Block": ` + h + `, "Tx": ` + h + `}`, "[Block Tx], want exactly one"},
+		{"oneof no member", &pb.InventoryEntry{}, `{}`, "[], want exactly one"},
+		{"fixture unknown", &pb.Block{}, `{"$fixture": "nope"}`, "unknown fixture nope"},
+		{"fixture with other keys", &pb.Block{}, `{"$fixture": "block_example", "txns": {}}`, "fixture reference with other keys"},
+		{"fixture without a file", &pb.Block{}, `{"$fixture": "block_example"}`, "without a vector file"},
+	}
+	f := loadVectors(t, "hashes.json")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := decodeJSONNumbers(json.RawMessage(tt.json))
+			require.NoError(t, err)
+			file := f
+			if tt.name == "fixture without a file" {
+				file = nil
+			}
+			err = fillMessage(file, tt.m.ProtoReflect(), v, "x")
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

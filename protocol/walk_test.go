@@ -16,14 +16,13 @@ import (
 // the decode path is the command's path to the item, then the item path, then (for a Hash,
 // PublicKeyHash or PublicKey at fault) the field inside the value.
 func TestRulesShared(t *testing.T) {
-	f := loadVectors(t, "messages.json")
 	block := func(edit func(b *pb.Block)) *pb.Block {
 		b := proto.Clone(exampleBlockMessage(t).GetKind().GetBlock()).(*pb.Block)
 		edit(b)
 		return b
 	}
 	dr := func(edit func(b *pb.DRTransactionBody)) *pb.Transaction {
-		tx := vectorToTransaction(t, f, []byte(`{"$fixture": "transaction_example"}`))
+		tx := exampleTransaction(t)
 		edit(tx.GetDataRequest().GetBody())
 		return tx
 	}
