@@ -192,29 +192,13 @@ func drProofOfInclusion(tx *pb.DRTransaction) (data, rest Hash, err error) {
 const drOutputField protowire.Number = 3
 
 // lastBytesField returns the value of the last length-delimited field num in the
-// protobuf message b.
+// protobuf message b (our own encoding, so never malformed).
 func lastBytesField(b []byte, num protowire.Number) (value []byte, found bool) {
-	for len(b) > 0 {
-		n, typ, tagLen := protowire.ConsumeTag(b)
-		if tagLen < 0 {
-			return nil, false
-		}
-		b = b[tagLen:]
-		if n == num && typ == protowire.BytesType {
-			v, l := protowire.ConsumeBytes(b)
-			if l < 0 {
-				return nil, false
-			}
+	forEachBytesField(b, func(n protowire.Number, v []byte) {
+		if n == num {
 			value, found = v, true
-			b = b[l:]
-			continue
 		}
-		l := protowire.ConsumeFieldValue(n, typ, b)
-		if l < 0 {
-			return nil, false
-		}
-		b = b[l:]
-	}
+	})
 	return value, found
 }
 

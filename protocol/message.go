@@ -9,13 +9,10 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-var (
-	marshalOpts = proto.MarshalOptions{Deterministic: true}
-	// Unknown fields are dropped, as witnet-rust's conversion to its own types drops them:
-	// a re-encoded message is then the canonical form, and a peer cannot make us hold bytes
-	// we never look at.
-	unmarshalOpts = proto.UnmarshalOptions{DiscardUnknown: true}
-)
+// Unknown fields are dropped, as witnet-rust's conversion to its own types drops them: a
+// re-encoded message is then the canonical form, and a peer cannot make us hold bytes we
+// never look at.
+var unmarshalOpts = proto.UnmarshalOptions{DiscardUnknown: true}
 
 // Marshal encodes m as a Message payload (without the frame header). Generated code writes
 // fields in field-number order, which together with builders that set every singular
@@ -25,7 +22,7 @@ func Marshal(m *pb.Message) ([]byte, error) {
 	if KindOf(m) == KindNone {
 		return nil, ErrNoCommand
 	}
-	b, err := marshalOpts.Marshal(m)
+	b, err := canonicalMarshal.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: marshal %s: %w", KindOf(m), err)
 	}
