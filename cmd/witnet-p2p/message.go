@@ -45,14 +45,7 @@ func messageCommand() *cli.Command {
 			messageEncodeCommand(),
 			messageHashCommand(),
 		},
-		// Without an Action, urfave/cli answers an unknown sub-command with its help
-		// command's exit code 3; report it as every other bad input instead.
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("unknown message command %q: want decode, encode or hash", c.Args().First())
-			}
-			return cli.ShowSubcommandHelp(c)
-		},
+		// An unknown sub-command is a one-line error (see withUnknownCommandErrors).
 	}
 }
 
