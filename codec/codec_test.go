@@ -282,6 +282,11 @@ func TestReaderPassesThroughErrors(t *testing.T) {
 		{"error mid large payload", io.MultiReader(bytes.NewReader(frame(make([]byte, 2*readBufferSize))[:readBufferSize+10]), iotest.ErrReader(boom)), boom},
 		{"no progress", zeroReader{}, io.ErrNoProgress},
 		{"invalid count", badCountReader{}, errInvalidRead},
+		// The same faults inside a payload, read through the buffer and straight into it.
+		{"no progress mid payload", io.MultiReader(bytes.NewReader(frame([]byte("abcdef"))[:7]), zeroReader{}), io.ErrNoProgress},
+		{"no progress mid large payload", io.MultiReader(bytes.NewReader(frame(make([]byte, 2*readBufferSize))[:HeaderSize]), zeroReader{}), io.ErrNoProgress},
+		{"invalid count mid payload", io.MultiReader(bytes.NewReader(frame([]byte("abcdef"))[:7]), badCountReader{}), errInvalidRead},
+		{"invalid count mid large payload", io.MultiReader(bytes.NewReader(frame(make([]byte, 2*readBufferSize))[:HeaderSize]), badCountReader{}), errInvalidRead},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

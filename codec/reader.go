@@ -115,55 +115,46 @@ func (r *Reader) fill(n int) error {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
 		r.r = 0
 	}
-	empty := 0
-	for r.w-r.r < n {
-		m, err := r.rd.Read(r.buf[r.w:])
-		if m < 0 || m > len(r.buf)-r.w {
-			return errInvalidRead
-		}
-		r.w += m
-		if r.w-r.r >= n {
-			return nil // enough data; a simultaneous error will recur on the next Read
-		}
-		if err != nil {
-			return err
-		}
-		if m == 0 {
-			if empty++; empty >= maxEmptyReads {
-				return io.ErrNoProgress
-			}
-		} else {
-			empty = 0
-		}
-	}
-	return nil
+	m, err := readAtLeast(r.rd, r.buf[r.w:], n-(r.w-r.r))
+	r.w += m
+	return err
 }
 
 // readFull fills p from rd. Unlike io.ReadFull it gives up with io.ErrNoProgress on a reader
 // that keeps returning (0, nil), and it returns io.EOF for an end at any point.
 func readFull(rd io.Reader, p []byte) error {
-	empty := 0
-	for len(p) > 0 {
-		m, err := rd.Read(p)
-		if m < 0 || m > len(p) {
-			return errInvalidRead
+	_, err := readAtLeast(rd, p, len(p))
+	return err
+}
+
+// readAtLeast reads from rd into p until at least need (<= len(p)) bytes are in, and returns
+// how many it read. Unlike io.ReadAtLeast it returns io.EOF for an end at any point (the
+// caller decides what an end there means), gives up with io.ErrNoProgress after
+// maxEmptyReads consecutive (0, nil) results, and refuses a count outside the slice it gave
+// rd. An error that comes with the last bytes needed is dropped: it recurs on the next Read.
+func readAtLeast(rd io.Reader, p []byte, need int) (int, error) {
+	n, empty := 0, 0
+	for n < need {
+		m, err := rd.Read(p[n:])
+		if m < 0 || m > len(p)-n {
+			return n, errInvalidRead
 		}
-		p = p[m:]
-		if len(p) == 0 {
-			return nil
+		n += m
+		if n >= need {
+			return n, nil
 		}
 		if err != nil {
-			return err
+			return n, err
 		}
 		if m == 0 {
 			if empty++; empty >= maxEmptyReads {
-				return io.ErrNoProgress
+				return n, io.ErrNoProgress
 			}
 		} else {
 			empty = 0
 		}
 	}
-	return nil
+	return n, nil
 }
 
 func eofIsUnexpected(err error) error {
