@@ -25,6 +25,9 @@ const (
 	// DefaultSendQueueSize is the number of messages a session queues for its writer
 	// before it treats the peer as too slow and closes.
 	DefaultSendQueueSize = 256
+	// DefaultWriteTimeout is how long one write to the stream may block (the peer is not
+	// reading) before the session ends as a slow peer. go-ethereum allows 20 s per frame.
+	DefaultWriteTimeout = 20 * time.Second
 	// DefaultBlocksBatchLimit is requested_blocks_batch_limit: how many block hashes of
 	// one InventoryAnnouncement are requested.
 	DefaultBlocksBatchLimit = 500
@@ -193,6 +196,11 @@ type Config struct {
 	// SendQueueSize is the send queue's capacity in messages; 0 means
 	// DefaultSendQueueSize.
 	SendQueueSize int
+	// WriteTimeout bounds one write to the stream: a write blocked that long (the peer
+	// stopped reading, its flow-control window is full) ends the session with
+	// ReasonSlowPeer. It also bounds how long a reply waits for room in the send queue,
+	// since the queue only drains through writes. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// BlocksBatchLimit caps the block hashes requested from one InventoryAnnouncement;
 	// 0 means DefaultBlocksBatchLimit, a negative value means unlimited (witnet-rust's
 	// requested_blocks_batch_limit = 0). A positive value below 2 × SuperblockPeriod is

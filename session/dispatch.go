@@ -188,7 +188,8 @@ func (s *Session) serveRequest(r *pb.InventoryRequest) error {
 
 // reply queues a message from the session's own goroutines (the reader, or Start). When
 // the queue is full it waits for the writer rather than failing: replies are what the
-// peer asked for, so a peer that does not read only stalls its own session. An error
+// peer asked for, so a peer that does not read only stalls its own session, and only until
+// the writer's stall timer (Config.WriteTimeout) ends it as a slow peer. An error
 // ends the session: ErrClosed when it is already ending, else ReasonEncode with the
 // cause (a message that does not encode, or an item larger than the frame limit).
 func (s *Session) reply(m *pb.Message) error {

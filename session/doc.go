@@ -11,8 +11,11 @@
 // Each started session runs exactly two goroutines: a reader, which owns the handshake
 // state machine (handshake.go, a pure function of the flags, the message and the time)
 // and performs its effects (dispatch.go), and a writer, which drains the send queue,
-// batching everything queued into one write. The handshake timeout is a Clock timer, so
-// tests drive it with a FakeClock. Whatever ends a session, its Registry sees exactly one
+// batching everything queued into one write with a codec buffer borrowed for that batch.
+// When the session ends, a short-lived third goroutine closes the stream (or resets it,
+// after an error), so that nothing that closes a session waits on the network. The
+// handshake timeout and the write-stall check are Clock timers, so tests drive them with
+// a FakeClock. Whatever ends a session, its Registry sees exactly one
 // Unregister, after both goroutines returned; Done then closes and Err says why, as a
 // Reason (errors.go).
 //

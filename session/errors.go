@@ -45,7 +45,8 @@ const (
 	// ReasonUnsolicitedPeers: a Peers message arrived while no GetPeers of ours was
 	// outstanding. Ice.
 	ReasonUnsolicitedPeers
-	// ReasonSlowPeer: the send queue overflowed because the peer does not read. No ice.
+	// ReasonSlowPeer: the peer does not read: the send queue overflowed, or one write
+	// blocked for Config.WriteTimeout. No ice.
 	ReasonSlowPeer
 	// ReasonFeelerDone: a Feeler completed its handshake and closed as planned. No ice.
 	ReasonFeelerDone

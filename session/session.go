@@ -3,8 +3,10 @@ package session
 import (
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -66,6 +68,11 @@ type Session struct {
 	registered bool
 	status     atomic.Uint32 // Status; written only by the reader (and Start)
 
+	// writeStart is the clock time (UnixNano) at which the writer's current Write began,
+	// 0 while it is not writing; stallArmed says whether a stall timer is pending.
+	writeStart atomic.Int64
+	stallArmed atomic.Bool
+
 	m      machine                    // owned by the reader goroutine (see machine)
 	remote atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
 	stats  counters
@@ -115,6 +122,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.SendQueueSize <= 0 {
 		cfg.SendQueueSize = DefaultSendQueueSize
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if cfg.BlocksBatchLimit == 0 {
 		cfg.BlocksBatchLimit = DefaultBlocksBatchLimit
@@ -214,8 +224,9 @@ func (s *Session) Err() error {
 
 // Close ends the session. reason is reported by Err: nil means ReasonLocalClose; a Reason
 // (or an error wrapping one) is kept, and decides whether the peer is iced; any other
-// error is wrapped in ReasonLocalClose. Close does not wait; use Done. Calls after the
-// first, or after the session ended, do nothing.
+// error is wrapped in ReasonLocalClose. Close never waits, not even for the stream to
+// close (see release); use Done. Calls after the first, or after the session ended, do
+// nothing.
 func (s *Session) Close(reason error) {
 	var r Reason
 	switch {
@@ -236,8 +247,8 @@ func (s *Session) RemoteVersion() *pb.Version { return s.remote.Load() }
 func (s *Session) Stats() Stats { return s.stats.snapshot() }
 
 // shutdown starts the end of the session with reason (the first call wins): it closes
-// closing, stops the handshake timer and closes the stream, which unblocks the reader and
-// writer. The goroutine that owns the session's end then calls finish: the reader if the
+// closing, stops the handshake timer and has the stream closed or reset (release), which
+// unblocks the reader and writer. The goroutine that owns the session's end then calls finish: the reader if the
 // session runs, Start if it is starting, shutdown itself if Start never ran.
 func (s *Session) shutdown(reason error) {
 	s.mu.Lock()
@@ -255,11 +266,45 @@ func (s *Session) shutdown(reason error) {
 	if t != nil {
 		t.Stop()
 	}
-	if err := s.conn.Close(); err != nil {
-		s.log.Debugw("closing stream", "err", err)
-	}
+	go s.release(ReasonOf(reason))
 	if prev == phaseNew {
 		s.finish()
+	}
+}
+
+// resetter is a stream that can be aborted in both directions at once, as a libp2p
+// network.Stream can.
+type resetter interface {
+	Reset() error
+}
+
+// graceful reports whether a session that ends for r closes its stream politely (the
+// peer reads a clean end of stream) rather than resetting it.
+func graceful(r Reason) bool {
+	switch r {
+	case ReasonLocalClose, ReasonRemoteClosed, ReasonFeelerDone:
+		return true
+	}
+	return false
+}
+
+// release ends the stream: Close after a graceful end, Reset (when the stream has one)
+// after an error, so the peer learns that the session failed and no buffered data is
+// delivered late. It runs on a goroutine of its own, because a yamux stream's Close or
+// Reset queues a frame on the connection and waits, while that connection is stalled,
+// until the muxer's write timeout: Close, and every Manager method that closes sessions,
+// must not wait for that. The stream's state changes before the frame is queued, so the
+// reader and writer are released at once. This goroutine may outlive Done; it ends as
+// soon as the transport takes the frame or the connection closes.
+func (s *Session) release(r Reason) {
+	var err error
+	if rs, ok := s.conn.(resetter); ok && !graceful(r) {
+		err = rs.Reset()
+	} else {
+		err = s.conn.Close()
+	}
+	if err != nil {
+		s.log.Debugw("releasing stream", "err", err)
 	}
 }
 
@@ -327,10 +372,10 @@ func readError(err error) error {
 }
 
 // writeLoop is the writer goroutine: each time the queue is signalled it takes every
-// queued frame, appends them to the codec writer and flushes once.
+// queued frame, appends them to a pooled codec writer and flushes once. The writer's
+// buffer is borrowed per batch, so an idle session holds none.
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
-	w := codec.NewWriter(s.conn, s.cfg.MaxFrameSize)
 	var spare []outFrame
 	for {
 		select {
@@ -339,18 +384,20 @@ func (s *Session) writeLoop() {
 		case <-s.queue.wake:
 		}
 		batch := s.queue.take(spare)
+		fw := getFrameWriter(streamWriter{s})
 		var err error
 		for i := range batch {
 			if err == nil {
-				if err = w.Append(batch[i].payload); err == nil {
+				if err = fw.w.Append(batch[i].payload); err == nil {
 					s.stats.out(batch[i].kind, len(batch[i].payload))
 				}
 			}
 			batch[i] = outFrame{} // drop the payload reference
 		}
 		if err == nil {
-			err = w.Flush()
+			err = fw.w.Flush()
 		}
+		putFrameWriter(fw, err)
 		if err != nil {
 			s.shutdown(withCause(ReasonConnection, err))
 			return
@@ -360,6 +407,88 @@ func (s *Session) writeLoop() {
 		} else {
 			spare = nil // let a burst's large slice go
 		}
+	}
+}
+
+// errWriteStalled is the cause of a ReasonSlowPeer end when one write blocked for
+// WriteTimeout: the peer stopped reading its stream.
+var errWriteStalled = errors.New("a write to the stream blocked for the write timeout")
+
+// streamWriter is the writer goroutine's only way to the stream: it stamps each Write so
+// that the stall timer can tell a blocked write from an idle writer.
+type streamWriter struct{ s *Session }
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	s := w.s
+	s.writeStart.Store(s.cfg.Clock.Now().UnixNano())
+	if !s.stallArmed.Swap(true) {
+		s.cfg.Clock.AfterFunc(s.cfg.WriteTimeout, s.checkStall)
+	}
+	n, err := s.conn.Write(p)
+	s.writeStart.Store(0)
+	return n, err
+}
+
+// checkStall runs on the stall timer. While writes go on, one timer is pending at a time
+// (it re-arms itself for the rest of the current write's allowance); once the writer is
+// idle the timer lapses, so an idle session has none. A write that has blocked for
+// WriteTimeout ends the session with ReasonSlowPeer; the stream's reset then unblocks it.
+func (s *Session) checkStall() {
+	select {
+	case <-s.closing:
+		return
+	default:
+	}
+	for {
+		start := s.writeStart.Load()
+		if start == 0 {
+			s.stallArmed.Store(false)
+			// A write that began after the Load saw the timer armed and did not arm one;
+			// take it over unless that write has already ended or armed its own.
+			if s.writeStart.Load() == 0 || s.stallArmed.Swap(true) {
+				return
+			}
+			continue
+		}
+		elapsed := time.Duration(s.cfg.Clock.Now().UnixNano() - start)
+		if elapsed >= s.cfg.WriteTimeout {
+			s.shutdown(withCause(ReasonSlowPeer, errWriteStalled))
+			return
+		}
+		s.cfg.Clock.AfterFunc(s.cfg.WriteTimeout-elapsed, s.checkStall)
+		return
+	}
+}
+
+// frameWriter is a codec.Writer lent to one batch at a time. Its 16 KiB buffer would
+// otherwise stay with every session for its whole life, idle or not.
+type frameWriter struct {
+	dst io.Writer // the batch's stream; nil while the writer is in the pool
+	w   *codec.Writer
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) { return f.dst.Write(p) }
+
+// frameWriters holds idle frameWriters. Their codec limit is the largest a header can
+// express: the session checks its own MaxFrameSize before queueing a frame.
+var frameWriters = sync.Pool{New: func() any {
+	f := &frameWriter{}
+	f.w = codec.NewWriter(f, math.MaxInt)
+	return f
+}}
+
+func getFrameWriter(dst io.Writer) *frameWriter {
+	f := frameWriters.Get().(*frameWriter)
+	f.dst = dst
+	return f
+}
+
+// putFrameWriter returns f to the pool unless its batch failed: a codec.Writer's write
+// errors are sticky.
+func putFrameWriter(f *frameWriter, err error) {
+	f.dst = nil
+	if err == nil {
+		frameWriters.Put(f)
 	}
 }
 
