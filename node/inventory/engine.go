@@ -36,6 +36,10 @@ const (
 	// MaxBlocksSync is witnet-rust's MAX_BLOCKS_SYNC: the most block hashes announced to
 	// an inbound peer whose beacon is behind ours.
 	MaxBlocksSync = 500
+	// maxUnwritten bounds the accepted items waiting for the writer: beyond it, the
+	// goroutine accepting an item (a session's reader) commits the queue itself, so a
+	// peer flooding us is slowed to the disk's pace instead of growing memory.
+	maxUnwritten = 4096
 )
 
 // ErrNotDelivered closes a session whose peer announced items, was asked for them and did
@@ -68,6 +72,10 @@ type Config struct {
 	Ice func(session.Peer)
 	// Registerer, if not nil, receives the engine's metrics.
 	Registerer prometheus.Registerer
+	// OnNew, if not nil, is called with every new item once it is stored (received from a
+	// peer or submitted), before it is announced. It runs on the goroutine that stored the
+	// item (a session's reader, or Submit's caller) and must not block.
+	OnNew func(Item)
 }
 
 // conn is the part of a session the engine uses; *session.Session implements it, tests
@@ -128,6 +136,14 @@ type fetch struct {
 	holders map[peer.ID]struct{}
 }
 
+// write is an accepted item waiting for the writer.
+type write struct {
+	key  entryKey
+	it   Item
+	cmd  *pb.Message_Command
+	done chan error // nil unless a caller waits for the commit
+}
+
 // Engine is a node's inventory service: it answers the sessions' inventory calls
 // (session.Inventory), stores new items and gossips them to the consolidated sessions it
 // is told about (AddSession, RemoveSession). It is safe for concurrent use.
@@ -147,8 +163,13 @@ type Engine struct {
 	cache   *cmdCache
 	pending map[conn][]*pb.InventoryEntry // announcements waiting for the flusher
 	sweep   session.Timer
+	// unwritten holds accepted items until the writer has committed them; requests for
+	// them are served from here meanwhile. writes is the writer's queue.
+	unwritten map[entryKey]*write
+	writes    []*write
+	writeKick chan struct{}
 
-	kick   chan struct{}
+	kick   chan struct{} // wakes the announcement flusher
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -192,6 +213,9 @@ func New(cfg Config) (*Engine, error) {
 		cache:    newCmdCache(cfg.CacheSize),
 		pending:  make(map[conn][]*pb.InventoryEntry),
 		kick:     make(chan struct{}, 1),
+
+		unwritten: make(map[entryKey]*write),
+		writeKick: make(chan struct{}, 1),
 	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(newCollector(e)); err != nil {
@@ -199,8 +223,9 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.flushLoop()
+	go e.writeLoop()
 	e.mu.Lock()
 	e.armSweep()
 	e.mu.Unlock()
@@ -327,7 +352,7 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 			out = append(out, en)
 			continue
 		}
-		if e.seen.has(key) || e.heldLocked(key) {
+		if e.seen.has(key) || e.unwritten[key] != nil || e.onDisk(key) {
 			e.stats.dupAnnouncements.Add(1)
 			continue
 		}
@@ -363,17 +388,6 @@ func (e *Engine) oweLocked(id peer.ID, key entryKey, now time.Time) {
 	}
 }
 
-// heldLocked reports whether the store holds the item key names. A read error counts as
-// not held (the item is then fetched again, which is harmless).
-func (e *Engine) heldLocked(key entryKey) bool {
-	if key.superblock {
-		_, err := e.store.SuperBlock(key.index)
-		return err == nil
-	}
-	ok, _ := e.store.Has(key.hash)
-	return ok
-}
-
 // Item implements session.Inventory: it returns the command carrying the item that e
 // names, if the store holds one of the entry's kind.
 func (e *Engine) Item(en *pb.InventoryEntry) (*pb.Message_Command, bool) {
@@ -384,6 +398,9 @@ func (e *Engine) Item(en *pb.InventoryEntry) (*pb.Message_Command, bool) {
 	}
 	e.mu.Lock()
 	cmd := e.cache.get(key)
+	if w := e.unwritten[key]; cmd == nil && w != nil {
+		cmd = w.cmd
+	}
 	e.mu.Unlock()
 	if cmd != nil {
 		// The cache is keyed like the store, by hash: a Tx entry must not get a block.
@@ -416,10 +433,10 @@ func (e *Engine) Item(en *pb.InventoryEntry) (*pb.Message_Command, bool) {
 }
 
 // Received implements session.Inventory: an item that arrived on a consolidated session.
-// A new item is stored, then announced to every other session (pushed, for a vote); an
-// item already known is dropped. An item nobody asked for is accepted as witnet-rust
-// accepts pushed transactions and block candidates; the pool bounds limit what a peer can
-// make us keep.
+// A new item is accepted, announced to every other session (pushed, for a vote) and
+// committed to the store by the engine's writer; an item already known is dropped. An
+// item nobody asked for is accepted as witnet-rust accepts pushed transactions and block
+// candidates; the pool bounds limit what a peer can make us keep.
 func (e *Engine) Received(from *session.Session, m *pb.Message) {
 	e.received(from, m)
 }
@@ -439,12 +456,12 @@ func (e *Engine) received(from conn, m *pb.Message) {
 	if m := e.owed[id]; m != nil {
 		delete(m, key)
 	}
-	f := e.inflight[key]
 	if e.seen.has(key) {
 		e.mu.Unlock()
 		e.stats.duplicates.Add(1)
 		return
 	}
+	f := e.inflight[key]
 	if f == nil || (f.asked != "" && f.asked != id) {
 		e.stats.unsolicited.Add(1)
 	}
@@ -454,38 +471,118 @@ func (e *Engine) received(from conn, m *pb.Message) {
 		}
 		delete(e.inflight, key)
 	}
-	// Mark the item seen before the disk write, so copies arriving meanwhile on other
-	// sessions are dropped and announcements of it are not answered.
+	// Mark the item seen at once, so copies arriving meanwhile on other sessions are
+	// dropped and announcements of it are not answered.
 	e.seen.add(key)
 	e.mu.Unlock()
-	if e.store.Count(it.Kind) >= e.store.Bound(it.Kind) && f == nil && it.Kind != protocol.KindBlock {
-		log.Debugw("unrequested item evicts the oldest of its pool", "peer", id, "kind", kindLabel(it.Kind))
-	}
-	if e.storeAndGossip(it, m.GetKind(), skip) {
-		e.stats.receivedNew.Add(1)
-	} else {
+	if e.onDisk(key) { // stored before a restart: the seen set is memory-only
 		e.stats.duplicates.Add(1)
+		return
+	}
+	if !e.accept(key, it, m.GetKind(), nil) {
+		return
+	}
+	e.stats.receivedNew.Add(1)
+	e.gossip(it, key, m.GetKind(), skip)
+}
+
+// onDisk reports whether the store holds the item key names.
+func (e *Engine) onDisk(key entryKey) bool {
+	if key.superblock {
+		_, err := e.store.SuperBlock(key.index)
+		return err == nil
+	}
+	ok, _ := e.store.Has(key.hash)
+	return ok
+}
+
+// accept queues a new item for the writer and serves it from memory until it is
+// committed. done, if not nil, receives the commit's outcome. It reports false if the
+// engine is closed (done then receives ErrClosed).
+//
+// The item is announced before its commit completes: a gossip hop then costs no disk
+// flush, and a peer that requests it meanwhile is served from memory. Only Submit waits
+// for the commit, so what the node acknowledges is durable.
+func (e *Engine) accept(key entryKey, it Item, cmd *pb.Message_Command, done chan error) bool {
+	w := &write{key: key, it: it, cmd: cmd, done: done}
+	e.mu.Lock()
+	if e.closed {
+		e.seen.remove(key)
+		e.mu.Unlock()
+		if done != nil {
+			done <- ErrClosed
+		}
+		return false
+	}
+	e.unwritten[key] = w
+	e.writes = append(e.writes, w)
+	backlog := len(e.writes)
+	e.mu.Unlock()
+	if backlog > maxUnwritten && done == nil {
+		e.commitWrites()
+		return true
+	}
+	select {
+	case e.writeKick <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// writeLoop commits accepted items: everything queued since the last commit goes into one
+// bbolt transaction, so a burst costs few disk flushes. On Close it commits what is left.
+func (e *Engine) writeLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.ctx.Done():
+			e.commitWrites()
+			return
+		case <-e.writeKick:
+			e.commitWrites()
+		}
 	}
 }
 
-// storeAndGossip stores a new item and announces it to every session whose peer is not in
-// skip. It reports false if the store already held the item.
-func (e *Engine) storeAndGossip(it Item, cmd *pb.Message_Command, skip map[peer.ID]struct{}) bool {
-	key := keyOfItem(it)
-	added, err := e.store.Put(it)
-	if err != nil {
-		log.Errorw("cannot store item", "hash", it.Hash, "kind", kindLabel(it.Kind), "err", err)
+func (e *Engine) commitWrites() {
+	for {
 		e.mu.Lock()
-		e.seen.remove(key)
+		batch := e.writes
+		e.writes = nil
 		e.mu.Unlock()
-		return true
+		if len(batch) == 0 {
+			return
+		}
+		items := make([]Item, len(batch))
+		for i, w := range batch {
+			items[i] = w.it
+		}
+		added, err := e.store.Put(items...)
+		e.mu.Lock()
+		for _, w := range batch {
+			delete(e.unwritten, w.key)
+			if err != nil {
+				e.seen.remove(w.key) // let it be fetched again
+			} else if w.cmd != nil {
+				e.cache.put(w.key, w.cmd)
+			}
+		}
+		e.mu.Unlock()
+		if err != nil {
+			log.Errorw("cannot store items", "items", len(batch), "err", err)
+		}
+		for i, w := range batch {
+			if err == nil && added[i] {
+				e.stats.stored[w.it.Kind].Add(1)
+				if e.cfg.OnNew != nil {
+					e.cfg.OnNew(w.it)
+				}
+			}
+			if w.done != nil {
+				w.done <- err
+			}
+		}
 	}
-	if !added[0] {
-		return false
-	}
-	e.stats.stored[it.Kind].Add(1)
-	e.gossip(it, key, cmd, skip)
-	return true
 }
 
 // gossip announces (or, for a vote, pushes) it to every session not in skip.
@@ -633,9 +730,10 @@ func (e *Engine) sweepOnce() {
 	}
 }
 
-// Submit decodes raw as an item of kind k, stores it and, if it is new, announces it to
-// every consolidated session. It returns the item and whether it was new. Bad items are
-// refused with an *ItemError and neither stored nor gossiped.
+// Submit decodes raw as an item of kind k and, if it is new, announces it to every
+// consolidated session and stores it. It returns once the item is committed, with the
+// item and whether it was new. Bad items are refused with an *ItemError and neither
+// stored nor gossiped.
 func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 	it, cmd, err := e.cfg.Decoder.Decode(k, raw)
 	if err != nil {
@@ -647,32 +745,29 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 		e.mu.Unlock()
 		return Item{}, false, ErrClosed
 	}
-	seen := e.seen.has(key)
-	if !seen {
-		e.seen.add(key)
+	if e.seen.has(key) {
+		e.mu.Unlock()
+		return it, false, nil
 	}
+	e.seen.add(key)
 	var skip map[peer.ID]struct{}
 	if f := e.inflight[key]; f != nil {
 		skip = f.holders
 		delete(e.inflight, key)
 	}
 	e.mu.Unlock()
-	if seen {
+	if e.onDisk(key) {
 		return it, false, nil
 	}
-	added, err := e.store.Put(it)
-	if err != nil {
-		e.mu.Lock()
-		e.seen.remove(key)
-		e.mu.Unlock()
+	done := make(chan error, 1)
+	if !e.accept(key, it, cmd, done) {
+		return Item{}, false, ErrClosed
+	}
+	e.gossip(it, key, cmd, skip)
+	if err := <-done; err != nil {
 		return Item{}, false, err
 	}
-	if !added[0] {
-		return it, false, nil
-	}
 	e.stats.submitted.Add(1)
-	e.stats.stored[it.Kind].Add(1)
-	e.gossip(it, key, cmd, skip)
 	return it, true, nil
 }
 

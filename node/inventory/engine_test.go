@@ -150,6 +150,7 @@ func TestRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
 	clock.Advance(1500 * time.Millisecond)
 	require.Eventually(t, func() bool { return len(honest.sentOf(protocol.KindInventoryRequest)) == 1 }, 2*time.Second, time.Millisecond)
 	e.received(honest, txMsg(tx))
+	e.commitWrites()
 	require.True(t, storedBy(e, it.Hash))
 	require.Zero(t, e.Stats().Unsolicited)
 
@@ -185,6 +186,7 @@ func TestUnrequestedItemsCannotExceedPool(t *testing.T) {
 	for i := range 50 {
 		e.received(pushy, txMsg(testTx(uint64(i))))
 	}
+	e.commitWrites()
 	require.Equal(t, 10, store.Count(protocol.KindTransaction))
 	s := e.Stats()
 	require.Equal(t, uint64(50), s.Unsolicited)

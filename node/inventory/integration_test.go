@@ -298,6 +298,7 @@ func TestUnrequestedPushesBoundedByPool(t *testing.T) {
 		require.NoError(t, s.SendInventoryItem(txMsg(testTx(uint64(1000+i)))))
 	}
 	require.Eventually(t, func() bool { return victim.engine.Stats().Received == pushed }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return victim.engine.Stats().Stored[LabelTransaction] == pushed }, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, 8, victim.store.Count(protocol.KindTransaction))
 	require.Equal(t, uint64(pushed), victim.engine.Stats().Unsolicited)
 }

@@ -5,13 +5,15 @@ import "github.com/witnet-p2p/witnet-p2p/protocol/pb"
 // keyRing is a bounded set of entry keys that forgets the oldest first. It is not safe for
 // concurrent use; the engine guards it.
 type keyRing struct {
+	size int
 	ring []entryKey
 	next int
 	set  map[entryKey]struct{}
 }
 
 func newKeyRing(size int) *keyRing {
-	return &keyRing{ring: make([]entryKey, 0, size), set: make(map[entryKey]struct{}, size)}
+	// Storage grows with use: most nodes never fill a ring of the default size.
+	return &keyRing{size: size, set: make(map[entryKey]struct{})}
 }
 
 func (r *keyRing) has(k entryKey) bool {
@@ -23,7 +25,7 @@ func (r *keyRing) add(k entryKey) {
 	if r.has(k) {
 		return
 	}
-	if len(r.ring) < cap(r.ring) {
+	if len(r.ring) < r.size {
 		r.ring = append(r.ring, k)
 	} else {
 		delete(r.set, r.ring[r.next])
@@ -45,13 +47,13 @@ type cmdCache struct {
 }
 
 func newCmdCache(size int) *cmdCache {
-	return &cmdCache{keys: newKeyRing(size), cmds: make(map[entryKey]*pb.Message_Command, size)}
+	return &cmdCache{keys: newKeyRing(size), cmds: make(map[entryKey]*pb.Message_Command)}
 }
 
 func (c *cmdCache) get(k entryKey) *pb.Message_Command { return c.cmds[k] }
 
 func (c *cmdCache) put(k entryKey, cmd *pb.Message_Command) {
-	if len(c.keys.ring) == cap(c.keys.ring) && !c.keys.has(k) {
+	if len(c.keys.ring) == c.keys.size && !c.keys.has(k) {
 		delete(c.cmds, c.keys.ring[c.keys.next])
 	}
 	c.keys.add(k)

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"slices"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// plotCDF draws the distribution of the per-item latencies of each result (time until
+// every node holds the item), as the fraction of items delivered everywhere within x ms,
+// on a logarithmic time axis, and saves it as a PNG.
+func plotCDF(path, title string, results []result) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "time until every node holds the item (ms, log scale)"
+	p.Y.Label.Text = "fraction of items"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Min, p.Y.Max = 0, 1
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Add(plotter.NewGrid())
+
+	palette := []color.Color{
+		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+		color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+		color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	}
+	for i, r := range results {
+		var ms []float64
+		for _, d := range r.latency {
+			if d >= 0 {
+				ms = append(ms, max(float64(d)/float64(time.Millisecond), 0.01))
+			}
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		slices.Sort(ms)
+		pts := make(plotter.XYs, 0, 2*len(ms))
+		for j, v := range ms {
+			prev := float64(j) / float64(len(r.latency))
+			pts = append(pts, plotter.XY{X: v, Y: prev}, plotter.XY{X: v, Y: float64(j+1) / float64(len(r.latency))})
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		line.Color = palette[i%len(palette)]
+		line.Width = vg.Points(1.5)
+		if r.system == "gossipsub" {
+			line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
+		p.Add(line)
+		p.Legend.Add(fmt.Sprintf("%s, %s (p99 %.0f ms)", r.system, r.mode, r.percentile(0.99)), line)
+	}
+	p.Legend.XOffs = -vg.Points(5)
+	p.Legend.YOffs = vg.Points(5)
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}
