@@ -196,6 +196,27 @@ type Config struct {
 	// SendQueueSize is the send queue's capacity in messages; 0 means
 	// DefaultSendQueueSize.
 	SendQueueSize int
+	// MessageRate and MessageBurst are the peer's message budget: on average MessageRate
+	// messages per second, MessageBurst of them at once. A peer that exceeds it commits
+	// OffenceMessageBudget, which ends the session (ReasonMisbehaviour) and ices it. 0
+	// means DefaultMessageRate and DefaultMessageBurst; a negative MessageRate removes the
+	// budget.
+	MessageRate  float64
+	MessageBurst int
+	// ByteRate and ByteBurst are the peer's budget of received frame bytes (headers
+	// included), with the same rules (OffenceByteBudget). 0 means DefaultByteRate and
+	// DefaultByteBurst; a burst below one frame of MaxFrameSize is raised to it; a
+	// negative ByteRate removes the budget.
+	ByteRate  float64
+	ByteBurst int
+	// MisbehaviourThreshold is the misbehaviour score (see Offence) at which the session
+	// ends with ReasonMisbehaviour. 0 means DefaultMisbehaviourThreshold; a negative value
+	// means offences are counted (Stats.Offences) but never end a session.
+	MisbehaviourThreshold int
+	// GetPeersInterval paces the answers to GetPeers: the first few are answered at
+	// once, then one per interval; the others are ignored (Stats.GetPeersIgnored), not
+	// scored. 0 means DefaultGetPeersInterval; a negative value answers every GetPeers.
+	GetPeersInterval time.Duration
 	// WriteTimeout bounds one write to the stream: a write blocked that long (the peer
 	// stopped reading, its flow-control window is full) ends the session with
 	// ReasonSlowPeer. It also bounds how long a reply waits for room in the send queue,
@@ -317,4 +338,8 @@ type Stats struct {
 	// Unexpected counts received messages whose kind is not allowed in the session's
 	// state at the time (logged and ignored, WIRE.md section 7.4).
 	Unexpected [protocol.NumKinds]uint64
+	// Offences counts the peer's offences by kind (see Offence).
+	Offences [NumOffences]uint64
+	// GetPeersIgnored counts the GetPeers left unanswered by the GetPeersInterval pacing.
+	GetPeersIgnored uint64
 }

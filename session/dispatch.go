@@ -14,6 +14,13 @@ import (
 // handleFrame decodes one received payload, runs the state machine on it and performs
 // the resulting effects. A non-nil error ends the session. It runs on the reader.
 func (s *Session) handleFrame(payload []byte) error {
+	now := s.cfg.Clock.Now()
+	if o := s.police.charge(now, len(payload)); o != OffenceNone {
+		if err := s.offend(now, o); err != nil {
+			s.stats.in(protocol.KindNone, len(payload)) // not decoded
+			return err
+		}
+	}
 	msg, err := protocol.Unmarshal(payload)
 	if err != nil {
 		s.stats.in(protocol.KindNone, len(payload))
@@ -21,20 +28,20 @@ func (s *Session) handleFrame(payload []byte) error {
 	}
 	k := protocol.KindOf(msg)
 	s.stats.in(k, len(payload))
-	effs, err := s.m.handle(msg, k, s.cfg.Clock.Now(), &s.rules)
+	effs, err := s.m.handle(msg, k, now, &s.rules)
 	if err != nil {
 		return err
 	}
 	for _, e := range effs.slice() {
-		if err := s.perform(e, msg, k); err != nil {
+		if err := s.perform(e, msg, k, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// perform carries out one effect of the state machine for msg of kind k.
-func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind) error {
+// perform carries out one effect of the state machine for msg of kind k, received at now.
+func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.Time) error {
 	switch e {
 	case effSendVerack:
 		return s.reply(protocol.NewVerack(s.cfg.Magic))
@@ -44,10 +51,17 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind) error {
 		return s.consolidate()
 	case effRepeated:
 		s.log.Debugw("repeated handshake message ignored", "kind", k)
+		return s.offend(now, OffenceUnexpected)
 	case effUnexpected:
 		s.stats.unexpected[k].Add(1)
 		s.log.Debugw("message not allowed in this state ignored", "kind", k, "status", s.m.status)
+		return s.offend(now, OffenceUnexpected)
 	case effReplyPeers:
+		if !s.police.getPeers.take(now, 1) {
+			s.stats.getPeersIgnored.Add(1)
+			s.log.Debugw("GetPeers ignored: asked again too soon", "interval", s.cfg.GetPeersInterval)
+			return nil
+		}
 		addrs := s.cfg.AddressBook.PeersForGetPeers()
 		if len(addrs) > protocol.MaxPeersPerMessage {
 			addrs = addrs[:protocol.MaxPeersPerMessage]

@@ -19,6 +19,11 @@
 // Unregister, after both goroutines returned; Done then closes and Err says why, as a
 // Reason (errors.go).
 //
+// Beyond witnet-rust, a session polices its peer (police.go): received messages and bytes
+// are charged to token-bucket budgets, messages the protocol ignores cost misbehaviour
+// points that decay with time, GetPeers answers are paced, and a peer that overruns a
+// budget or reaches the score threshold is dropped with ReasonMisbehaviour and iced.
+//
 // The Manager (manager.go and the files beside it) keeps the sessions of a node bounded
 // and connects them to libp2p.
 package session

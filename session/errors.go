@@ -53,6 +53,9 @@ const (
 	// ReasonEncode: a reply could not be encoded, or exceeded the frame limit (for
 	// example an inventory item too large to serve). No ice.
 	ReasonEncode
+	// ReasonMisbehaviour: the peer's misbehaviour score reached the threshold (see
+	// Offence; the cause is a *MisbehaviourError). Ice.
+	ReasonMisbehaviour
 
 	numReasons
 )
@@ -75,6 +78,7 @@ var reasonNames = [numReasons]string{
 	ReasonSlowPeer:              "send queue full",
 	ReasonFeelerDone:            "feeler done",
 	ReasonEncode:                "message encoding failed",
+	ReasonMisbehaviour:          "misbehaviour",
 }
 
 // Error returns the reason's description.
@@ -97,7 +101,7 @@ func (r Reason) String() string {
 func (r Reason) Ices(t Type) bool {
 	switch r {
 	case ReasonDecode, ReasonBadMagic, ReasonTimestamp, ReasonBeacon,
-		ReasonConsolidateRefused, ReasonUnsolicitedPeers:
+		ReasonConsolidateRefused, ReasonUnsolicitedPeers, ReasonMisbehaviour:
 		return true
 	case ReasonHandshakeTimeout:
 		return t == Outbound

@@ -396,7 +396,7 @@ func TestWrongStateKindsCounted(t *testing.T) {
 func TestReasons(t *testing.T) {
 	ices := map[Reason]bool{
 		ReasonDecode: true, ReasonBadMagic: true, ReasonTimestamp: true, ReasonBeacon: true,
-		ReasonConsolidateRefused: true, ReasonUnsolicitedPeers: true,
+		ReasonConsolidateRefused: true, ReasonUnsolicitedPeers: true, ReasonMisbehaviour: true,
 	}
 	for r := ReasonNone; r < numReasons; r++ {
 		for _, typ := range []Type{Inbound, Outbound, Feeler} {

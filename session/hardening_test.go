@@ -206,3 +206,207 @@ func TestStalledRepliesEndSlowPeer(t *testing.T) {
 	require.ErrorIs(t, s.Err(), ReasonSlowPeer)
 	<-flooded
 }
+
+func TestBucket(t *testing.T) {
+	b := newBucket(10, 20) // 10 tokens/s, 20 at most
+	require.True(t, b.take(t0, 20), "starts full")
+	require.False(t, b.take(t0, 1), "empty")
+	require.False(t, b.take(t0.Add(50*time.Millisecond), 1), "half a token")
+	require.True(t, b.take(t0.Add(100*time.Millisecond), 1), "one token after 100 ms")
+	require.True(t, b.take(t0.Add(time.Hour), 20), "refilled, capped at the burst")
+	require.False(t, b.take(t0.Add(time.Hour), 1))
+	require.False(t, b.take(t0, 1), "time going back refills nothing")
+	require.True(t, b.take(t0.Add(100*time.Millisecond), 1), "and counts from the earlier time")
+
+	off := newBucket(-1, 0)
+	for range 1000 {
+		require.True(t, off.take(t0, 1e9), "no rate, no limit")
+	}
+}
+
+func TestScoreDecays(t *testing.T) {
+	p := newPolice(&Config{MisbehaviourThreshold: 100})
+	for range 60 {
+		p.add(t0, OffenceUnexpected)
+	}
+	require.Equal(t, 60.0, p.score)
+	require.InDelta(t, 31.0, p.add(t0.Add(scoreHalfLife), OffenceUnexpected), 1e-9, "halved, plus one")
+	require.InDelta(t, 31.0/4+1, p.add(t0.Add(3*scoreHalfLife), OffenceUnexpected), 1e-9)
+	require.Equal(t, 100.0, newPolice(&Config{MisbehaviourThreshold: 100}).points(OffenceMessageBudget), "budgets end at once")
+	require.Equal(t, 1.0, newPolice(&Config{MisbehaviourThreshold: -1}).points(OffenceByteBudget), "scoring off: a budget offence is only counted")
+}
+
+// consolidatedPipe returns a consolidated Inbound session fed by a pipe peer, with cfg
+// adjusted by tune.
+func consolidatedPipe(t *testing.T, tune func(*Config)) (*Session, *pipePeer, *fakeEnv) {
+	t.Helper()
+	e := newEnv(NewFakeClock(t0))
+	if tune != nil {
+		tune(&e.cfg)
+	}
+	s, p := pipeSession(t, Inbound, e)
+	consolidateInbound(t, p, e.clock, s)
+	return s, p, e
+}
+
+// requireMisbehaviour waits for s to end for misbehaviour offence o, with the peer iced.
+func requireMisbehaviour(t *testing.T, s *Session, e *fakeEnv, o Offence) {
+	t.Helper()
+	waitDone(t, s)
+	require.ErrorIs(t, s.Err(), ReasonMisbehaviour)
+	var me *MisbehaviourError
+	require.ErrorAs(t, s.Err(), &me)
+	require.Equal(t, o, me.Offence)
+	require.GreaterOrEqual(t, me.Score, me.Threshold)
+	require.Equal(t, 1, e.book.icedCount(), "misbehaviour ices")
+}
+
+// stillRunning fails if s has ended.
+func stillRunning(t *testing.T, s *Session) {
+	t.Helper()
+	select {
+	case <-s.Done():
+		t.Fatalf("session ended: %v", s.Err())
+	case <-time.After(10 * time.Millisecond):
+	}
+}
+
+// TestUnexpectedMessagesScored: messages the protocol ignores are still ignored, but a
+// hundred of them in a row (1,000 GetPeers before the handshake, say) end the session.
+func TestUnexpectedMessagesScored(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  *pb.Message
+		pre  bool // before the handshake
+	}{
+		{"GetPeers before the handshake", protocol.NewGetPeers(protocol.Magic), true},
+		{"LastBeacon before the handshake", protocol.NewLastBeacon(protocol.Magic, nil), true},
+		{"Verack after consolidation", protocol.NewVerack(protocol.Magic), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			var s *Session
+			var p *pipePeer
+			var e *fakeEnv
+			if tc.pre {
+				e = newEnv(NewFakeClock(t0))
+				s, p = pipeSession(t, Inbound, e)
+			} else {
+				s, p, e = consolidatedPipe(t, nil)
+			}
+			for range DefaultMisbehaviourThreshold - 1 {
+				require.NoError(t, p.send(tc.msg))
+			}
+			stillRunning(t, s)
+			require.Equal(t, uint64(DefaultMisbehaviourThreshold-1), s.Stats().Offences[OffenceUnexpected])
+			_ = p.send(tc.msg)
+			requireMisbehaviour(t, s, e, OffenceUnexpected)
+		})
+	}
+}
+
+// TestUnexpectedScoreDecays: ignored messages spread over time never end a session.
+func TestUnexpectedScoreDecays(t *testing.T) {
+	noLeaks(t)
+	s, p, e := consolidatedPipe(t, nil)
+	verack := protocol.NewVerack(protocol.Magic)
+	for range 60 {
+		require.NoError(t, p.send(verack))
+	}
+	e.clock.Advance(scoreHalfLife) // 60 -> 30
+	for range 69 {
+		require.NoError(t, p.send(verack))
+	}
+	stillRunning(t, s) // 99
+	_ = p.send(verack)
+	requireMisbehaviour(t, s, e, OffenceUnexpected)
+}
+
+// TestBudgets: a peer may send MessageBurst messages (ByteBurst bytes) at once and
+// MessageRate (ByteRate) per second after that; beyond, the session ends and the peer is
+// iced.
+func TestBudgets(t *testing.T) {
+	beacon := protocol.NewLastBeacon(protocol.Magic, nil)
+	size := func() float64 { b, _ := protocol.Marshal(beacon); return float64(len(b) + codec.HeaderSize) }()
+	received := func(s *Session, bytes bool) float64 {
+		var n uint64
+		st := s.Stats()
+		for k := range st.MessagesIn {
+			if bytes {
+				n += st.BytesIn[k]
+			} else {
+				n += st.MessagesIn[k]
+			}
+		}
+		return float64(n)
+	}
+	tests := []struct {
+		name        string
+		tune        func(*Config)
+		rate, burst float64
+		bytes       bool // the budget counts bytes, not messages
+		offence     Offence
+	}{
+		{"messages", func(c *Config) { c.MessageRate, c.MessageBurst = 10, 30 }, 10, 30, false, OffenceMessageBudget},
+		{"bytes", func(c *Config) { c.ByteRate, c.ByteBurst, c.MaxFrameSize = 500, 2000, 1000 }, 500, 2000, true, OffenceByteBudget},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			s, p, e := consolidatedPipe(t, tc.tune)
+			cost := 1.0
+			if tc.bytes {
+				cost = size
+			}
+			// The handshake spent part of the burst.
+			tokens := tc.burst - received(s, tc.bytes)
+			for ; tokens >= cost; tokens -= cost {
+				require.NoError(t, p.send(beacon))
+			}
+			e.clock.Advance(time.Second)
+			for tokens += tc.rate; tokens >= cost; tokens -= cost {
+				require.NoError(t, p.send(beacon))
+			}
+			stillRunning(t, s)
+			_ = p.send(beacon)
+			requireMisbehaviour(t, s, e, tc.offence)
+			require.Equal(t, uint64(1), s.Stats().Offences[tc.offence])
+		})
+	}
+}
+
+// TestPoliceOff: with the budgets removed and scoring off, nothing ends the session, but
+// offences are still counted.
+func TestPoliceOff(t *testing.T) {
+	noLeaks(t)
+	s, p, _ := consolidatedPipe(t, func(c *Config) {
+		c.MessageRate, c.ByteRate, c.MisbehaviourThreshold = -1, -1, -1
+		c.MessageBurst = 1
+	})
+	for range 300 {
+		require.NoError(t, p.send(protocol.NewVerack(protocol.Magic)))
+	}
+	stillRunning(t, s)
+	require.Equal(t, uint64(300), s.Stats().Offences[OffenceUnexpected])
+}
+
+// TestGetPeersPaced: the first GetPeers are answered at once, later ones one per
+// GetPeersInterval; the rest are ignored without ending the session.
+func TestGetPeersPaced(t *testing.T) {
+	noLeaks(t)
+	s, p, e := consolidatedPipe(t, func(c *Config) { c.GetPeersInterval = 10 * time.Second })
+	for range getPeersBurst + 3 {
+		require.NoError(t, p.send(protocol.NewGetPeers(protocol.Magic)))
+	}
+	for range getPeersBurst {
+		p.expect(protocol.KindPeers)
+	}
+	p.expectNothing()
+	require.Equal(t, uint64(3), s.Stats().GetPeersIgnored)
+	e.clock.Advance(10 * time.Second)
+	require.NoError(t, p.send(protocol.NewGetPeers(protocol.Magic)))
+	p.expect(protocol.KindPeers)
+	stillRunning(t, s)
+	require.Zero(t, s.Stats().Offences[OffenceUnexpected])
+}

@@ -48,7 +48,8 @@ func BenchmarkLibp2pSessionThroughput(b *testing.B) {
 		}
 	}}
 	a := newNode(b, "127.0.0.1", ManagerConfig{}, Config{})
-	c := newNode(b, "127.0.0.1", ManagerConfig{}, Config{Chain: chain})
+	// Flooding is what this measures: no message budget on the receiver.
+	c := newNode(b, "127.0.0.1", ManagerConfig{}, Config{Chain: chain, MessageRate: -1, ByteRate: -1})
 	s := a.dial(b, c.info(), Outbound)
 	c.waitCounts(b, SessionCounts{InboundConsolidated: 1})
 	a.waitCounts(b, SessionCounts{OutboundConsolidated: 1})

@@ -74,6 +74,7 @@ type Session struct {
 	stallArmed atomic.Bool
 
 	m      machine                    // owned by the reader goroutine (see machine)
+	police police                     // owned by the reader goroutine
 	remote atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
 	stats  counters
 }
@@ -103,6 +104,7 @@ func New(conn io.ReadWriteCloser, p Peer, t Type, cfg Config) *Session {
 	}
 	s.queue.init(cfg.SendQueueSize)
 	s.m.typ = t
+	s.police = newPolice(&s.cfg)
 	return s
 }
 
@@ -126,6 +128,7 @@ func withDefaults(cfg Config) Config {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	policeDefaults(&cfg)
 	if cfg.BlocksBatchLimit == 0 {
 		cfg.BlocksBatchLimit = DefaultBlocksBatchLimit
 	}
@@ -512,6 +515,8 @@ func (p Peer) receiverAddress() []byte {
 // counters are the per-kind message counters behind Stats.
 type counters struct {
 	msgsIn, msgsOut, bytesIn, bytesOut, unexpected [protocol.NumKinds]atomic.Uint64
+	offences                                       [NumOffences]atomic.Uint64
+	getPeersIgnored                                atomic.Uint64
 }
 
 func (c *counters) in(k protocol.Kind, payload int) {
@@ -533,6 +538,10 @@ func (c *counters) snapshot() Stats {
 		st.BytesOut[k] = c.bytesOut[k].Load()
 		st.Unexpected[k] = c.unexpected[k].Load()
 	}
+	for o := range st.Offences {
+		st.Offences[o] = c.offences[o].Load()
+	}
+	st.GetPeersIgnored = c.getPeersIgnored.Load()
 	return st
 }
 

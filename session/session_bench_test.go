@@ -178,6 +178,9 @@ func BenchmarkSessionThroughput(b *testing.B) {
 				inv := &countingInventory{target: int64(b.N), done: make(chan struct{})}
 				a, z := newEnv(clock), newEnv(clock)
 				z.cfg.Inventory = inv
+				// A benchmark floods on purpose: no budget (and the fake clock never
+				// refills one).
+				z.cfg.MessageRate, z.cfg.ByteRate = -1, -1
 				c1, c2 := tr.make()
 				out := New(c1, testPeer(b, 2), Outbound, a.cfg)
 				in := New(c2, testPeer(b, 1), Inbound, z.cfg)
