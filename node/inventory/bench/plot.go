@@ -22,8 +22,9 @@ func plotCDF(path, title string, results []result) error {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
+	// Lower middle: the fast curves rise on the left, the burst ones on the right.
 	p.Legend.Top = false
-	p.Legend.Left = false
+	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 
 	palette := []color.Color{
@@ -60,8 +61,8 @@ func plotCDF(path, title string, results []result) error {
 		p.Add(line)
 		p.Legend.Add(fmt.Sprintf("%s, %s (p99 %.0f ms)", r.system, r.mode, r.percentile(0.99)), line)
 	}
-	p.Legend.XOffs = -vg.Points(5)
-	p.Legend.YOffs = vg.Points(5)
+	p.Legend.XOffs = 2.6 * vg.Inch
+	p.Legend.YOffs = 1.0 * vg.Inch
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)
 }
