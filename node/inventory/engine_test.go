@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -347,4 +348,41 @@ func TestMetrics(t *testing.T) {
 	// A second engine on the same registry is refused, not silently merged.
 	_, err = New(Config{Store: e.store, Registerer: reg})
 	require.Error(t, err)
+}
+
+type fixedChain struct{ beacon *pb.LastBeacon }
+
+func (c fixedChain) LastBeacon() *pb.LastBeacon                     { return c.beacon }
+func (c fixedChain) Epoch(time.Time) uint32                         { return 0 }
+func (c fixedChain) SuperBlockTarget() *pb.CheckpointBeacon         { return nil }
+func (c fixedChain) InboundBeacon(*session.Session, *pb.LastBeacon) {}
+
+func TestBeaconLoopSendsEachEpoch(t *testing.T) {
+	epochs := protocol.EpochConstants{CheckpointZeroTimestamp: 1_000, CheckpointsPeriod: 45}
+	clock := session.NewFakeClock(time.Unix(1_000+45*10+5, 0)) // 5 s into epoch 10
+	e := newTestEngine(t, Config{Clock: clock})
+	net := newFakeNet(t)
+	out, _ := net.link(e, pid(1), nil, pid(8))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.BeaconLoop(ctx, fixedChain{protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(7, protocol.Hash{}), nil)}, epochs)
+	}()
+	waitTimer := func() {
+		require.Eventually(t, func() bool { return clock.Pending() >= 2 }, 2*time.Second, time.Millisecond) // sweep + beacon
+	}
+	waitTimer()
+	clock.Advance(39 * time.Second)
+	time.Sleep(20 * time.Millisecond)
+	require.Empty(t, out.sentOf(protocol.KindLastBeacon), "not before the epoch starts")
+	clock.Advance(time.Second) // epoch 11 starts
+	require.Eventually(t, func() bool { return len(out.sentOf(protocol.KindLastBeacon)) == 1 }, 2*time.Second, time.Millisecond)
+	waitTimer()
+	clock.Advance(45 * time.Second)
+	require.Eventually(t, func() bool { return len(out.sentOf(protocol.KindLastBeacon)) == 2 }, 2*time.Second, time.Millisecond)
+	cancel()
+	<-done
+	got := out.sentOf(protocol.KindLastBeacon)[0].GetKind().GetLastBeacon()
+	require.Equal(t, uint32(7), got.GetHighestBlockCheckpoint().GetCheckpoint())
 }

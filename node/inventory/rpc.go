@@ -44,13 +44,10 @@ type ItemResult struct {
 	Hex string `json:"hex"`
 }
 
-// MethodFunc is one JSON-RPC method: it receives the raw params and returns a result to
-// marshal, or an error (a *rpc.Error is sent as it is).
-type MethodFunc func(ctx context.Context, params json.RawMessage) (any, error)
-
-// RPCMethods returns the inventory's JSON-RPC methods by name, for the node's server.
-func (e *Engine) RPCMethods() map[string]MethodFunc {
-	return map[string]MethodFunc{
+// RPCMethods returns the inventory's JSON-RPC methods by name, for the node's server
+// (node.WithRPCMethods or an rpc.Extensions backend). Their errors are *rpc.Error.
+func (e *Engine) RPCMethods() map[string]rpc.Method {
+	return map[string]rpc.Method{
 		MethodInventory: e.rpcInventory,
 		MethodGetItem:   e.rpcGetItem,
 	}
