@@ -1,0 +1,121 @@
+package node
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+
+	"github.com/witnet-p2p/witnet-p2p/session"
+)
+
+// Resource-manager limits of the Witnet session protocol. A peer needs at most one
+// inbound and one outbound session with us, plus a feeler now and then and a session
+// that is still ending while its successor starts; libp2p's defaults would let one peer
+// open hundreds of streams at once, each costing a session and its goroutines until the
+// manager refuses it.
+const (
+	// sessionStreamsPerPeer caps a peer's session streams in each direction.
+	sessionStreamsPerPeer = 4
+	// sessionMemoryPerPeer caps what a peer's session streams may reserve, mostly yamux
+	// receive windows (up to 16 MiB each): two busy sessions at full window.
+	sessionMemoryPerPeer = 32 << 20
+	// sessionMemoryPerStream is the protocol-wide memory allowance per permitted stream.
+	sessionMemoryPerStream = 16 << 20
+)
+
+// protocolLimits adds the limits of session.ProtocolID, and of the session service its
+// streams join, to scaling: per peer, sessionStreamsPerPeer streams each way; for all
+// peers together, one stream each way per connection the node admits (l.conns).
+func protocolLimits(scaling *rcmgr.ScalingLimitConfig, l hostLimits) {
+	perPeer := rcmgr.BaseLimit{
+		StreamsInbound:  sessionStreamsPerPeer,
+		StreamsOutbound: sessionStreamsPerPeer,
+		Streams:         2 * sessionStreamsPerPeer,
+		Memory:          sessionMemoryPerPeer,
+	}
+	all := rcmgr.BaseLimit{
+		StreamsInbound:  l.conns,
+		StreamsOutbound: l.conns,
+		Streams:         2 * l.conns,
+		Memory:          int64(2*l.conns) * sessionMemoryPerStream,
+	}
+	scaling.AddProtocolPeerLimit(session.ProtocolID, perPeer, rcmgr.BaseLimitIncrease{})
+	scaling.AddServicePeerLimit(session.ServiceName, perPeer, rcmgr.BaseLimitIncrease{})
+	scaling.AddProtocolLimit(session.ProtocolID, all, rcmgr.BaseLimitIncrease{})
+	scaling.AddServiceLimit(session.ServiceName, all, rcmgr.BaseLimitIncrease{})
+}
+
+// logStreamRefusals wraps rm so that a session stream refused by a limit is logged with
+// its peer: libp2p resets such a stream before any handler sees it and logs only at
+// debug level. A peer that hammers the limit would flood the log, so at most one line per
+// refusalLogInterval is written, with the number of refusals left unlogged before it.
+func logStreamRefusals(rm network.ResourceManager) network.ResourceManager {
+	return &streamRefusals{ResourceManager: rm}
+}
+
+// sessionLimitName describes the session stream limits in logs.
+var sessionLimitName = "session streams: " + strconv.Itoa(sessionStreamsPerPeer) + " per peer each way"
+
+// refusalLogInterval is the least time between two logged stream refusals.
+const refusalLogInterval = time.Second
+
+type streamRefusals struct {
+	network.ResourceManager
+
+	mu         sync.Mutex
+	lastLogged time.Time
+	suppressed int
+}
+
+var _ network.ResourceManager = (*streamRefusals)(nil)
+
+// OpenStream opens a stream scope that reports protocol refusals.
+func (r *streamRefusals) OpenStream(p peer.ID, dir network.Direction) (network.StreamManagementScope, error) {
+	scope, err := r.ResourceManager.OpenStream(p, dir)
+	if err != nil {
+		if dir == network.DirInbound {
+			r.refused(p, dir, "", "streams of the peer or of all peers", err)
+		}
+		return nil, err
+	}
+	return &refusingStreamScope{StreamManagementScope: scope, r: r, peer: p, dir: dir}, nil
+}
+
+// refused logs one refusal, or counts it while the log is throttled.
+func (r *streamRefusals) refused(p peer.ID, dir network.Direction, proto protocol.ID, limit string, err error) {
+	now := time.Now()
+	r.mu.Lock()
+	if now.Sub(r.lastLogged) < refusalLogInterval {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	r.lastLogged = now
+	suppressed := r.suppressed
+	r.suppressed = 0
+	r.mu.Unlock()
+	log.Warnw("stream refused by a limit", "peer", p, "dir", dirName(dir), "protocol", proto,
+		"limit", limit, "err", err, "unlogged_refusals", suppressed)
+}
+
+// refusingStreamScope reports a refused session protocol.
+type refusingStreamScope struct {
+	network.StreamManagementScope
+	r    *streamRefusals
+	peer peer.ID
+	dir  network.Direction
+}
+
+// SetProtocol attaches the stream to proto, logging a refusal of the session protocol.
+func (s *refusingStreamScope) SetProtocol(proto protocol.ID) error {
+	err := s.StreamManagementScope.SetProtocol(proto)
+	if err != nil && proto == session.ProtocolID {
+		s.r.refused(s.peer, s.dir, proto, sessionLimitName, err)
+	}
+	return err
+}
