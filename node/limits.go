@@ -80,6 +80,7 @@ func newConnManager(l hostLimits) (*connmgr.BasicConnMgr, error) {
 func newResourceManager(l hostLimits, metrics bool) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
+	protocolLimits(&scaling, l)
 	partial := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			ConnsInbound:  rcmgr.LimitVal(l.inboundConns),
@@ -113,7 +114,7 @@ func newResourceManager(l hostLimits, metrics bool) (network.ResourceManager, er
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
-	return &limitLogger{ResourceManager: rm, limits: l}, nil
+	return &limitLogger{ResourceManager: logStreamRefusals(rm), limits: l}, nil
 }
 
 // limitLogger wraps the resource manager so that a connection refused for a limit is
