@@ -3,6 +3,7 @@ package node
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -67,6 +68,8 @@ const refusalLogInterval = time.Second
 type streamRefusals struct {
 	network.ResourceManager
 
+	refusals atomic.Int64 // session streams refused, logged or not
+
 	mu         sync.Mutex
 	lastLogged time.Time
 	suppressed int
@@ -88,6 +91,7 @@ func (r *streamRefusals) OpenStream(p peer.ID, dir network.Direction) (network.S
 
 // refused logs one refusal, or counts it while the log is throttled.
 func (r *streamRefusals) refused(p peer.ID, dir network.Direction, proto protocol.ID, limit string, err error) {
+	r.refusals.Add(1)
 	now := time.Now()
 	r.mu.Lock()
 	if now.Sub(r.lastLogged) < refusalLogInterval {
