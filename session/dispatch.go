@@ -154,22 +154,49 @@ func blocksBatchLimit(limit int, superblockPeriod uint32) int {
 	return limit
 }
 
-// answerAnnouncement requests the blocks of an announcement that the inventory does not
-// hold, in announcement order, at most blockLimit of them. Transaction and superblock
-// entries are ignored, as in witnet-rust (they are pushed, never pulled).
+// AnnouncedBy is implemented by an Inventory that gossips every kind by announcement and
+// wants to know which session announced the entries (to ask that peer, fall back on other
+// announcers, and never announce an item back to a peer that has it). Such an Inventory
+// gets every entry of an announcement through MissingFrom; any other Inventory gets only
+// the block entries through Missing, as in witnet-rust (WIRE.md 7.5).
+type AnnouncedBy interface {
+	MissingFrom(from *Session, entries []*pb.InventoryEntry) []*pb.InventoryEntry
+}
+
+// answerAnnouncement requests the entries of an announcement that the inventory does not
+// hold, in announcement order, with at most blockLimit block entries. Unless the
+// inventory implements AnnouncedBy, transaction and superblock entries are ignored, as in
+// witnet-rust (they are pushed, never pulled).
 func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
-	var blocks []*pb.InventoryEntry
-	for _, e := range a.GetInventory() {
-		if _, ok := e.GetKind().(*pb.InventoryEntry_Block); ok {
-			blocks = append(blocks, e)
+	var missing []*pb.InventoryEntry
+	if inv, ok := s.cfg.Inventory.(AnnouncedBy); ok {
+		if len(a.GetInventory()) > 0 {
+			missing = inv.MissingFrom(s, a.GetInventory())
 		}
+	} else {
+		var blocks []*pb.InventoryEntry
+		for _, e := range a.GetInventory() {
+			if _, ok := e.GetKind().(*pb.InventoryEntry_Block); ok {
+				blocks = append(blocks, e)
+			}
+		}
+		if len(blocks) == 0 {
+			return nil
+		}
+		missing = s.cfg.Inventory.Missing(blocks)
 	}
-	if len(blocks) == 0 {
-		return nil
-	}
-	missing := s.cfg.Inventory.Missing(blocks)
-	if limit := s.blockLimit(); limit > 0 && len(missing) > limit {
-		missing = missing[:limit]
+	if limit := s.blockLimit(); limit > 0 {
+		kept, blocks := missing[:0:0], 0
+		for _, e := range missing {
+			if _, ok := e.GetKind().(*pb.InventoryEntry_Block); ok {
+				if blocks == limit {
+					continue
+				}
+				blocks++
+			}
+			kept = append(kept, e)
+		}
+		missing = kept
 	}
 	if len(missing) == 0 {
 		return nil
