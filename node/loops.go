@@ -29,6 +29,7 @@ func (n *Node) startLoops() {
 		melt = n.book.MeltInterval()
 	}
 	n.every(melt, false, n.meltRound)
+	n.spawn(func() { n.inv.BeaconLoop(n.ctx, n.chain, n.cfg.epochs) })
 }
 
 // every runs f (first at once if immediate) and again period after each run returned,

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
@@ -48,6 +49,7 @@ type Node struct {
 	metrics *metrics
 	traffic *traffic
 	rpc     *rpc.Server // nil without an HTTP listener
+	inv     *inventory.Engine
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -140,10 +142,26 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		Clock:               cfg.clock,
 		Self:                n.id,
 		PublicAddrs:         cfg.announce,
-		OnConsolidated:      n.onConsolidated,
-		OnUnregistered:      n.watch,
+		OnConsolidated:      func(s *session.Session) { n.inv.AddSession(s); n.onConsolidated(s) },
+		OnUnregistered:      func(s *session.Session) { n.inv.RemoveSession(s); n.watch(s) },
 	})
 	n.reg = newRegistry(n, n.metrics)
+
+	invStore, err := inventory.OpenStore(db, inventory.StoreConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("node: inventory: %w", err)
+	}
+	if n.inv, err = inventory.New(inventory.Config{
+		Store:      invStore,
+		Decoder:    inventory.Decoder{Activations: protocol.MainnetActivations},
+		Magic:      cfg.magic,
+		Clock:      cfg.clock,
+		Ice:        adapter.Ice,
+		Registerer: n.reg,
+	}); err != nil {
+		return nil, fmt.Errorf("node: inventory: %w", err)
+	}
+	n.chain = inventory.Chain{Chain: n.chain, Engine: n.inv}
 
 	h, err := n.newHost(key, limits, cm)
 	if err != nil {
@@ -169,6 +187,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		Nonces:           session.NewNonceSet(0),
 		AddressBook:      adapter,
 		Chain:            n.chain,
+		Inventory:        n.inv,
 	})
 
 	if err := n.addBootstrap(); err != nil {
@@ -176,6 +195,12 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 
 	if cfg.rpcAddr != "" {
+		if n.cfg.rpcMethods == nil {
+			n.cfg.rpcMethods = map[string]rpc.Method{}
+		}
+		for name, m := range n.inv.RPCMethods() {
+			n.cfg.rpcMethods[name] = m
+		}
 		if n.rpc, err = rpc.Listen(cfg.rpcAddr, (*rpcBackend)(n), n.reg); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
@@ -352,6 +377,9 @@ func (n *Node) shutdown() error {
 	n.spawnMu.Unlock()
 	n.traffic.closeAll() // feelers, which the manager does not know
 	n.wg.Wait()
+	if n.inv != nil {
+		errs = append(errs, n.inv.Close())
+	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/invcli"
 )
 
 func main() {
@@ -45,6 +46,7 @@ func newApp() *cli.App {
 			identityCommand(),
 			devnetCommand(),
 			messageCommand(),
+			invcli.Command(),
 			versionCommand(),
 		},
 	})
