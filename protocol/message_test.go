@@ -440,15 +440,37 @@ func inventory16(b *testing.B) *pb.Message {
 	return m
 }
 
+// inventory2 is the typical gossip announcement: two transaction hashes.
+func inventory2(b *testing.B) *pb.Message {
+	m, err := NewInventoryAnnouncement(Magic, []*pb.InventoryEntry{TxEntry(Hash{1, 0xaa}), TxEntry(Hash{2, 0xbb})})
+	require.NoError(b, err)
+	return m
+}
+
+// lastBeacon is the ~100-byte message of the session throughput benchmark.
+func lastBeacon() *pb.Message {
+	return NewLastBeacon(Magic, NewLastBeaconPB(NewCheckpointBeacon(3_200_000, Hash{0xaa, 1, 2, 3}),
+		NewCheckpointBeacon(160_000, Hash{0xbb, 4, 5, 6})))
+}
+
+// benchMessages are the messages BenchmarkMessage measures: the hot small kinds of a
+// running session, then the large ones.
+var benchMessages = []struct {
+	name string
+	m    func(b *testing.B) *pb.Message
+}{
+	{"Verack", func(*testing.B) *pb.Message { return NewVerack(Magic) }},
+	{"GetPeers", func(*testing.B) *pb.Message { return NewGetPeers(Magic) }},
+	{"LastBeacon", func(*testing.B) *pb.Message { return lastBeacon() }},
+	{"Inventory2", inventory2},
+	{"Version", func(*testing.B) *pb.Message { return exampleVersion() }},
+	{"Transaction", func(b *testing.B) *pb.Message { return NewTransaction(Magic, exampleTransaction(b)) }},
+	{"Inventory16", inventory16},
+	{"BlockExample", func(b *testing.B) *pb.Message { return exampleBlockMessage(b) }},
+}
+
 func BenchmarkMessage(b *testing.B) {
-	cases := []struct {
-		name string
-		m    func(b *testing.B) *pb.Message
-	}{
-		{"Version", func(*testing.B) *pb.Message { return exampleVersion() }},
-		{"Inventory16", inventory16},
-		{"BlockExample", func(b *testing.B) *pb.Message { return exampleBlockMessage(b) }},
-	}
+	cases := benchMessages
 	for _, c := range cases {
 		b.Run(fmt.Sprintf("Marshal/%s", c.name), func(b *testing.B) { benchMarshal(b, c.m(b)) })
 		b.Run(fmt.Sprintf("Unmarshal/%s", c.name), func(b *testing.B) { benchUnmarshal(b, c.m(b)) })
