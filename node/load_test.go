@@ -72,17 +72,27 @@ type floodReport struct {
 // startFlooders runs the flooder process against n and returns it with its stdout.
 func startFlooders(t *testing.T, n *Node, sessions int, d time.Duration, rate int) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadFlooderProcess$", "-test.v")
-	// The attackers would be on other machines: here they get one core at the lowest
-	// priority, so what is measured is the node, not a fight over the CPU.
-	if nice, err := exec.LookPath("nice"); err == nil {
-		cmd = exec.Command(nice, append([]string{"-n", "19"}, cmd.Args...)...)
-	}
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1",
+	return startTestChild(t, "^TestLoadFlooderProcess$", true,
 		floodTargetEnv+"="+n.Addrs()[0].String(),
 		floodSessionsEnv+"="+strconv.Itoa(sessions),
 		floodDurationEnv+"="+d.String(),
 		floodRateEnv+"="+strconv.Itoa(rate))
+}
+
+// startTestChild re-executes this test binary running only the tests matching run, with
+// env added, and returns it with its stdout; it is killed when the test ends. A background
+// child gets one core at the lowest priority: the attackers it stands for would be on
+// other machines, so what is measured is the node, not a fight over the CPU.
+func startTestChild(t *testing.T, run string, background bool, env ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v")
+	if nice, err := exec.LookPath("nice"); err == nil && background {
+		cmd = exec.Command(nice, append([]string{"-n", "19"}, cmd.Args...)...)
+	}
+	cmd.Env = append(os.Environ(), env...)
+	if background {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
