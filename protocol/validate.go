@@ -49,25 +49,37 @@ func Validate(m *pb.Message) error {
 	if err := checkLimits(m); err != nil {
 		return err
 	}
-	if err := walk(m.ProtoReflect(), canonIgnore, true); err != nil {
-		if v, ok := err.(*violation); ok {
-			return v.decodeError()
-		}
-		return err
+	if v := checkMessage(m); v != nil {
+		return v.decodeError()
 	}
 	return nil
 }
 
+// checkLimits checks the list limits. It switches on the oneof itself rather than calling
+// the generated getters, which dereference a oneof wrapper that is a nil pointer.
 func checkLimits(m *pb.Message) error {
-	cmd := m.GetKind()
-	if n := len(cmd.GetPeers_().GetPeers()); n > MaxPeersPerMessage {
-		return tooManyPeers(n)
-	}
-	if n := len(cmd.GetInventoryAnnouncement().GetInventory()); n > MaxInventoryEntries {
-		return tooManyEntries(fieldAnnouncement, n)
-	}
-	if n := len(cmd.GetInventoryRequest().GetInventory()); n > MaxInventoryEntries {
-		return tooManyEntries(fieldRequest, n)
+	switch k := m.GetKind().GetKind().(type) {
+	case *pb.Message_Command_Peers_:
+		if k == nil {
+			break
+		}
+		if n := len(k.Peers_.GetPeers()); n > MaxPeersPerMessage {
+			return tooManyPeers(n)
+		}
+	case *pb.Message_Command_InventoryAnnouncement:
+		if k == nil {
+			break
+		}
+		if n := len(k.InventoryAnnouncement.GetInventory()); n > MaxInventoryEntries {
+			return tooManyEntries(fieldAnnouncement, n)
+		}
+	case *pb.Message_Command_InventoryRequest:
+		if k == nil {
+			break
+		}
+		if n := len(k.InventoryRequest.GetInventory()); n > MaxInventoryEntries {
+			return tooManyEntries(fieldRequest, n)
+		}
 	}
 	return nil
 }
@@ -150,33 +162,20 @@ func checkRules(m protoreflect.Message) (v *violation, done bool) {
 	case *pb.Hash:
 		return checkHash(x), true
 	case *pb.PublicKeyHash:
-		if n := len(x.GetHash()); n != pkhLen {
-			return &violation{reason: ReasonPKHLength, at: pathElem{"hash", -1}, whole: true,
-				detail: fmt.Sprintf("public key hash is %d bytes, want %d", n, pkhLen)}, true
-		}
-		return nil, true
+		return checkPKH(x), true
 	case *pb.PublicKey:
-		if n := len(x.GetPublicKey()); n != publicKeyLen {
-			return &violation{reason: ReasonPublicKeyLength, at: pathElem{"public_key", -1}, whole: true,
-				detail: fmt.Sprintf("public key is %d bytes, want %d", n, publicKeyLen)}, true
-		}
-		return nil, true
+		return checkPublicKey(x), true
 	case *pb.Address:
-		if _, err := ParseAddress(x.GetAddress()); err != nil {
-			return &violation{reason: ReasonAddress, at: pathElem{"address", -1}, whole: true, err: err}, true
-		}
-		return nil, true
+		return checkAddress(x), true
 	case *pb.InventoryEntry:
 		return checkInventoryEntry(x), true
 	case *pb.Message:
-		if magic := x.GetMagic(); magic > maxMagic {
-			return &violation{reason: ReasonMagic, at: pathElem{"magic", -1},
-				detail: fmt.Sprintf("magic %d does not fit in 16 bits", magic)}, false
+		if v := checkMagic(x.GetMagic()); v != nil {
+			return v, false
 		}
 	case *pb.DataRequestOutput:
-		if w := x.GetWitnesses(); w > maxWitnesses {
-			return &violation{reason: ReasonWitnesses, at: pathElem{"witnesses", -1},
-				detail: fmt.Sprintf("%d witnesses, at most %d", w, maxWitnesses)}, false
+		if v := checkWitnesses(x.GetWitnesses()); v != nil {
+			return v, false
 		}
 	}
 	md := m.Descriptor()
@@ -187,6 +186,55 @@ func checkRules(m protoreflect.Message) (v *violation, done bool) {
 		}
 	}
 	return nil, false
+}
+
+func checkMagic(magic uint32) *violation {
+	if magic > maxMagic {
+		return &violation{reason: ReasonMagic, at: pathElem{"magic", -1},
+			detail: fmt.Sprintf("magic %d does not fit in 16 bits", magic)}
+	}
+	return nil
+}
+
+func checkWitnesses(w uint32) *violation {
+	if w > maxWitnesses {
+		return &violation{reason: ReasonWitnesses, at: pathElem{"witnesses", -1},
+			detail: fmt.Sprintf("%d witnesses, at most %d", w, maxWitnesses)}
+	}
+	return nil
+}
+
+func checkPKH(x *pb.PublicKeyHash) *violation {
+	if n := len(x.GetHash()); n != pkhLen {
+		return &violation{reason: ReasonPKHLength, at: pathElem{"hash", -1}, whole: true,
+			detail: fmt.Sprintf("public key hash is %d bytes, want %d", n, pkhLen)}
+	}
+	return nil
+}
+
+func checkPublicKey(x *pb.PublicKey) *violation {
+	if n := len(x.GetPublicKey()); n != publicKeyLen {
+		return &violation{reason: ReasonPublicKeyLength, at: pathElem{"public_key", -1}, whole: true,
+			detail: fmt.Sprintf("public key is %d bytes, want %d", n, publicKeyLen)}
+	}
+	return nil
+}
+
+func checkAddress(x *pb.Address) *violation {
+	if _, err := ParseAddress(x.GetAddress()); err != nil {
+		return &violation{reason: ReasonAddress, at: pathElem{"address", -1}, whole: true, err: err}
+	}
+	return nil
+}
+
+// checkRADType checks a RADRetrieve kind (element index of a list, or -1) the way
+// checkEnum checks any enum: only declared values pass.
+func checkRADType(k pb.DataRequestOutput_RADRequest_RADType, index int) *violation {
+	if _, ok := pb.DataRequestOutput_RADRequest_RADType_name[int32(k)]; ok {
+		return nil
+	}
+	return &violation{reason: ReasonEnum, at: pathElem{"kind", index},
+		detail: fmt.Sprintf("RADType value %d not declared", k)}
 }
 
 func oneofUnset(msg, oneof protoreflect.Name, whole bool) *violation {

@@ -7,10 +7,12 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// One traversal of a protobuf value serves every check and rewrite in this package:
-// Canonicalize and CanonicalBytes (the canonical form, WIRE.md section 2), Validate (the
-// decode rules, reported as a *DecodeError) and the item hashes (canonical form and decode
-// rules in one pass, reported as an *ItemError).
+// One traversal of any protobuf value serves the checks and rewrites of this package:
+// Canonicalize and CanonicalBytes (the canonical form, WIRE.md section 2) and the item
+// hashes (canonical form and decode rules in one pass, reported as an *ItemError). It is
+// also the reference for the decode rules: Validate, which runs on every received
+// message, applies the same rules with typed code (rules.go), and the tests hold the two
+// to the same verdict, reported as a *DecodeError.
 
 // canonMode says what a walk does about canonical form.
 type canonMode uint8
