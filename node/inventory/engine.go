@@ -136,12 +136,14 @@ type fetch struct {
 	holders map[peer.ID]struct{}
 }
 
-// write is an accepted item waiting for the writer.
+// write is an accepted item waiting for the writer, or a barrier (barrier set, no item)
+// whose done receives nil once every write queued before it is committed.
 type write struct {
-	key  entryKey
-	it   Item
-	cmd  *pb.Message_Command
-	done chan error // nil unless a caller waits for the commit
+	key     entryKey
+	it      Item
+	cmd     *pb.Message_Command
+	barrier bool
+	done    chan error // nil unless a caller waits for the commit
 }
 
 // Engine is a node's inventory service: it answers the sessions' inventory calls
@@ -164,10 +166,14 @@ type Engine struct {
 	pending map[conn][]*pb.InventoryEntry // announcements waiting for the flusher
 	sweep   session.Timer
 	// unwritten holds accepted items until the writer has committed them; requests for
-	// them are served from here meanwhile. writes is the writer's queue.
+	// them are served from here meanwhile. writes is the writer's queue. The writer
+	// goroutine is the only one that commits, so the queue is committed in order and a
+	// barrier appended to it is passed only once everything before it is on disk.
+	// drained is signalled (with mu) whenever the writer shrinks unwritten, and on Close.
 	unwritten map[entryKey]*write
 	writes    []*write
 	writeKick chan struct{}
+	drained   *sync.Cond
 
 	kick   chan struct{} // wakes the announcement flusher
 	ctx    context.Context
@@ -217,6 +223,7 @@ func New(cfg Config) (*Engine, error) {
 		unwritten: make(map[entryKey]*write),
 		writeKick: make(chan struct{}, 1),
 	}
+	e.drained = sync.NewCond(&e.mu)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(newCollector(e)); err != nil {
 			return nil, fmt.Errorf("inventory: register metrics: %w", err)
@@ -243,6 +250,7 @@ func (e *Engine) Close() error {
 	if e.sweep != nil {
 		e.sweep.Stop()
 	}
+	e.drained.Broadcast() // accepters held back by the backlog bound return
 	e.mu.Unlock()
 	e.cancel()
 	e.wg.Wait()
@@ -502,7 +510,10 @@ func (e *Engine) onDisk(key entryKey) bool {
 //
 // The item is announced before its commit completes: a gossip hop then costs no disk
 // flush, and a peer that requests it meanwhile is served from memory. Only Submit waits
-// for the commit, so what the node acknowledges is durable.
+// for the commit, so what the node acknowledges is durable. When more than maxUnwritten
+// items wait for the writer, accept waits for it to catch up, so a peer flooding us is
+// slowed to the disk's pace (its session's reader is the goroutine that waits) instead of
+// growing memory.
 func (e *Engine) accept(key entryKey, it Item, cmd *pb.Message_Command, done chan error) bool {
 	w := &write{key: key, it: it, cmd: cmd, done: done}
 	e.mu.Lock()
@@ -516,21 +527,41 @@ func (e *Engine) accept(key entryKey, it Item, cmd *pb.Message_Command, done cha
 	}
 	e.unwritten[key] = w
 	e.writes = append(e.writes, w)
-	backlog := len(e.writes)
-	e.mu.Unlock()
-	if backlog > maxUnwritten && done == nil {
-		e.commitWrites()
-		return true
+	e.kickWriter()
+	for len(e.unwritten) > maxUnwritten && !e.closed {
+		e.drained.Wait()
 	}
+	e.mu.Unlock()
+	return true
+}
+
+// kickWriter wakes the writer goroutine.
+func (e *Engine) kickWriter() {
 	select {
 	case e.writeKick <- struct{}{}:
 	default:
 	}
-	return true
+}
+
+// flush returns once every item accepted before the call is committed (or failed to
+// be), or at once if the engine is closed (Close commits what is queued).
+func (e *Engine) flush() {
+	done := make(chan error, 1)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.writes = append(e.writes, &write{barrier: true, done: done})
+	e.kickWriter()
+	e.mu.Unlock()
+	// Queued before Close: the writer's last round, on Close, passes the barrier.
+	<-done
 }
 
 // writeLoop commits accepted items: everything queued since the last commit goes into one
-// bbolt transaction, so a burst costs few disk flushes. On Close it commits what is left.
+// bbolt transaction, so a burst costs few disk flushes. It is the only goroutine that
+// commits. On Close it commits what is left.
 func (e *Engine) writeLoop() {
 	defer e.wg.Done()
 	for {
@@ -544,6 +575,8 @@ func (e *Engine) writeLoop() {
 	}
 }
 
+// commitWrites commits the queue, batch by batch, until it is empty. Only writeLoop
+// calls it.
 func (e *Engine) commitWrites() {
 	for {
 		e.mu.Lock()
@@ -553,13 +586,24 @@ func (e *Engine) commitWrites() {
 		if len(batch) == 0 {
 			return
 		}
-		items := make([]Item, len(batch))
-		for i, w := range batch {
-			items[i] = w.it
+		items := make([]Item, 0, len(batch))
+		for _, w := range batch {
+			if !w.barrier {
+				items = append(items, w.it)
+			}
 		}
-		added, err := e.store.Put(items...)
+		var (
+			added []bool
+			err   error
+		)
+		if len(items) > 0 {
+			added, err = e.store.Put(items...)
+		}
 		e.mu.Lock()
 		for _, w := range batch {
+			if w.barrier {
+				continue
+			}
 			delete(e.unwritten, w.key)
 			if err != nil {
 				e.seen.remove(w.key) // let it be fetched again
@@ -567,17 +611,24 @@ func (e *Engine) commitWrites() {
 				e.cache.put(w.key, w.cmd)
 			}
 		}
+		e.drained.Broadcast()
 		e.mu.Unlock()
 		if err != nil {
-			log.Errorw("cannot store items", "items", len(batch), "err", err)
+			log.Errorw("cannot store items", "items", len(items), "err", err)
 		}
-		for i, w := range batch {
+		i := 0
+		for _, w := range batch {
+			if w.barrier {
+				w.done <- nil
+				continue
+			}
 			if err == nil && added[i] {
 				e.stats.stored[w.it.Kind].Add(1)
 				if e.cfg.OnNew != nil {
 					e.cfg.OnNew(w.it)
 				}
 			}
+			i++
 			if w.done != nil {
 				w.done <- err
 			}

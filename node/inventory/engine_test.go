@@ -148,21 +148,33 @@ func TestRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
 	require.Empty(t, e.missing(honest, entries), "second announcer waits its turn")
 	require.Empty(t, e.missing(liar, entries), "a repeated announcement asks nothing")
 
+	// The sweep timer is the engine's only timer. Each advance must find it re-armed, or
+	// a sweep that read the clock before the advance would arm its successor after it,
+	// past the last advance, and never run again.
+	sweepArmed := func() {
+		require.Eventually(t, func() bool { return clock.Pending() == 1 }, 2*time.Second, time.Millisecond)
+	}
+	sweepArmed()
 	clock.Advance(1500 * time.Millisecond)
 	require.Eventually(t, func() bool { return len(honest.sentOf(protocol.KindInventoryRequest)) == 1 }, 2*time.Second, time.Millisecond)
 	e.received(honest, txMsg(tx))
-	e.commitWrites()
+	e.flush()
 	require.True(t, storedBy(e, it.Hash))
 	require.Zero(t, e.Stats().Unsolicited)
 
 	// The liar still owes the item; after the blocks timeout it is iced and dropped.
 	for range 10 {
+		sweepArmed()
 		clock.Advance(time.Second)
 	}
+	// The sweep ices the peer, then closes its session: wait for both.
 	require.Eventually(t, func() bool {
 		mu.Lock()
-		defer mu.Unlock()
-		return len(iced) == 1
+		n := len(iced)
+		mu.Unlock()
+		liar.mu.Lock()
+		defer liar.mu.Unlock()
+		return n == 1 && liar.closed
 	}, 2*time.Second, time.Millisecond)
 	mu.Lock()
 	require.Equal(t, []peer.ID{pid(9)}, iced)
@@ -187,7 +199,7 @@ func TestUnrequestedItemsCannotExceedPool(t *testing.T) {
 	for i := range 50 {
 		e.received(pushy, txMsg(testTx(uint64(i))))
 	}
-	e.commitWrites()
+	e.flush()
 	require.Equal(t, 10, store.Count(protocol.KindTransaction))
 	s := e.Stats()
 	require.Equal(t, uint64(50), s.Unsolicited)
