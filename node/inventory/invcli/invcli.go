@@ -21,10 +21,11 @@ import (
 // rpcFlag names the node to talk to; both sub-commands take it.
 func rpcFlag() cli.Flag {
 	return &cli.StringFlag{
-		Name:    "rpc",
+		Name:    "rpc-addr",
+		Aliases: []string{"rpc"},
 		Usage:   "the node's JSON-RPC address (host:port or URL)",
 		Value:   rpc.DefaultAddr,
-		EnvVars: []string{"WITNET_P2P_RPC"},
+		EnvVars: []string{"WITNET_P2P_RPC_ADDR"},
 	}
 }
 
@@ -81,7 +82,7 @@ func submit(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("item is not hex: %w", err)
 	}
-	client := rpc.NewClient(c.String("rpc"), c.Duration("timeout"))
+	client := rpc.NewClient(c.String("rpc-addr"), c.Duration("timeout"))
 	h, err := inventory.SubmitItem(c.Context, client, kind, raw)
 	if err != nil {
 		return err
@@ -98,7 +99,7 @@ func get(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	client := rpc.NewClient(c.String("rpc"), c.Duration("timeout"))
+	client := rpc.NewClient(c.String("rpc-addr"), c.Duration("timeout"))
 	res, err := inventory.GetItem(c.Context, client, h)
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ func TestSubmitAndGet(t *testing.T) {
 	want, err := protocol.SuperBlockHash(sb)
 	require.NoError(t, err)
 
-	out, err := run(t, "", "inventory", "submit", "--rpc", url, "--kind", "superblock", hex.EncodeToString(raw))
+	out, err := run(t, "", "inventory", "submit", "--rpc-addr", url, "--kind", "superblock", hex.EncodeToString(raw))
 	require.NoError(t, err)
 	require.Equal(t, want.String()+"\n", out)
 
