@@ -32,7 +32,8 @@ func Marshal(m *pb.Message) ([]byte, error) {
 // Unmarshal decodes and validates one Message payload. It rejects, with a *DecodeError, an
 // empty payload, bytes that are not a protobuf Message, lists longer than
 // MaxPeersPerMessage / MaxInventoryEntries (counted before parsing), and anything Validate
-// rejects.
+// rejects. The usual form of the small, frequent commands is read by a direct decoder
+// (fastdecode.go); everything else goes through proto.Unmarshal, with the same result.
 //
 // Legacy fallback (WIRE.md section 3): a Block whose header merkle roots lack both
 // stake_hash_merkle_root and unstake_hash_merkle_root (the form a V1.7-era node sends) gets
@@ -43,6 +44,18 @@ func Unmarshal(b []byte) (*pb.Message, error) {
 	if len(b) == 0 {
 		return nil, &DecodeError{Reason: ReasonEmpty, Detail: "empty payload"}
 	}
+	m, ok := decodeFast(b)
+	if !ok {
+		return unmarshalGeneral(b)
+	}
+	if err := Validate(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// unmarshalGeneral is Unmarshal through proto.Unmarshal, for any non-empty payload.
+func unmarshalGeneral(b []byte) (*pb.Message, error) {
 	if err := precheck(b); err != nil {
 		return nil, err
 	}

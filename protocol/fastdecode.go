@@ -1,0 +1,394 @@
+package protocol
+
+import (
+	"math"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+// A direct decoder for the commands a running session exchanges most: Verack, GetPeers,
+// LastBeacon, InventoryAnnouncement, InventoryRequest and Version. proto.Unmarshal builds
+// oneof members through reflection and allocates every sub-message on its own, which made
+// it most of a session's receive cost; this decoder fills the same values from a few
+// allocations.
+//
+// It accepts only the strict form Marshal writes for a well-formed message of those
+// kinds: fields in field-number order, each at most once and with its declared wire type,
+// every Hash of 32 bytes, every Address non-empty, nothing unknown and nothing left over.
+// Within that form a payload has exactly one meaning, and the decoder produces the value
+// proto.Unmarshal produces (TestFastDecodeMatchesProto, FuzzFastDecode). For anything else
+// it declines, and Unmarshal takes the general path, which also reports every error: the
+// decoder never rejects a payload itself.
+
+// Wire tags (field number << 3 | wire type) of the fields the decoder reads. Every field
+// number involved is below 16, so each tag is one byte.
+const (
+	tagVarint1  = 1<<3 | byte(protowire.VarintType)
+	tagVarint2  = 2<<3 | byte(protowire.VarintType)
+	tagVarint3  = 3<<3 | byte(protowire.VarintType)
+	tagFixed32  = 1<<3 | byte(protowire.Fixed32Type)
+	tagFixed64  = 3<<3 | byte(protowire.Fixed64Type)
+	tagNonce    = 7<<3 | byte(protowire.Fixed64Type)
+	tagBytes1   = 1<<3 | byte(protowire.BytesType)
+	tagBytes2   = 2<<3 | byte(protowire.BytesType)
+	tagSender   = 4<<3 | byte(protowire.BytesType)
+	tagReceiver = 5<<3 | byte(protowire.BytesType)
+	tagAgent    = 6<<3 | byte(protowire.BytesType)
+	tagBeacon   = 8<<3 | byte(protowire.BytesType)
+
+	// hashBodyLen is an encoded Hash holding 32 bytes: tag, length, bytes.
+	hashBodyLen = 2 + HashSize
+)
+
+// fastEnvelope is the part every decoded message has; it is allocated in one block with
+// the command's own values.
+type fastEnvelope struct {
+	msg pb.Message
+	cmd pb.Message_Command
+}
+
+// init links the envelope, whose command member the caller has set, and returns it.
+func (e *fastEnvelope) init(magic uint32) *pb.Message {
+	e.msg.Magic = magic
+	e.msg.Kind = &e.cmd
+	return &e.msg
+}
+
+// fastHash is a Hash with its oneof wrapper and bytes.
+type fastHash struct {
+	h   pb.Hash
+	w   pb.Hash_SHA256
+	sum [HashSize]byte
+}
+
+// decode fills f from an encoded Hash body and returns the Hash, or nil unless b is
+// exactly one SHA256 field of 32 bytes.
+func (f *fastHash) decode(b []byte) *pb.Hash {
+	if len(b) != hashBodyLen || b[0] != tagBytes1 || b[1] != HashSize {
+		return nil
+	}
+	copy(f.sum[:], b[2:])
+	f.w.SHA256 = f.sum[:HashSize:HashSize]
+	f.h.Kind = &f.w
+	return &f.h
+}
+
+// fastBeacon is a LastBeacon with everything below it.
+type fastBeacon struct {
+	lb  pb.LastBeacon
+	cp  [2]pb.CheckpointBeacon
+	sum [2]fastHash
+}
+
+// decode fills f from an encoded LastBeacon body: both checkpoints present, in order.
+func (f *fastBeacon) decode(b []byte) *pb.LastBeacon {
+	first, b, ok := consumeField(b, tagBytes1)
+	if !ok || !f.decodeCheckpoint(0, first) {
+		return nil
+	}
+	second, b, ok := consumeField(b, tagBytes2)
+	if !ok || len(b) != 0 || !f.decodeCheckpoint(1, second) {
+		return nil
+	}
+	f.lb.HighestBlockCheckpoint = &f.cp[0]
+	f.lb.HighestSuperblockCheckpoint = &f.cp[1]
+	return &f.lb
+}
+
+// decodeCheckpoint fills checkpoint i from a CheckpointBeacon body: an optional fixed32
+// checkpoint, then the Hash.
+func (f *fastBeacon) decodeCheckpoint(i int, b []byte) bool {
+	cp := &f.cp[i]
+	if len(b) > 0 && b[0] == tagFixed32 {
+		v, n := protowire.ConsumeFixed32(b[1:])
+		if n < 0 {
+			return false
+		}
+		cp.Checkpoint = v
+		b = b[1+n:]
+	}
+	body, rest, ok := consumeField(b, tagBytes2)
+	if !ok || len(rest) != 0 {
+		return false
+	}
+	cp.HashPrevBlock = f.sum[i].decode(body)
+	return cp.HashPrevBlock != nil
+}
+
+// consumeField reads a length-delimited field with the one-byte tag tag at the start of b
+// and returns its body and what follows.
+func consumeField(b []byte, tag byte) (body, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != tag {
+		return nil, nil, false
+	}
+	v, n := protowire.ConsumeBytes(b[1:])
+	if n < 0 {
+		return nil, nil, false
+	}
+	return v, b[1+n:], true
+}
+
+// consumeVarint32 reads an optional varint field with tag tag whose value fits in 32 bits
+// (protobuf would truncate a larger one; the general path handles that).
+func consumeVarint32(b []byte, tag byte) (v uint32, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != tag {
+		return 0, b, true
+	}
+	x, n := protowire.ConsumeVarint(b[1:])
+	if n < 0 || x > math.MaxUint32 {
+		return 0, nil, false
+	}
+	return uint32(x), b[1+n:], true
+}
+
+// decodeFast decodes b if it is in the strict form of a hot command (see above), and
+// reports whether it did.
+func decodeFast(b []byte) (*pb.Message, bool) {
+	magic, b, ok := consumeVarint32(b, tagVarint1)
+	if !ok {
+		return nil, false
+	}
+	cmd, rest, ok := consumeField(b, tagBytes2)
+	if !ok || len(rest) != 0 || len(cmd) == 0 {
+		return nil, false
+	}
+	// The command is exactly one length-delimited member.
+	num, typ, n := protowire.ConsumeTag(cmd)
+	if n < 0 || typ != protowire.BytesType {
+		return nil, false
+	}
+	body, n2 := protowire.ConsumeBytes(cmd[n:])
+	if n2 < 0 || n+n2 != len(cmd) {
+		return nil, false
+	}
+	if num >= protowire.Number(NumKinds) {
+		return nil, false
+	}
+	var m *pb.Message
+	switch Kind(num) {
+	case KindVerack:
+		if len(body) == 0 {
+			e := new(struct {
+				fastEnvelope
+				w pb.Message_Command_Verack
+				v pb.Verack
+			})
+			e.w.Verack = &e.v
+			e.cmd.Kind = &e.w
+			m = e.init(magic)
+		}
+	case KindGetPeers:
+		if len(body) == 0 {
+			e := new(struct {
+				fastEnvelope
+				w pb.Message_Command_GetPeers
+				v pb.GetPeers
+			})
+			e.w.GetPeers = &e.v
+			e.cmd.Kind = &e.w
+			m = e.init(magic)
+		}
+	case KindLastBeacon:
+		e := new(struct {
+			fastEnvelope
+			w pb.Message_Command_LastBeacon
+			b fastBeacon
+		})
+		if e.w.LastBeacon = e.b.decode(body); e.w.LastBeacon != nil {
+			e.cmd.Kind = &e.w
+			m = e.init(magic)
+		}
+	case KindInventoryAnnouncement:
+		e := new(struct {
+			fastEnvelope
+			w   pb.Message_Command_InventoryAnnouncement
+			inv pb.InventoryAnnouncement
+		})
+		if list, ok := decodeFastEntries(body); ok {
+			e.inv.Inventory = list
+			e.w.InventoryAnnouncement = &e.inv
+			e.cmd.Kind = &e.w
+			m = e.init(magic)
+		}
+	case KindInventoryRequest:
+		e := new(struct {
+			fastEnvelope
+			w   pb.Message_Command_InventoryRequest
+			inv pb.InventoryRequest
+		})
+		if list, ok := decodeFastEntries(body); ok {
+			e.inv.Inventory = list
+			e.w.InventoryRequest = &e.inv
+			e.cmd.Kind = &e.w
+			m = e.init(magic)
+		}
+	case KindVersion:
+		m = decodeFastVersion(magic, body)
+	}
+	return m, m != nil
+}
+
+// fastEntry is one InventoryEntry with its possible oneof wrappers and hash.
+type fastEntry struct {
+	e   pb.InventoryEntry
+	blk pb.InventoryEntry_Block
+	tx  pb.InventoryEntry_Tx
+	sb  pb.InventoryEntry_SuperBlock
+	sum fastHash
+}
+
+// decodeFastEntries decodes the entries of an InventoryAnnouncement or InventoryRequest
+// body: at most MaxInventoryEntries, each a block or transaction Hash or a superblock
+// index. An empty body is an empty (nil) list, as protobuf decodes it.
+func decodeFastEntries(b []byte) ([]*pb.InventoryEntry, bool) {
+	n := 0
+	for rest := b; len(rest) > 0; n++ {
+		var ok bool
+		if _, rest, ok = consumeField(rest, tagBytes1); !ok {
+			return nil, false
+		}
+	}
+	if n == 0 {
+		return nil, true
+	}
+	if n > MaxInventoryEntries {
+		return nil, false
+	}
+	list := make([]*pb.InventoryEntry, n)
+	slots := make([]fastEntry, n)
+	for i := range slots {
+		var body []byte
+		body, b, _ = consumeField(b, tagBytes1) // well-formed: counted above
+		if !slots[i].decode(body) {
+			return nil, false
+		}
+		list[i] = &slots[i].e
+	}
+	return list, true
+}
+
+// decode fills f from an InventoryEntry body holding exactly one member.
+func (f *fastEntry) decode(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	switch b[0] {
+	case tagBytes1, tagBytes2:
+		body, rest, ok := consumeField(b, b[0])
+		if !ok || len(rest) != 0 {
+			return false
+		}
+		h := f.sum.decode(body)
+		if h == nil {
+			return false
+		}
+		if b[0] == tagBytes1 {
+			f.blk.Block = h
+			f.e.Kind = &f.blk
+		} else {
+			f.tx.Tx = h
+			f.e.Kind = &f.tx
+		}
+		return true
+	case tagVarint3:
+		v, rest, ok := consumeVarint32(b, tagVarint3)
+		if !ok || len(rest) != 0 {
+			return false
+		}
+		f.sb.SuperBlock = v
+		f.e.Kind = &f.sb
+		return true
+	}
+	return false
+}
+
+// decodeFastVersion decodes a Version body: optional scalars, both addresses and the
+// beacon present, an optional UTF-8 user agent.
+func decodeFastVersion(magic uint32, b []byte) *pb.Message {
+	e := new(struct {
+		fastEnvelope
+		w        pb.Message_Command_Version
+		v        pb.Version
+		from, to pb.Address
+		beacon   fastBeacon
+	})
+	v := &e.v
+	var ok bool
+	if v.Version, b, ok = consumeVarint32(b, tagVarint1); !ok {
+		return nil
+	}
+	if len(b) > 0 && b[0] == tagVarint2 {
+		x, n := protowire.ConsumeVarint(b[1:])
+		if n < 0 {
+			return nil
+		}
+		v.Timestamp = int64(x)
+		b = b[1+n:]
+	}
+	if len(b) > 0 && b[0] == tagFixed64 {
+		x, n := protowire.ConsumeFixed64(b[1:])
+		if n < 0 {
+			return nil
+		}
+		v.Capabilities = x
+		b = b[1+n:]
+	}
+	from, b, ok := consumeAddress(b, tagSender)
+	if !ok {
+		return nil
+	}
+	to, b, ok := consumeAddress(b, tagReceiver)
+	if !ok {
+		return nil
+	}
+	// Both addresses share one allocation, each slice capped at its own end.
+	addrs := make([]byte, len(from)+len(to))
+	copy(addrs, from)
+	copy(addrs[len(from):], to)
+	e.from.Address = addrs[:len(from):len(from)]
+	e.to.Address = addrs[len(from):]
+	v.SenderAddress, v.ReceiverAddress = &e.from, &e.to
+	if len(b) > 0 && b[0] == tagAgent {
+		ua, rest, ok := consumeField(b, tagAgent)
+		if !ok || !utf8.Valid(ua) {
+			return nil
+		}
+		v.UserAgent = string(ua)
+		b = rest
+	}
+	if len(b) > 0 && b[0] == tagNonce {
+		x, n := protowire.ConsumeFixed64(b[1:])
+		if n < 0 {
+			return nil
+		}
+		v.Nonce = x
+		b = b[1+n:]
+	}
+	beacon, rest, ok := consumeField(b, tagBeacon)
+	if !ok || len(rest) != 0 {
+		return nil
+	}
+	if v.Beacon = e.beacon.decode(beacon); v.Beacon == nil {
+		return nil
+	}
+	e.w.Version = v
+	e.cmd.Kind = &e.w
+	return e.init(magic)
+}
+
+// consumeAddress reads an Address field with tag tag whose body is exactly one non-empty
+// address field, and returns the address bytes (not copied).
+func consumeAddress(b []byte, tag byte) (addr, rest []byte, ok bool) {
+	body, rest, ok := consumeField(b, tag)
+	if !ok {
+		return nil, nil, false
+	}
+	addr, tail, ok := consumeField(body, tagBytes1)
+	if !ok || len(tail) != 0 || len(addr) == 0 {
+		return nil, nil, false
+	}
+	return addr, rest, true
+}
