@@ -47,12 +47,6 @@ func TestSmallRun(t *testing.T) {
 		t.Skip("starts libp2p hosts")
 	}
 	o := options{nodes: 6, degree: 3, items: 10, size: 200, rate: 100, seed: 3, timeout: 10 * time.Second}
-	if !sessionGossipsTransactions() {
-		o.skipGossipSub = true
-		_, _, err := measure(o)
-		require.ErrorIs(t, err, errNoTxGossip)
-		t.Skip(errNoTxGossip.Error())
-	}
 	results, s, err := measure(o)
 	require.NoError(t, err)
 	require.Len(t, results, 4)

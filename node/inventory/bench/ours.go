@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"time"
 
@@ -15,14 +14,8 @@ import (
 
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
-	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
-
-// errNoTxGossip reports a session package that does not pass the Tx entries of an
-// InventoryAnnouncement to the inventory, so transactions cannot be gossiped.
-var errNoTxGossip = errors.New("the session package drops Tx entries of InventoryAnnouncement; " +
-	"transaction gossip needs session dispatch to pass every entry to Inventory.MissingFrom")
 
 // ourNode is a witnet-p2p node reduced to what gossip needs: host, sessions, store, engine.
 type ourNode struct {
@@ -71,9 +64,6 @@ func (n *ourNode) traffic() (msgs, bytes uint64) {
 // runOurs measures this repository's gossip on s, with one bbolt file per node in dir.
 func runOurs(s scenario, dir string) (result, error) {
 	res := result{system: "witnet-p2p", mode: mode(s)}
-	if !sessionGossipsTransactions() {
-		return res, errNoTxGossip
-	}
 	tr := newTracker(len(s.items), s.nodes)
 	index := make(map[protocol.Hash]int, len(s.items))
 	var dec inventory.Decoder
@@ -188,45 +178,3 @@ func waitFor(timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
-
-// sessionGossipsTransactions probes, over an in-memory pipe, whether a session hands the
-// Tx entries of an InventoryAnnouncement to an inventory that implements MissingFrom.
-func sessionGossipsTransactions() bool {
-	a, b := net.Pipe()
-	probe := &probeInventory{called: make(chan struct{}, 1)}
-	sa := session.New(a, session.Peer{ID: "probe-a"}, session.Outbound, session.Config{})
-	sb := session.New(b, session.Peer{ID: "probe-b"}, session.Inbound, session.Config{Inventory: probe})
-	sa.Start()
-	sb.Start()
-	defer sa.Close(nil)
-	defer sb.Close(nil)
-	if waitFor(5*time.Second, func() bool { return sa.Status() == session.Consolidated }) != nil {
-		return false
-	}
-	if sa.AnnounceItems([]*pb.InventoryEntry{protocol.TxEntry(protocol.Hash{1})}) != nil {
-		return false
-	}
-	select {
-	case <-probe.called:
-		return true
-	case <-time.After(time.Second):
-		return false
-	}
-}
-
-type probeInventory struct{ called chan struct{} }
-
-func (p *probeInventory) Missing([]*pb.InventoryEntry) []*pb.InventoryEntry { return nil }
-func (p *probeInventory) MissingFrom(_ *session.Session, e []*pb.InventoryEntry) []*pb.InventoryEntry {
-	for _, x := range e {
-		if x.GetTx() != nil {
-			select {
-			case p.called <- struct{}{}:
-			default:
-			}
-		}
-	}
-	return nil
-}
-func (p *probeInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
-func (p *probeInventory) Received(*session.Session, *pb.Message)              {}

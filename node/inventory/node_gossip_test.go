@@ -1,0 +1,157 @@
+package inventory_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/stretchr/testify/require"
+
+	"github.com/witnet-p2p/witnet-p2p/node"
+	"github.com/witnet-p2p/witnet-p2p/node/inventory"
+	"github.com/witnet-p2p/witnet-p2p/node/rpc"
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/session"
+)
+
+// TestTwelveNodesGossipTransaction: 12 nodes with outbound limit 3 (each dials its ring
+// successor and two random others, fixed seed); a transaction submitted at one node is
+// stored by all within 5 s; on every session, a node receives the item at most once and
+// only from a neighbour that announced it, never announces it back to that neighbour, and
+// announces it at most once; submitting it again announces nothing; and a node restarted
+// as a real node (node.New on the same data directory) serves it by hash over JSON-RPC
+// and to a peer that requests it.
+func TestTwelveNodesGossipTransaction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 13 libp2p hosts")
+	}
+	const n = 12
+	dirs := make([]string, n)
+	nodes := make([]*inventory.GossipNode, n)
+	for i := range nodes {
+		dirs[i] = t.TempDir()
+		nodes[i] = inventory.StartGossipNode(t, filepath.Join(dirs[i], node.DBFile), 3)
+	}
+	addr := func(nd *inventory.GossipNode) peer.AddrInfo {
+		return peer.AddrInfo{ID: nd.Host().ID(), Addrs: nd.Host().Addrs()}
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for i, nd := range nodes {
+		targets := map[int]bool{(i + 1) % n: true}
+		for len(targets) < 3 {
+			if j := rng.IntN(n); j != i {
+				targets[j] = true
+			}
+		}
+		for j := range targets {
+			nd.Dial(t, addr(nodes[j]))
+		}
+	}
+	require.Eventually(t, func() bool {
+		for _, nd := range nodes {
+			if nd.Manager().NumSessions().OutboundConsolidated != 3 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond)
+
+	raw, err := protocol.CanonicalBytes(inventory.SampleTx(2026))
+	require.NoError(t, err)
+	start := time.Now()
+	it, isNew, err := nodes[0].Engine().Submit(protocol.KindTransaction, raw)
+	require.NoError(t, err)
+	require.True(t, isNew)
+	require.Eventually(t, func() bool {
+		for _, nd := range nodes {
+			if ok, _ := nd.Store().Has(it.Hash); !ok {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 2*time.Millisecond, "stored by all %d nodes within 5 s", n)
+	t.Logf("stored by all %d nodes after %v", n, time.Since(start))
+	time.Sleep(200 * time.Millisecond) // late duplicates, if any, would arrive now
+
+	// Session counters: the test sends nothing else, so every Transaction message is
+	// this item and every announcement is of it.
+	announced := make([]uint64, n)
+	for i, nd := range nodes {
+		var got uint64
+		for _, p := range nd.Manager().ConsolidatedPeers() {
+			s, ok := nd.Manager().Lookup(p.Peer.ID, p.Type)
+			require.True(t, ok)
+			st := s.Stats()
+			in := st.MessagesIn[protocol.KindTransaction]
+			annIn := st.MessagesIn[protocol.KindInventoryAnnouncement]
+			annOut := st.MessagesOut[protocol.KindInventoryAnnouncement]
+			require.LessOrEqual(t, in, uint64(1), "node %d got the item more than once from %s", i, p.Peer.ID)
+			if in == 1 {
+				require.Equal(t, uint64(1), annIn, "node %d got the item from %s, which did not announce it", i, p.Peer.ID)
+				require.Zero(t, annOut, "node %d announced the item back to %s, which sent it", i, p.Peer.ID)
+			}
+			require.LessOrEqual(t, annOut, uint64(1), "node %d announced the item twice to %s", i, p.Peer.ID)
+			got += in
+		}
+		if i == 0 {
+			require.Zero(t, got, "the submitter never receives its item back")
+		} else {
+			require.Equal(t, uint64(1), got, "node %d receives the item once in all (one request at a time)", i)
+		}
+		s := nd.Engine().Stats()
+		require.Equal(t, uint64(1), s.Stored[inventory.LabelTransaction], "node %d stores it once", i)
+		announced[i] = s.AnnouncedOut
+	}
+
+	// Submitting the item again, anywhere, is acknowledged and announces nothing.
+	for _, i := range []int{0, 5} {
+		_, isNew, err := nodes[i].Engine().Submit(protocol.KindTransaction, raw)
+		require.NoError(t, err)
+		require.False(t, isNew)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for i, nd := range nodes {
+		require.Equal(t, announced[i], nd.Engine().Stats().AnnouncedOut, "node %d announced the item again", i)
+	}
+
+	// Restart node 7 as a real node on its data directory: the item survives and is
+	// served by hash over JSON-RPC.
+	nodes[7].Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	re, err := node.New(ctx,
+		node.WithDataDir(dirs[7]),
+		node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0")),
+		node.WithRPCAddr("127.0.0.1:0"),
+		node.WithLibp2pMetrics(false),
+		node.WithPeriods(0, 0, 0),
+		// The test nodes have no chain: their beacon is all zeros, and a peer with another
+		// block hash at the same checkpoint is incompatible.
+		node.WithBeacon(protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(0, protocol.Hash{}), protocol.NewCheckpointBeacon(0, protocol.Hash{}))),
+	)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = re.Close() })
+	got, err := inventory.GetItem(ctx, rpc.NewClient(re.RPCAddr().String(), 0), it.Hash)
+	require.NoError(t, err)
+	require.Equal(t, inventory.LabelTransaction, got.Kind)
+	require.Equal(t, hex.EncodeToString(raw), got.Hex)
+
+	// And a fresh peer that dials it gets the item by request.
+	fresh := inventory.StartGossipNode(t, filepath.Join(t.TempDir(), "fresh.db"), 3)
+	fresh.Dial(t, peer.AddrInfo{ID: re.ID(), Addrs: re.Addrs()})
+	var s *session.Session
+	require.Eventually(t, func() bool {
+		var ok bool
+		s, ok = fresh.Manager().Lookup(re.ID(), session.Outbound)
+		return ok && s.Status() == session.Consolidated
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, s.RequestBlock(protocol.TxEntry(it.Hash)))
+	require.Eventually(t, func() bool { ok, _ := fresh.Store().Has(it.Hash); return ok }, 5*time.Second, 5*time.Millisecond,
+		fmt.Sprintf("the restarted node did not serve %s", it.Hash))
+}
