@@ -17,14 +17,39 @@ var unmarshalOpts = proto.UnmarshalOptions{DiscardUnknown: true}
 // Marshal encodes m as a Message payload (without the frame header). Generated code writes
 // fields in field-number order, which together with builders that set every singular
 // sub-message gives the bytes witnet-rust produces (WIRE.md section 2). Marshal does not run
-// Validate; it refuses only a nil Message or one without a command (ErrNoCommand).
+// Validate; it refuses only a nil Message or one without a command (ErrNoCommand), and
+// values protobuf cannot encode (a string that is not UTF-8). The hot commands are written
+// by a direct encoder (fastencode.go) that gives the bytes proto.Marshal gives.
 func Marshal(m *pb.Message) ([]byte, error) {
-	if KindOf(m) == KindNone {
+	k := KindOf(m)
+	if k == KindNone {
 		return nil, ErrNoCommand
+	}
+	if b, ok := marshalFast(m, k); ok {
+		return b, nil
 	}
 	b, err := canonicalMarshal.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("protocol: marshal %s: %w", KindOf(m), err)
+		return nil, fmt.Errorf("protocol: marshal %s: %w", k, err)
+	}
+	return b, nil
+}
+
+// MarshalAppend appends the encoding of m, the bytes Marshal returns, to dst and returns
+// the extended slice, so that a caller can encode into a buffer it reuses. It may write
+// into dst's spare capacity even when it fails; on failure it returns dst unchanged in
+// length, with the error Marshal returns.
+func MarshalAppend(dst []byte, m *pb.Message) ([]byte, error) {
+	k := KindOf(m)
+	if k == KindNone {
+		return dst, ErrNoCommand
+	}
+	if b, ok := appendFast(dst, m, k); ok {
+		return b, nil
+	}
+	b, err := canonicalMarshal.MarshalAppend(dst, m)
+	if err != nil {
+		return dst, fmt.Errorf("protocol: marshal %s: %w", k, err)
 	}
 	return b, nil
 }

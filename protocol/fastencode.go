@@ -1,0 +1,248 @@
+package protocol
+
+import (
+	"sync"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+)
+
+// A direct encoder for the hot commands (those fastdecode.go reads). proto.Marshal sizes
+// and then writes every message, finding each oneof member's coder through a map keyed by
+// its Go type; this encoder writes the same bytes in one pass.
+//
+// It follows the proto3 rules the generated code follows: fields in field-number order,
+// a scalar only when it is not zero, a singular sub-message whenever its pointer is not
+// nil (empty or not), a oneof member whenever its wrapper is set, even when it holds zero
+// or a nil message. It declines, and Marshal takes proto.Marshal, for any message with
+// unknown fields, a oneof wrapper that is a nil pointer, a nil list element or a user
+// agent that is not UTF-8 (which proto.Marshal refuses): shapes no builder makes, whose
+// bytes are left to the library. TestFastEncodeMatchesProto compares the two.
+
+// hasUnknown reports whether m carries unknown fields (which proto.Marshal would write).
+func hasUnknown(m proto.Message) bool { return len(m.ProtoReflect().GetUnknown()) != 0 }
+
+// openField appends tag and a one-byte length placeholder and returns where the field's
+// body starts.
+func openField(b []byte, tag byte) ([]byte, int) {
+	b = append(b, tag, 0)
+	return b, len(b)
+}
+
+// closeField fills in the length of the body written since start, moving the body up
+// when the length takes more than one byte.
+func closeField(b []byte, start int) []byte {
+	n := len(b) - start
+	if n < 0x80 {
+		b[start-1] = byte(n)
+		return b
+	}
+	k := protowire.SizeVarint(uint64(n))
+	b = append(b, make([]byte, k-1)...)
+	copy(b[start+k-1:], b[start:start+n])
+	protowire.AppendVarint(b[:start-1], uint64(n))
+	return b
+}
+
+// appendFast appends the encoding of m, a message of kind k, to b and reports whether it
+// did; when it did not, what it appended is to be dropped.
+func appendFast(b []byte, m *pb.Message, k Kind) ([]byte, bool) {
+	cmd := m.GetKind()
+	if hasUnknown(m) || hasUnknown(cmd) {
+		return b, false
+	}
+	if magic := m.GetMagic(); magic != 0 {
+		b = protowire.AppendVarint(append(b, tagVarint1), uint64(magic))
+	}
+	b, cmdStart := openField(b, tagBytes2)
+	ok := false
+	switch k {
+	case KindVerack:
+		if w, _ := cmd.GetKind().(*pb.Message_Command_Verack); w != nil && (w.Verack == nil || !hasUnknown(w.Verack)) {
+			b, ok = append(b, byte(KindVerack)<<3|byte(protowire.BytesType), 0), true
+		}
+	case KindGetPeers:
+		if w, _ := cmd.GetKind().(*pb.Message_Command_GetPeers); w != nil && (w.GetPeers == nil || !hasUnknown(w.GetPeers)) {
+			b, ok = append(b, byte(KindGetPeers)<<3|byte(protowire.BytesType), 0), true
+		}
+	case KindLastBeacon:
+		if w, _ := cmd.GetKind().(*pb.Message_Command_LastBeacon); w != nil {
+			b, ok = appendLastBeaconField(b, byte(KindLastBeacon)<<3|byte(protowire.BytesType), w.LastBeacon)
+		}
+	case KindInventoryAnnouncement:
+		if w, _ := cmd.GetKind().(*pb.Message_Command_InventoryAnnouncement); w != nil && (w.InventoryAnnouncement == nil || !hasUnknown(w.InventoryAnnouncement)) {
+			b, ok = appendEntriesField(b, byte(KindInventoryAnnouncement)<<3|byte(protowire.BytesType), w.InventoryAnnouncement.GetInventory())
+		}
+	case KindInventoryRequest:
+		if w, _ := cmd.GetKind().(*pb.Message_Command_InventoryRequest); w != nil && (w.InventoryRequest == nil || !hasUnknown(w.InventoryRequest)) {
+			b, ok = appendEntriesField(b, byte(KindInventoryRequest)<<3|byte(protowire.BytesType), w.InventoryRequest.GetInventory())
+		}
+	case KindVersion:
+		if w, _ := cmd.GetKind().(*pb.Message_Command_Version); w != nil {
+			b, ok = appendVersionField(b, w.Version)
+		}
+	}
+	if !ok {
+		return b, false
+	}
+	return closeField(b, cmdStart), true
+}
+
+// appendHashField appends a Hash field with tag tag (h may be nil: an empty body).
+func appendHashField(b []byte, tag byte, h *pb.Hash) ([]byte, bool) {
+	b, start := openField(b, tag)
+	switch k := h.GetKind().(type) {
+	case nil:
+	case *pb.Hash_SHA256:
+		if k == nil {
+			return b, false
+		}
+		b = protowire.AppendBytes(append(b, tagBytes1), k.SHA256)
+	}
+	if h != nil && hasUnknown(h) {
+		return b, false
+	}
+	return closeField(b, start), true
+}
+
+// appendLastBeaconField appends a LastBeacon field with tag tag (lb may be nil).
+func appendLastBeaconField(b []byte, tag byte, lb *pb.LastBeacon) ([]byte, bool) {
+	if lb != nil && hasUnknown(lb) {
+		return b, false
+	}
+	b, start := openField(b, tag)
+	ok := true
+	for i, cp := range [2]*pb.CheckpointBeacon{lb.GetHighestBlockCheckpoint(), lb.GetHighestSuperblockCheckpoint()} {
+		if cp == nil {
+			continue
+		}
+		if hasUnknown(cp) {
+			return b, false
+		}
+		var cpStart int
+		b, cpStart = openField(b, byte(i+1)<<3|byte(protowire.BytesType))
+		if c := cp.GetCheckpoint(); c != 0 {
+			b = protowire.AppendFixed32(append(b, tagFixed32), c)
+		}
+		if h := cp.GetHashPrevBlock(); h != nil {
+			if b, ok = appendHashField(b, tagBytes2, h); !ok {
+				return b, false
+			}
+		}
+		b = closeField(b, cpStart)
+	}
+	return closeField(b, start), true
+}
+
+// appendEntriesField appends an InventoryAnnouncement or InventoryRequest field with tag
+// tag holding list.
+func appendEntriesField(b []byte, tag byte, list []*pb.InventoryEntry) ([]byte, bool) {
+	b, start := openField(b, tag)
+	ok := true
+	for _, e := range list {
+		if e == nil || hasUnknown(e) {
+			return b, false
+		}
+		var eStart int
+		b, eStart = openField(b, tagBytes1)
+		switch k := e.GetKind().(type) {
+		case nil:
+		case *pb.InventoryEntry_Block:
+			if k == nil {
+				return b, false
+			}
+			b, ok = appendHashField(b, tagBytes1, k.Block)
+		case *pb.InventoryEntry_Tx:
+			if k == nil {
+				return b, false
+			}
+			b, ok = appendHashField(b, tagBytes2, k.Tx)
+		case *pb.InventoryEntry_SuperBlock:
+			if k == nil {
+				return b, false
+			}
+			b = protowire.AppendVarint(append(b, tagVarint3), uint64(k.SuperBlock))
+		}
+		if !ok {
+			return b, false
+		}
+		b = closeField(b, eStart)
+	}
+	return closeField(b, start), true
+}
+
+// appendVersionField appends the Version member of a Command (v may be nil).
+func appendVersionField(b []byte, v *pb.Version) ([]byte, bool) {
+	if v != nil && hasUnknown(v) {
+		return b, false
+	}
+	b, start := openField(b, byte(KindVersion)<<3|byte(protowire.BytesType))
+	if x := v.GetVersion(); x != 0 {
+		b = protowire.AppendVarint(append(b, tagVarint1), uint64(x))
+	}
+	if x := v.GetTimestamp(); x != 0 {
+		b = protowire.AppendVarint(append(b, tagVarint2), uint64(x))
+	}
+	if x := v.GetCapabilities(); x != 0 {
+		b = protowire.AppendFixed64(append(b, tagFixed64), x)
+	}
+	for _, f := range [2]struct {
+		tag  byte
+		addr *pb.Address
+	}{{tagSender, v.GetSenderAddress()}, {tagReceiver, v.GetReceiverAddress()}} {
+		if f.addr == nil {
+			continue
+		}
+		if hasUnknown(f.addr) {
+			return b, false
+		}
+		var aStart int
+		b, aStart = openField(b, f.tag)
+		if a := f.addr.GetAddress(); len(a) != 0 {
+			b = protowire.AppendBytes(append(b, tagBytes1), a)
+		}
+		b = closeField(b, aStart)
+	}
+	if ua := v.GetUserAgent(); ua != "" {
+		if !utf8.ValidString(ua) {
+			return b, false
+		}
+		b = protowire.AppendString(append(b, tagAgent), ua)
+	}
+	if x := v.GetNonce(); x != 0 {
+		b = protowire.AppendFixed64(append(b, tagNonce), x)
+	}
+	if lb := v.GetBeacon(); lb != nil {
+		var ok bool
+		if b, ok = appendLastBeaconField(b, tagBeacon, lb); !ok {
+			return b, false
+		}
+	}
+	return closeField(b, start), true
+}
+
+// maxPooledScratch bounds the buffers Marshal keeps for reuse, so that one large
+// message does not pin its buffer.
+const maxPooledScratch = 16 << 10
+
+// scratch holds encoding buffers for Marshal, which copies the result out at its exact
+// size.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// marshalFast is Marshal through the direct encoder, or ok false.
+func marshalFast(m *pb.Message, k Kind) (out []byte, ok bool) {
+	bp := scratch.Get().(*[]byte)
+	b, ok := appendFast((*bp)[:0], m, k)
+	if ok {
+		out = make([]byte, len(b))
+		copy(out, b)
+	}
+	if cap(b) <= maxPooledScratch {
+		*bp = b[:0]
+		scratch.Put(bp)
+	}
+	return out, ok
+}
