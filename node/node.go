@@ -153,7 +153,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 	if n.inv, err = inventory.New(inventory.Config{
 		Store:      invStore,
-		Decoder:    inventory.Decoder{Activations: protocol.MainnetActivations},
+		Decoder:    cfg.inventory.decoder(),
 		Magic:      cfg.magic,
 		Clock:      cfg.clock,
 		Ice:        adapter.Ice,

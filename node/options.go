@@ -99,6 +99,8 @@ type config struct {
 
 	libp2pMetrics bool
 	hostOptions   []libp2p.Option
+
+	inventory inventoryConfig // see inventory_options.go
 }
 
 func defaultConfig() config {

@@ -37,6 +37,7 @@ const (
 	flagInboundLimit     = "inbound-limit"
 	flagOutboundLimit    = "outbound-limit"
 	flagMagic            = "magic"
+	flagNetwork          = "network"
 	flagRPCAddr          = "rpc-addr"
 	flagBootstrapPeriod  = "bootstrap-period"
 	flagDiscoveryPeriod  = "discovery-period"
@@ -60,6 +61,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagInboundLimit, EnvVars: envOf(flagInboundLimit), Value: node.DefaultInboundLimit, Usage: "most inbound sessions (`N`)"},
 		&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: node.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"},
 		&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"},
+		&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"},
 		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: node.DefaultRPCAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"},
 		&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"},
 		&cli.DurationFlag{Name: flagDiscoveryPeriod, EnvVars: envOf(flagDiscoveryPeriod), Value: node.DefaultDiscoveryPeriod, Usage: "ask one outbound peer for peers every `PERIOD`"},
@@ -81,6 +83,7 @@ type fileConfig struct {
 	InboundLimit     *int      `toml:"inbound-limit"`
 	OutboundLimit    *int      `toml:"outbound-limit"`
 	Magic            *uint     `toml:"magic"`
+	Network          *string   `toml:"network"`
 	RPCAddr          *string   `toml:"rpc-addr"`
 	BootstrapPeriod  *duration `toml:"bootstrap-period"`
 	DiscoveryPeriod  *duration `toml:"discovery-period"`
@@ -137,6 +140,7 @@ type runConfig struct {
 	inboundLimit     int
 	outboundLimit    int
 	magic            uint
+	network          string
 	rpcAddr          string
 	bootstrapPeriod  time.Duration
 	discoveryPeriod  time.Duration
@@ -156,6 +160,7 @@ func resolveRun(c *cli.Context) (runConfig, error) {
 		inboundLimit:     c.Int(flagInboundLimit),
 		outboundLimit:    c.Int(flagOutboundLimit),
 		magic:            c.Uint(flagMagic),
+		network:          c.String(flagNetwork),
 		rpcAddr:          c.String(flagRPCAddr),
 		bootstrapPeriod:  c.Duration(flagBootstrapPeriod),
 		discoveryPeriod:  c.Duration(flagDiscoveryPeriod),
@@ -176,6 +181,7 @@ func resolveRun(c *cli.Context) (runConfig, error) {
 		setValue(c, flagInboundLimit, &rc.inboundLimit, fc.InboundLimit)
 		setValue(c, flagOutboundLimit, &rc.outboundLimit, fc.OutboundLimit)
 		setValue(c, flagMagic, &rc.magic, fc.Magic)
+		setString(c, flagNetwork, &rc.network, fc.Network)
 		setString(c, flagRPCAddr, &rc.rpcAddr, fc.RPCAddr)
 		setDuration(c, flagBootstrapPeriod, &rc.bootstrapPeriod, fc.BootstrapPeriod)
 		setDuration(c, flagDiscoveryPeriod, &rc.discoveryPeriod, fc.DiscoveryPeriod)
@@ -227,6 +233,14 @@ func setDuration(c *cli.Context, flag string, dst *time.Duration, v *duration) {
 // options turns the configuration into node options, checking every value.
 func (rc runConfig) options() ([]node.Option, error) {
 	opts := []node.Option{node.WithDataDir(rc.dataDir)}
+	switch rc.network {
+	case "": // the node's default, mainnet
+	case node.NetworkMainnet, node.NetworkTestnet:
+		// First, so that the options below override the network's choices.
+		opts = append(opts, node.WithNetwork(rc.network))
+	default:
+		return nil, fmt.Errorf("--%s %q: want %s or %s", flagNetwork, rc.network, node.NetworkMainnet, node.NetworkTestnet)
+	}
 	if rc.identity != "" {
 		key, err := node.LoadIdentity(rc.identity)
 		if err != nil {

@@ -121,6 +121,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"bootstrap without id", func(rc *runConfig) { rc.bootstrap = []string{"/ip4/1.2.3.4/tcp/1"} }, "/p2p/"},
 		{"magic zero", func(rc *runConfig) { rc.magic = 0 }, "--magic"},
 		{"magic too big", func(rc *runConfig) { rc.magic = 1 << 16 }, "--magic"},
+		{"unknown network", func(rc *runConfig) { rc.network = "devnet" }, "--network"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +135,12 @@ func TestOptionsErrors(t *testing.T) {
 	rc.rpcAddr = "off"
 	_, err := rc.options()
 	require.NoError(t, err)
+	for _, network := range []string{"mainnet", "testnet"} {
+		rc := base
+		rc.network = network
+		_, err := rc.options()
+		require.NoError(t, err, network)
+	}
 }
 
 func TestSetupLogging(t *testing.T) {

@@ -1,0 +1,72 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/witnet-p2p/witnet-p2p/node/inventory"
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+)
+
+// Network names accepted by WithNetwork.
+const (
+	NetworkMainnet = "mainnet"
+	NetworkTestnet = "testnet"
+)
+
+// inventoryConfig holds the settings of the node's inventory. Its zero value means
+// mainnet.
+type inventoryConfig struct {
+	activations    protocol.VersionActivations
+	activationsSet bool // false: protocol.MainnetActivations
+}
+
+// decoder returns the inventory decoder for the configured network.
+func (c inventoryConfig) decoder() inventory.Decoder {
+	a := protocol.MainnetActivations
+	if c.activationsSet {
+		a = c.activations
+	}
+	return inventory.Decoder{Activations: a}
+}
+
+// WithActivations sets the epochs at which the protocol versions activate; the inventory
+// hashes (and so names, deduplicates and serves) every block with the version in force at
+// its epoch, so a node must use its network's activations or it gossips blocks under
+// hashes its peers do not know. The zero value keeps V1.7 for every epoch (a development
+// network). Default: protocol.MainnetActivations, or the network's (see WithNetwork).
+func WithActivations(a protocol.VersionActivations) Option {
+	return func(c *config) error {
+		c.inventory.activations, c.inventory.activationsSet = a, true
+		return nil
+	}
+}
+
+// WithNetwork selects a public network's constants: NetworkMainnet (the default) or
+// NetworkTestnet. It sets the protocol version activations (WithActivations), the epoch
+// constants (WithEpochs), the default beacon's genesis hash (WithBeacon) and
+// reject_sybil_inbounds (WithSybilRule, whose range is kept), as witnet-rust's
+// environment does. Options given after it override its choices. The magic stays what it
+// is: witnet-rust uses 10700 on every network (WIRE.md section 10).
+func WithNetwork(name string) Option {
+	return func(c *config) error {
+		var (
+			act     protocol.VersionActivations
+			epochs  protocol.EpochConstants
+			genesis protocol.Hash
+			sybil   bool
+		)
+		switch name {
+		case NetworkMainnet:
+			act, epochs, genesis, sybil = protocol.MainnetActivations, protocol.MainnetEpochs, protocol.MainnetGenesisHash, true
+		case NetworkTestnet:
+			act, epochs, genesis, sybil = protocol.TestnetActivations, protocol.TestnetEpochs, protocol.TestnetGenesisHash, false
+		default:
+			return fmt.Errorf("node: unknown network %q (want %s or %s)", name, NetworkMainnet, NetworkTestnet)
+		}
+		c.inventory.activations, c.inventory.activationsSet = act, true
+		c.epochs = epochs
+		c.beacon = protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(0, genesis), protocol.NewCheckpointBeacon(0, genesis))
+		c.rejectSybil = sybil
+		return nil
+	}
+}
