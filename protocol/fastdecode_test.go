@@ -17,6 +17,14 @@ import (
 // hotKinds are the commands the direct decoder and encoder handle.
 var hotKinds = []Kind{KindVersion, KindVerack, KindGetPeers, KindInventoryAnnouncement, KindInventoryRequest, KindLastBeacon}
 
+func TestFastKinds(t *testing.T) {
+	var want [NumKinds]bool
+	for _, k := range hotKinds {
+		want[k] = true
+	}
+	require.Equal(t, want, fastKinds)
+}
+
 // sameGoValue reports where a and b, two values of the same generated type, differ in
 // their exported Go fields: nil against non-nil pointers, slices (bytes included) and
 // interfaces, oneof wrapper types, lengths and contents. proto.Equal does not see

@@ -22,6 +22,12 @@ import (
 // agent that is not UTF-8 (which proto.Marshal refuses): shapes no builder makes, whose
 // bytes are left to the library. TestFastEncodeMatchesProto compares the two.
 
+// fastKinds are the commands the direct encoder (and decoder) handle.
+var fastKinds = [NumKinds]bool{
+	KindVersion: true, KindVerack: true, KindGetPeers: true, KindInventoryAnnouncement: true,
+	KindInventoryRequest: true, KindLastBeacon: true,
+}
+
 // hasUnknown reports whether m carries unknown fields (which proto.Marshal would write).
 func hasUnknown(m proto.Message) bool { return len(m.ProtoReflect().GetUnknown()) != 0 }
 

@@ -25,8 +25,10 @@ func Marshal(m *pb.Message) ([]byte, error) {
 	if k == KindNone {
 		return nil, ErrNoCommand
 	}
-	if b, ok := marshalFast(m, k); ok {
-		return b, nil
+	if fastKinds[k] {
+		if b, ok := marshalFast(m, k); ok {
+			return b, nil
+		}
 	}
 	b, err := canonicalMarshal.Marshal(m)
 	if err != nil {
@@ -44,8 +46,10 @@ func MarshalAppend(dst []byte, m *pb.Message) ([]byte, error) {
 	if k == KindNone {
 		return dst, ErrNoCommand
 	}
-	if b, ok := appendFast(dst, m, k); ok {
-		return b, nil
+	if fastKinds[k] {
+		if b, ok := appendFast(dst, m, k); ok {
+			return b, nil
+		}
 	}
 	b, err := canonicalMarshal.MarshalAppend(dst, m)
 	if err != nil {
