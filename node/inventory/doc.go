@@ -8,8 +8,11 @@
 // and superblocks by index because InventoryEntry names them by index.
 //
 // The Engine sits on top of the Store and implements the inventory side of a session:
-// an item new to this node is stored and then announced to every consolidated session
-// except the one it came from; an announcement of unknown hashes is answered with a
+// an item new to this node is accepted once it decodes, and is from then on served from
+// memory and announced to every consolidated session except those known to hold it; one
+// writer goroutine commits accepted items to the Store in batches, off the relay path
+// (only Submit, whose caller is told the item is accepted, waits for the commit). An
+// announcement of unknown hashes is answered with a
 // request to the first peer that announced them, and later announcers are kept as
 // fall-backs; an item is accepted once per request, so a neighbour can make us receive an
 // item at most once, and an item already known is never announced again.

@@ -36,6 +36,8 @@ const (
 	// MaxBlocksSync is witnet-rust's MAX_BLOCKS_SYNC: the most block hashes announced to
 	// an inbound peer whose beacon is behind ours.
 	MaxBlocksSync = 500
+	// DefaultCommitDelay is the writer's batching window (Config.CommitDelay).
+	DefaultCommitDelay = 20 * time.Millisecond
 	// maxUnwritten bounds the accepted items waiting for the writer: beyond it, the
 	// goroutine accepting an item (a session's reader) commits the queue itself, so a
 	// peer flooding us is slowed to the disk's pace instead of growing memory.
@@ -72,10 +74,23 @@ type Config struct {
 	Ice func(session.Peer)
 	// Registerer, if not nil, receives the engine's metrics.
 	Registerer prometheus.Registerer
-	// OnNew, if not nil, is called with every new item once it is stored (received from a
-	// peer or submitted), before it is announced. It runs on the goroutine that stored the
+	// OnNew, if not nil, is called with every new item (received from a peer or
+	// submitted) as soon as it is accepted: from then on it is served to peers that
+	// request it and returned by Get, and it is announced right after the call. Its commit
+	// to the store comes later (see OnStored). It runs on the goroutine that accepted the
 	// item (a session's reader, or Submit's caller) and must not block.
 	OnNew func(Item)
+	// OnStored, if not nil, is called with every new item once the writer has committed
+	// it to the store. It runs on the writer goroutine and must not block.
+	OnStored func(Item)
+	// CommitDelay is how long the writer waits, after the first item of a batch is
+	// accepted, for more to join the batch before committing, so that a stream of
+	// gossiped items costs one disk flush per CommitDelay rather than one per item. It is
+	// not on the relay path (an item is served and announced before its commit), and a
+	// Submit waiting for its commit cuts the wait short. 0 means DefaultCommitDelay;
+	// negative means commit at once. It is measured on the real clock: it is a batching
+	// window, not a protocol timeout.
+	CommitDelay time.Duration
 }
 
 // conn is the part of a session the engine uses; *session.Session implements it, tests
@@ -170,10 +185,13 @@ type Engine struct {
 	// goroutine is the only one that commits, so the queue is committed in order and a
 	// barrier appended to it is passed only once everything before it is on disk.
 	// drained is signalled (with mu) whenever the writer shrinks unwritten, and on Close.
-	unwritten map[entryKey]*write
-	writes    []*write
-	writeKick chan struct{}
-	drained   *sync.Cond
+	// unwrittenHash indexes the same writes by item hash, for Get.
+	unwritten     map[entryKey]*write
+	unwrittenHash map[protocol.Hash]*write
+	writes        []*write
+	writeKick     chan struct{}
+	commitNow     chan struct{} // a caller waits for a commit: end the batching window
+	drained       *sync.Cond
 
 	kick   chan struct{} // wakes the announcement flusher
 	ctx    context.Context
@@ -208,6 +226,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	if cfg.CommitDelay == 0 {
+		cfg.CommitDelay = DefaultCommitDelay
+	}
 	e := &Engine{
 		cfg:      cfg,
 		store:    cfg.Store,
@@ -220,8 +241,10 @@ func New(cfg Config) (*Engine, error) {
 		pending:  make(map[conn][]*pb.InventoryEntry),
 		kick:     make(chan struct{}, 1),
 
-		unwritten: make(map[entryKey]*write),
-		writeKick: make(chan struct{}, 1),
+		unwritten:     make(map[entryKey]*write),
+		unwrittenHash: make(map[protocol.Hash]*write),
+		writeKick:     make(chan struct{}, 1),
+		commitNow:     make(chan struct{}, 1),
 	}
 	e.drained = sync.NewCond(&e.mu)
 	if cfg.Registerer != nil {
@@ -332,6 +355,26 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 		id = from.ID()
 	}
 	e.stats.announcedIn.Add(uint64(len(entries)))
+	// Entries unknown in memory are looked up on disk before the engine lock is taken: a
+	// bbolt read can wait for the writer's commit to remap the file, and the relay must
+	// not wait for the disk.
+	var onDisk map[entryKey]bool
+	e.mu.Lock()
+	var unknown []entryKey
+	for _, en := range entries {
+		if key, _, ok := keyOfEntry(en); ok && e.inflight[key] == nil && !e.seen.has(key) && e.unwritten[key] == nil {
+			unknown = append(unknown, key)
+		}
+	}
+	e.mu.Unlock()
+	for _, key := range unknown {
+		if e.onDisk(key) {
+			if onDisk == nil {
+				onDisk = make(map[entryKey]bool)
+			}
+			onDisk[key] = true
+		}
+	}
 	now := e.clock.Now()
 	var out []*pb.InventoryEntry
 	e.mu.Lock()
@@ -360,7 +403,9 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 			out = append(out, en)
 			continue
 		}
-		if e.seen.has(key) || e.unwritten[key] != nil || e.onDisk(key) {
+		// An entry that was in flight during the first pass and got delivered since is in
+		// seen now; onDisk only answers for entries that were unknown then.
+		if e.seen.has(key) || e.unwritten[key] != nil || onDisk[key] {
 			e.stats.dupAnnouncements.Add(1)
 			continue
 		}
@@ -491,6 +536,9 @@ func (e *Engine) received(from conn, m *pb.Message) {
 		return
 	}
 	e.stats.receivedNew.Add(1)
+	if e.cfg.OnNew != nil {
+		e.cfg.OnNew(it)
+	}
 	e.gossip(it, key, m.GetKind(), skip)
 }
 
@@ -526,8 +574,12 @@ func (e *Engine) accept(key entryKey, it Item, cmd *pb.Message_Command, done cha
 		return false
 	}
 	e.unwritten[key] = w
+	e.unwrittenHash[it.Hash] = w
 	e.writes = append(e.writes, w)
 	e.kickWriter()
+	if done != nil {
+		e.commitSoon()
+	}
 	for len(e.unwritten) > maxUnwritten && !e.closed {
 		e.drained.Wait()
 	}
@@ -543,6 +595,14 @@ func (e *Engine) kickWriter() {
 	}
 }
 
+// commitSoon ends the writer's batching window: a caller waits for the commit.
+func (e *Engine) commitSoon() {
+	select {
+	case e.commitNow <- struct{}{}:
+	default:
+	}
+}
+
 // flush returns once every item accepted before the call is committed (or failed to
 // be), or at once if the engine is closed (Close commits what is queued).
 func (e *Engine) flush() {
@@ -554,24 +614,43 @@ func (e *Engine) flush() {
 	}
 	e.writes = append(e.writes, &write{barrier: true, done: done})
 	e.kickWriter()
+	e.commitSoon()
 	e.mu.Unlock()
 	// Queued before Close: the writer's last round, on Close, passes the barrier.
 	<-done
 }
 
-// writeLoop commits accepted items: everything queued since the last commit goes into one
-// bbolt transaction, so a burst costs few disk flushes. It is the only goroutine that
-// commits. On Close it commits what is left.
+// writeLoop commits accepted items: everything queued since the last commit, and during
+// the batching window (Config.CommitDelay) that the first of them opens, goes into one
+// bbolt transaction, so a stream or a burst of items costs few disk flushes. A caller
+// waiting for a commit (Submit, flush) closes the window at once. writeLoop is the only
+// goroutine that commits. On Close it commits what is left.
 func (e *Engine) writeLoop() {
 	defer e.wg.Done()
+	var window *time.Timer
+	if e.cfg.CommitDelay > 0 {
+		window = time.NewTimer(e.cfg.CommitDelay)
+		window.Stop()
+	}
 	for {
 		select {
 		case <-e.ctx.Done():
 			e.commitWrites()
 			return
+		case <-e.commitNow:
 		case <-e.writeKick:
-			e.commitWrites()
+			if window != nil {
+				window.Reset(e.cfg.CommitDelay)
+				select {
+				case <-window.C:
+				case <-e.commitNow:
+					window.Stop()
+				case <-e.ctx.Done():
+					window.Stop()
+				}
+			}
 		}
+		e.commitWrites()
 	}
 }
 
@@ -605,6 +684,9 @@ func (e *Engine) commitWrites() {
 				continue
 			}
 			delete(e.unwritten, w.key)
+			if e.unwrittenHash[w.it.Hash] == w {
+				delete(e.unwrittenHash, w.it.Hash)
+			}
 			if err != nil {
 				e.seen.remove(w.key) // let it be fetched again
 			} else if w.cmd != nil {
@@ -624,8 +706,8 @@ func (e *Engine) commitWrites() {
 			}
 			if err == nil && added[i] {
 				e.stats.stored[w.it.Kind].Add(1)
-				if e.cfg.OnNew != nil {
-					e.cfg.OnNew(w.it)
+				if e.cfg.OnStored != nil {
+					e.cfg.OnStored(w.it)
 				}
 			}
 			i++
@@ -814,6 +896,9 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 	if !e.accept(key, it, cmd, done) {
 		return Item{}, false, ErrClosed
 	}
+	if e.cfg.OnNew != nil {
+		e.cfg.OnNew(it)
+	}
 	e.gossip(it, key, cmd, skip)
 	if err := <-done; err != nil {
 		return Item{}, false, err
@@ -822,8 +907,17 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 	return it, true, nil
 }
 
-// Get returns the stored item with hash h, or ErrNotFound.
-func (e *Engine) Get(h protocol.Hash) (Item, error) { return e.store.Get(h) }
+// Get returns the item with hash h, or ErrNotFound: an accepted item as soon as it is
+// accepted, before its commit, then the stored one.
+func (e *Engine) Get(h protocol.Hash) (Item, error) {
+	e.mu.Lock()
+	w := e.unwrittenHash[h]
+	e.mu.Unlock()
+	if w != nil {
+		return w.it, nil
+	}
+	return e.store.Get(h)
+}
 
 // InboundBeacon answers a LastBeacon received on an inbound session (WIRE.md 7.6): if the
 // peer's block checkpoint is behind our highest stored block, it is announced the stored

@@ -398,3 +398,53 @@ func TestBeaconLoopSendsEachEpoch(t *testing.T) {
 	got := out.sentOf(protocol.KindLastBeacon)[0].GetKind().GetLastBeacon()
 	require.Equal(t, uint32(7), got.GetHighestBlockCheckpoint().GetCheckpoint())
 }
+
+// TestAcceptedItemVisibleBeforeCommit: a received item is served, returned by Get and
+// announced as soon as it is accepted, while its commit waits for the batching window;
+// Submit does not wait for the window, and returns only once its item is on disk.
+func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
+	var mu sync.Mutex
+	var accepted, stored []protocol.Hash
+	e := newTestEngine(t, Config{
+		CommitDelay: time.Hour,
+		OnNew:       func(it Item) { mu.Lock(); accepted = append(accepted, it.Hash); mu.Unlock() },
+		OnStored:    func(it Item) { mu.Lock(); stored = append(stored, it.Hash); mu.Unlock() },
+	})
+	net := newFakeNet(t)
+	from, _ := net.link(e, pid(1), nil, pid(9))
+	from.id = pid(9)
+	other, _ := net.link(e, pid(1), nil, pid(8))
+	other.id = pid(8)
+
+	tx := testTx(11)
+	it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, tx))
+	require.NoError(t, err)
+	e.received(from, txMsg(tx))
+
+	got, err := e.Get(it.Hash)
+	require.NoError(t, err)
+	require.Equal(t, it.Raw, got.Raw)
+	cmd, ok := e.Item(protocol.TxEntry(it.Hash))
+	require.True(t, ok)
+	require.NotNil(t, cmd.GetTransaction())
+	require.Eventually(t, func() bool { return len(other.sentOf(protocol.KindInventoryAnnouncement)) == 1 }, 2*time.Second, time.Millisecond)
+	require.Empty(t, from.sentOf(protocol.KindInventoryAnnouncement), "not announced back to its sender")
+	mu.Lock()
+	require.Equal(t, []protocol.Hash{it.Hash}, accepted)
+	require.Empty(t, stored, "the commit waits for the batching window")
+	mu.Unlock()
+	require.False(t, storedBy(e, it.Hash))
+
+	// Submit cuts the window short and returns after its commit (and the earlier one's).
+	sub, isNew, err := e.Submit(protocol.KindTransaction, rawOf(t, testTx(12)))
+	require.NoError(t, err)
+	require.True(t, isNew)
+	require.True(t, storedBy(e, sub.Hash))
+	require.True(t, storedBy(e, it.Hash))
+	mu.Lock()
+	require.Equal(t, []protocol.Hash{it.Hash, sub.Hash}, stored)
+	mu.Unlock()
+	got, err = e.Get(it.Hash)
+	require.NoError(t, err)
+	require.Equal(t, it.Raw, got.Raw)
+}

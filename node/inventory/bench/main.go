@@ -71,12 +71,16 @@ func run(o options) error {
 	}
 	fmt.Printf("%d nodes, random %d-regular topology (seed %d), %d transactions of %.0f bytes on average\n\n",
 		o.nodes, o.degree, o.seed, len(s.items), meanSize(s.items))
-	fmt.Println("| system | schedule | delivered | p50 ms | p99 ms | max ms | messages / delivered item | bytes / delivered item |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| system | schedule | delivered | p50 ms | p99 ms | max ms | p99 ms until committed | messages / delivered item | bytes / delivered item |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range results {
 		d := r.deliveries(s)
-		fmt.Printf("| %s | %s | %d/%d | %.1f | %.1f | %.1f | %.2f | %.0f |\n", r.system, r.mode, r.delivered, len(r.latency),
-			r.percentile(0.5), r.percentile(0.99), r.percentile(1), float64(r.messages)/d, float64(r.bytes)/d)
+		committed := "–"
+		if r.stored != nil {
+			committed = fmt.Sprintf("%.1f", percentile(r.stored, 0.99))
+		}
+		fmt.Printf("| %s | %s | %d/%d | %.1f | %.1f | %.1f | %s | %.2f | %.0f |\n", r.system, r.mode, r.delivered, len(r.latency),
+			r.percentile(0.5), r.percentile(0.99), r.percentile(1), committed, float64(r.messages)/d, float64(r.bytes)/d)
 	}
 	if len(results) == 4 {
 		fmt.Println()

@@ -64,7 +64,8 @@ func (n *ourNode) traffic() (msgs, bytes uint64) {
 // runOurs measures this repository's gossip on s, with one bbolt file per node in dir.
 func runOurs(s scenario, dir string) (result, error) {
 	res := result{system: "witnet-p2p", mode: mode(s)}
-	tr := newTracker(len(s.items), s.nodes)
+	tr := newTracker(len(s.items), s.nodes)      // accepted: served and announced
+	durable := newTracker(len(s.items), s.nodes) // committed to the node's bbolt file
 	index := make(map[protocol.Hash]int, len(s.items))
 	var dec inventory.Decoder
 	for k, raw := range s.items {
@@ -99,11 +100,18 @@ func runOurs(s scenario, dir string) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		n.engine, err = inventory.New(inventory.Config{Store: store, OnNew: func(it inventory.Item) {
-			if k, ok := index[it.Hash]; ok {
-				tr.held(k)
-			}
-		}})
+		n.engine, err = inventory.New(inventory.Config{Store: store,
+			OnNew: func(it inventory.Item) {
+				if k, ok := index[it.Hash]; ok {
+					tr.held(k)
+				}
+			},
+			OnStored: func(it inventory.Item) {
+				if k, ok := index[it.Hash]; ok {
+					durable.held(k)
+				}
+			},
+		})
 		if err != nil {
 			return res, err
 		}
@@ -145,11 +153,13 @@ func runOurs(s scenario, dir string) (result, error) {
 	}
 	drive(s, func(k int) {
 		tr.submitted(k)
+		durable.submitted(k)
 		if _, _, err := nodes[s.origins[k]].engine.Submit(protocol.KindTransaction, s.items[k]); err != nil {
 			log("submit %d: %v", k, err)
 		}
 	})
 	res.latency, res.delivered = tr.wait(s.timeout)
+	res.stored, _ = durable.wait(s.timeout)
 	time.Sleep(300 * time.Millisecond) // count stragglers' traffic too
 	for _, n := range nodes {
 		m, b := n.traffic()

@@ -32,8 +32,11 @@ type result struct {
 	// when some node never got it before the timeout.
 	latency   []time.Duration
 	delivered int // items held by every node
-	messages  uint64
-	bytes     uint64
+	// stored[k], for our system only, is the time until the last node committed item k to
+	// its bbolt file (-1: some node did not before the timeout).
+	stored   []time.Duration
+	messages uint64
+	bytes    uint64
 }
 
 // deliveries is the number of (item, node) pairs that travelled over the network: every
@@ -42,9 +45,12 @@ func (r result) deliveries(s scenario) float64 { return float64(len(s.items) * (
 
 // percentile returns the q-quantile (0 ≤ q ≤ 1) of the delivered items' latencies, or
 // +Inf when q falls among the undelivered ones.
-func (r result) percentile(q float64) float64 {
-	lat := make([]float64, 0, len(r.latency))
-	for _, d := range r.latency {
+func (r result) percentile(q float64) float64 { return percentile(r.latency, q) }
+
+// percentile returns the q-quantile of latencies, counting -1 as +Inf.
+func percentile(latencies []time.Duration, q float64) float64 {
+	lat := make([]float64, 0, len(latencies))
+	for _, d := range latencies {
 		if d < 0 {
 			lat = append(lat, math.Inf(1))
 		} else {
@@ -174,6 +180,10 @@ func meanSize(items [][]byte) float64 {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("%s %s: delivered %d/%d, p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+	s := fmt.Sprintf("%s %s: delivered %d/%d, p50 %.1f ms, p99 %.1f ms, max %.1f ms",
 		r.system, r.mode, r.delivered, len(r.latency), r.percentile(0.5), r.percentile(0.99), r.percentile(1))
+	if r.stored != nil {
+		s += fmt.Sprintf("; committed everywhere: p50 %.1f ms, p99 %.1f ms", percentile(r.stored, 0.5), percentile(r.stored, 0.99))
+	}
+	return s
 }
