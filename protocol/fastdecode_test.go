@@ -15,7 +15,8 @@ import (
 )
 
 // hotKinds are the commands the direct decoder and encoder handle.
-var hotKinds = []Kind{KindVersion, KindVerack, KindGetPeers, KindInventoryAnnouncement, KindInventoryRequest, KindLastBeacon}
+// Of transactions, only value transfers.
+var hotKinds = []Kind{KindVersion, KindVerack, KindGetPeers, KindInventoryAnnouncement, KindInventoryRequest, KindLastBeacon, KindTransaction}
 
 func TestFastKinds(t *testing.T) {
 	var want [NumKinds]bool
@@ -128,6 +129,12 @@ func hotMessages(t testing.TB, n int, seed uint64) []*pb.Message {
 		case 1:
 			m.Magic = g.r.Uint32()
 		}
+		if k == KindTransaction {
+			vt := g.message((&pb.VTTransaction{}).ProtoReflect().Type(), 2).Interface().(*pb.VTTransaction)
+			m.Kind.Kind = &pb.Message_Command_Transaction{Transaction: &pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: vt}}}
+			out = append(out, m)
+			continue
+		}
 		c := m.Kind.ProtoReflect()
 		fd := cmd.ByNumber(protoreflect.FieldNumber(k))
 		c.Set(fd, g.value(c, fd, c.NewField(fd), 0))
@@ -140,7 +147,7 @@ func hotMessages(t testing.TB, n int, seed uint64) []*pb.Message {
 	v := exampleVersion()
 	v.GetKind().GetVersion().UserAgent = ""
 	v.GetKind().GetVersion().Timestamp = -1
-	return append(out, NewVerack(Magic), NewGetPeers(Magic), lastBeacon(), inv, req, exampleVersion(), v,
+	return append(out, NewVerack(Magic), NewGetPeers(Magic), lastBeacon(), inv, req, exampleVersion(), v, valueTransfer(),
 		NewLastBeacon(Magic, NewLastBeaconPB(NewCheckpointBeacon(0, Hash{}), NewCheckpointBeacon(0, Hash{}))))
 }
 
@@ -158,6 +165,7 @@ func TestFastDecodeTakesHotKinds(t *testing.T) {
 		require.True(t, checkFastDecode(t, b))
 	}
 	for _, m := range []*pb.Message{exampleBlockMessage(t), NewTransaction(Magic, exampleTransaction(t)),
+		NewTransaction(Magic, &pb.Transaction{Kind: &pb.Transaction_Mint{Mint: &pb.MintTransaction{}}}),
 		NewPeers(Magic, [][]byte{make([]byte, 6)}), NewSuperBlock(Magic, &pb.SuperBlock{})} {
 		b, err := Marshal(m)
 		require.NoError(t, err)
@@ -212,6 +220,11 @@ func TestFastDecodeEdges(t *testing.T) {
 		return envelope(1, cat([]byte{0x08, 1}, field(4, address), field(5, address), field(6, agent), field(8, beacon)))
 	}
 	bigVarint := protowire.AppendVarint(nil, 1<<32+10700)
+	key := field(1, make([]byte, 33))
+	vt := func(body, sigs []byte) []byte { return envelope(9, field(1, cat(field(1, body), sigs))) }
+	input := field(1, field(1, cat(field(1, hash), []byte{0x10, 0x02})))
+	output := field(2, cat(field(1, field(1, make([]byte, 20))), []byte{0x10, 0x05, 0x18, 0x06}))
+	signature := func(secp []byte) []byte { return field(2, cat(field(1, field(1, secp)), field(2, key))) }
 	tests := []struct {
 		name string
 		b    []byte
@@ -240,6 +253,16 @@ func TestFastDecodeEdges(t *testing.T) {
 		{"version, empty agent written", version(nil), true},
 		{"version, agent not UTF-8", version([]byte{0xff, 0xfe}), false},
 		{"version, empty address", envelope(1, cat(field(4, nil), field(5, address), field(8, beacon))), false},
+		{"value transfer", vt(cat(input, output), signature(field(1, []byte{0x30, 0x44}))), true},
+		{"value transfer, empty body, no signature", vt(nil, nil), true},
+		{"value transfer, output before input", vt(cat(output, input), nil), false},
+		{"value transfer, empty DER written", vt(input, signature(field(1, nil))), true},
+		{"value transfer, DER absent", vt(input, signature(nil)), true},
+		{"value transfer, public key 32 bytes", vt(input, field(2, cat(field(1, field(1, field(1, []byte{1}))), field(2, field(1, make([]byte, 32)))))), false},
+		{"value transfer, output index zero written", vt(field(1, field(1, cat(field(1, hash), []byte{0x10, 0x00}))), nil), true},
+		{"value transfer, output time lock before value", vt(field(2, cat(field(1, field(1, make([]byte, 20))), []byte{0x18, 0x06, 0x10, 0x05})), nil), false},
+		{"value transfer, body twice", envelope(9, field(1, cat(field(1, input), field(1, input)))), false},
+		{"mint transaction", envelope(9, field(6, []byte{0x0d, 1, 0, 0, 0})), false},
 		{"version, beacon missing", envelope(1, cat(field(4, address), field(5, address))), false},
 	}
 	for _, tt := range tests {

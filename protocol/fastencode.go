@@ -10,7 +10,8 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// A direct encoder for the hot commands (those fastdecode.go reads). proto.Marshal sizes
+// A direct encoder for the hot commands (those fastdecode.go reads; of transactions, value
+// transfers only). proto.Marshal sizes
 // and then writes every message, finding each oneof member's coder through a map keyed by
 // its Go type; this encoder writes the same bytes in one pass.
 //
@@ -25,7 +26,7 @@ import (
 // fastKinds are the commands the direct encoder (and decoder) handle.
 var fastKinds = [NumKinds]bool{
 	KindVersion: true, KindVerack: true, KindGetPeers: true, KindInventoryAnnouncement: true,
-	KindInventoryRequest: true, KindLastBeacon: true,
+	KindInventoryRequest: true, KindLastBeacon: true, KindTransaction: true,
 }
 
 // hasUnknown reports whether m carries unknown fields (which proto.Marshal would write).
@@ -89,6 +90,10 @@ func appendFast(b []byte, m *pb.Message, k Kind) ([]byte, bool) {
 	case KindVersion:
 		if w, _ := cmd.GetKind().(*pb.Message_Command_Version); w != nil {
 			b, ok = appendVersionField(b, w.Version)
+		}
+	case KindTransaction:
+		if w, _ := cmd.GetKind().(*pb.Message_Command_Transaction); w != nil {
+			b, ok = appendTransactionField(b, w.Transaction)
 		}
 	}
 	if !ok {
@@ -251,4 +256,143 @@ func marshalFast(m *pb.Message, k Kind) (out []byte, ok bool) {
 		scratch.Put(bp)
 	}
 	return out, ok
+}
+
+// appendTransactionField appends the Transaction member of a Command when it holds a
+// value transfer (tx may be nil only for the general path: it declines).
+func appendTransactionField(b []byte, tx *pb.Transaction) ([]byte, bool) {
+	if tx == nil || hasUnknown(tx) {
+		return b, false
+	}
+	w, _ := tx.GetKind().(*pb.Transaction_ValueTransfer)
+	if w == nil {
+		return b, false
+	}
+	vt := w.ValueTransfer
+	if vt != nil && hasUnknown(vt) {
+		return b, false
+	}
+	b, start := openField(b, byte(KindTransaction)<<3|byte(protowire.BytesType))
+	b, vwStart := openField(b, tagBytes1)
+	if body := vt.GetBody(); body != nil {
+		if hasUnknown(body) {
+			return b, false
+		}
+		var bodyStart int
+		b, bodyStart = openField(b, tagBytes1)
+		for _, in := range body.GetInputs() {
+			var ok bool
+			if b, ok = appendInput(b, in); !ok {
+				return b, false
+			}
+		}
+		for _, out := range body.GetOutputs() {
+			var ok bool
+			if b, ok = appendOutput(b, tagBytes2, out); !ok {
+				return b, false
+			}
+		}
+		b = closeField(b, bodyStart)
+	}
+	for _, ks := range vt.GetSignatures() {
+		var ok bool
+		if b, ok = appendKeyedSignature(b, tagBytes2, ks); !ok {
+			return b, false
+		}
+	}
+	b = closeField(b, vwStart)
+	return closeField(b, start), true
+}
+
+// appendInput appends an inputs element.
+func appendInput(b []byte, in *pb.Input) ([]byte, bool) {
+	if in == nil || hasUnknown(in) {
+		return b, false
+	}
+	b, start := openField(b, tagBytes1)
+	if ptr := in.GetOutputPointer(); ptr != nil {
+		if hasUnknown(ptr) {
+			return b, false
+		}
+		var ptrStart int
+		b, ptrStart = openField(b, tagBytes1)
+		if id := ptr.GetTransactionId(); id != nil {
+			var ok bool
+			if b, ok = appendHashField(b, tagBytes1, id); !ok {
+				return b, false
+			}
+		}
+		if x := ptr.GetOutputIndex(); x != 0 {
+			b = protowire.AppendVarint(append(b, tagVarint2), uint64(x))
+		}
+		b = closeField(b, ptrStart)
+	}
+	return closeField(b, start), true
+}
+
+// appendOutput appends a ValueTransferOutput field with tag tag.
+func appendOutput(b []byte, tag byte, out *pb.ValueTransferOutput) ([]byte, bool) {
+	if out == nil || hasUnknown(out) {
+		return b, false
+	}
+	b, start := openField(b, tag)
+	if pkh := out.GetPkh(); pkh != nil {
+		if hasUnknown(pkh) {
+			return b, false
+		}
+		var pkhStart int
+		b, pkhStart = openField(b, tagBytes1)
+		if h := pkh.GetHash(); len(h) != 0 {
+			b = protowire.AppendBytes(append(b, tagBytes1), h)
+		}
+		b = closeField(b, pkhStart)
+	}
+	if x := out.GetValue(); x != 0 {
+		b = protowire.AppendVarint(append(b, tagVarint2), x)
+	}
+	if x := out.GetTimeLock(); x != 0 {
+		b = protowire.AppendVarint(append(b, tagVarint3), x)
+	}
+	return closeField(b, start), true
+}
+
+// appendKeyedSignature appends a KeyedSignature field with tag tag.
+func appendKeyedSignature(b []byte, tag byte, ks *pb.KeyedSignature) ([]byte, bool) {
+	if ks == nil || hasUnknown(ks) {
+		return b, false
+	}
+	b, start := openField(b, tag)
+	if sig := ks.GetSignature(); sig != nil {
+		if hasUnknown(sig) {
+			return b, false
+		}
+		var sigStart int
+		b, sigStart = openField(b, tagBytes1)
+		switch k := sig.GetKind().(type) {
+		case nil:
+		case *pb.Signature_Secp256K1:
+			if k == nil || k.Secp256K1 != nil && hasUnknown(k.Secp256K1) {
+				return b, false
+			}
+			var secpStart int
+			b, secpStart = openField(b, tagBytes1)
+			if der := k.Secp256K1.GetDer(); len(der) != 0 {
+				b = protowire.AppendBytes(append(b, tagBytes1), der)
+			}
+			b = closeField(b, secpStart)
+		}
+		b = closeField(b, sigStart)
+	}
+	if pk := ks.GetPublicKey(); pk != nil {
+		if hasUnknown(pk) {
+			return b, false
+		}
+		var pkStart int
+		b, pkStart = openField(b, tagBytes2)
+		if key := pk.GetPublicKey(); len(key) != 0 {
+			b = protowire.AppendBytes(append(b, tagBytes1), key)
+		}
+		b = closeField(b, pkStart)
+	}
+	return closeField(b, start), true
 }

@@ -124,6 +124,10 @@ func TestFastEncodeShapes(t *testing.T) {
 		reflect.ValueOf(c).Elem().FieldByName("Kind").Set(reflect.ValueOf(k))
 		return &pb.Message{Magic: uint32(Magic), Kind: c}
 	}
+	// rawTx wraps tx as it is (NewTransaction would canonicalize it).
+	rawTx := func(tx *pb.Transaction) *pb.Message {
+		return cmd(&pb.Message_Command_Transaction{Transaction: tx})
+	}
 	long := make([]*pb.InventoryEntry, 200) // bodies whose lengths take two and three bytes
 	for i := range long {
 		long[i] = TxEntry(Hash{byte(i)})
@@ -160,6 +164,25 @@ func TestFastEncodeShapes(t *testing.T) {
 		{"version empty addresses", cmd(&pb.Message_Command_Version{Version: &pb.Version{
 			SenderAddress: &pb.Address{}, ReceiverAddress: &pb.Address{Address: []byte{}}, Timestamp: -5}}), true},
 		{"version agent not UTF-8", cmd(&pb.Message_Command_Version{Version: &pb.Version{UserAgent: "\xff"}}), false},
+		{"value transfer", valueTransfer(), true},
+		{"value transfer nil", rawTx(&pb.Transaction{Kind: &pb.Transaction_ValueTransfer{}}), true},
+		{"value transfer, empty values everywhere", rawTx(&pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{
+			Body: &pb.VTTransactionBody{
+				Inputs:  []*pb.Input{{}, {OutputPointer: &pb.OutputPointer{}}, {OutputPointer: &pb.OutputPointer{TransactionId: &pb.Hash{}}}},
+				Outputs: []*pb.ValueTransferOutput{{}, {Pkh: &pb.PublicKeyHash{}}, {Pkh: &pb.PublicKeyHash{Hash: []byte{}}, TimeLock: 9}},
+			},
+			Signatures: []*pb.KeyedSignature{{}, {Signature: &pb.Signature{}, PublicKey: &pb.PublicKey{}},
+				{Signature: &pb.Signature{Kind: &pb.Signature_Secp256K1{}}}, {Signature: &pb.Signature{Kind: &pb.Signature_Secp256K1{Secp256K1: &pb.Secp256K1Signature{}}}}},
+		}}}), true},
+		{"value transfer nil input", rawTx(&pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{
+			Body: &pb.VTTransactionBody{Inputs: []*pb.Input{nil}}}}}), false},
+		{"value transfer nil signature", rawTx(&pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{
+			Signatures: []*pb.KeyedSignature{nil}}}}), false},
+		{"signature typed nil wrapper", rawTx(&pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{
+			Signatures: []*pb.KeyedSignature{{Signature: &pb.Signature{Kind: (*pb.Signature_Secp256K1)(nil)}}}}}}), false},
+		{"transaction without kind", rawTx(&pb.Transaction{}), false},
+		{"transaction typed nil wrapper", rawTx(&pb.Transaction{Kind: (*pb.Transaction_ValueTransfer)(nil)}), false},
+		{"mint", rawTx(&pb.Transaction{Kind: &pb.Transaction_Mint{Mint: &pb.MintTransaction{}}}), false},
 		{"block", exampleBlockMessage(t), false},
 		{"transaction", NewTransaction(Magic, exampleTransaction(t)), false},
 	}

@@ -453,6 +453,31 @@ func lastBeacon() *pb.Message {
 		NewCheckpointBeacon(160_000, Hash{0xbb, 4, 5, 6})))
 }
 
+// valueTransfer is a value transfer of two inputs and two outputs signed once, ~330
+// bytes on the wire: the usual transaction a node relays.
+func valueTransfer() *pb.Message {
+	input := func(b byte) *pb.Input {
+		return &pb.Input{OutputPointer: &pb.OutputPointer{TransactionId: NewHashPB(Hash{b, 0x11}), OutputIndex: uint32(b)}}
+	}
+	output := func(b byte, value uint64) *pb.ValueTransferOutput {
+		pkh := make([]byte, pkhLen)
+		pkh[0] = b
+		return &pb.ValueTransferOutput{Pkh: &pb.PublicKeyHash{Hash: pkh}, Value: value}
+	}
+	der := bytes.Repeat([]byte{0x30}, 71)
+	key := append([]byte{0x02}, bytes.Repeat([]byte{0x5a}, 32)...)
+	return NewTransaction(Magic, &pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{
+		Body: &pb.VTTransactionBody{
+			Inputs:  []*pb.Input{input(1), input(2)},
+			Outputs: []*pb.ValueTransferOutput{output(3, 1_000_000_000), output(4, 123_456_789)},
+		},
+		Signatures: []*pb.KeyedSignature{{
+			Signature: &pb.Signature{Kind: &pb.Signature_Secp256K1{Secp256K1: &pb.Secp256K1Signature{Der: der}}},
+			PublicKey: &pb.PublicKey{PublicKey: key},
+		}},
+	}}})
+}
+
 // benchMessages are the messages BenchmarkMessage measures: the hot small kinds of a
 // running session, then the large ones.
 var benchMessages = []struct {
@@ -464,6 +489,7 @@ var benchMessages = []struct {
 	{"LastBeacon", func(*testing.B) *pb.Message { return lastBeacon() }},
 	{"Inventory2", inventory2},
 	{"Version", func(*testing.B) *pb.Message { return exampleVersion() }},
+	{"ValueTransfer", func(*testing.B) *pb.Message { return valueTransfer() }},
 	{"Transaction", func(b *testing.B) *pb.Message { return NewTransaction(Magic, exampleTransaction(b)) }},
 	{"Inventory16", inventory16},
 	{"BlockExample", func(b *testing.B) *pb.Message { return exampleBlockMessage(b) }},
