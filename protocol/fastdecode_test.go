@@ -24,6 +24,12 @@ func TestFastKinds(t *testing.T) {
 		want[k] = true
 	}
 	require.Equal(t, want, fastKinds)
+	// Of transactions, Marshal tries the direct encoder on value transfers only.
+	require.True(t, tryFast(valueTransfer(), KindTransaction))
+	require.False(t, tryFast(NewTransaction(Magic, exampleTransaction(t)), KindTransaction))
+	require.False(t, tryFast(&pb.Message{Kind: &pb.Message_Command{Kind: (*pb.Message_Command_Transaction)(nil)}}, KindTransaction))
+	require.True(t, tryFast(lastBeacon(), KindLastBeacon))
+	require.False(t, tryFast(exampleBlockMessage(t), KindBlock))
 }
 
 // sameGoValue reports where a and b, two values of the same generated type, differ in

@@ -29,6 +29,20 @@ var fastKinds = [NumKinds]bool{
 	KindInventoryRequest: true, KindLastBeacon: true, KindTransaction: true,
 }
 
+// tryFast reports whether the direct encoder may take m, of kind k: its kind is one it
+// handles and, for a transaction, a value transfer. The encoder can still decline.
+func tryFast(m *pb.Message, k Kind) bool {
+	if k != KindTransaction {
+		return fastKinds[k]
+	}
+	w, _ := m.GetKind().GetKind().(*pb.Message_Command_Transaction)
+	if w == nil {
+		return false
+	}
+	_, vt := w.Transaction.GetKind().(*pb.Transaction_ValueTransfer)
+	return vt
+}
+
 // hasUnknown reports whether m carries unknown fields (which proto.Marshal would write).
 func hasUnknown(m proto.Message) bool { return len(m.ProtoReflect().GetUnknown()) != 0 }
 

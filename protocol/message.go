@@ -25,7 +25,7 @@ func Marshal(m *pb.Message) ([]byte, error) {
 	if k == KindNone {
 		return nil, ErrNoCommand
 	}
-	if fastKinds[k] {
+	if tryFast(m, k) {
 		if b, ok := marshalFast(m, k); ok {
 			return b, nil
 		}
@@ -46,7 +46,7 @@ func MarshalAppend(dst []byte, m *pb.Message) ([]byte, error) {
 	if k == KindNone {
 		return dst, ErrNoCommand
 	}
-	if fastKinds[k] {
+	if tryFast(m, k) {
 		if b, ok := appendFast(dst, m, k); ok {
 			return b, nil
 		}
