@@ -6,4 +6,10 @@
 // The generated protobuf types live in package pb; this package is the only one that
 // should construct them for the wire, because byte compatibility depends on every singular
 // sub-message being set (see WIRE.md section 2).
+//
+// The frequent small commands (Verack, GetPeers, LastBeacon, inventory lists, Version,
+// value transfers) are read and written by direct wire code (fastdecode.go,
+// fastencode.go) and validated by typed code (rules.go); the generic protobuf path and the
+// reflection walk (walk.go) remain the reference, and the tests hold the two to the same
+// values, bytes and verdicts.
 package protocol

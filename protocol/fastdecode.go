@@ -11,10 +11,9 @@ import (
 
 // A direct decoder for the commands a running session exchanges most: Verack, GetPeers,
 // LastBeacon, InventoryAnnouncement, InventoryRequest, Version and value transfer
-// Transactions. proto.Unmarshal builds
-// oneof members through reflection and allocates every sub-message on its own, which made
-// it most of a session's receive cost; this decoder fills the same values from a few
-// allocations.
+// Transactions. proto.Unmarshal builds oneof members through reflection and allocates
+// every sub-message on its own, which made it most of a session's receive cost; this
+// decoder fills the same values from a few allocations.
 //
 // It accepts only the strict form Marshal writes for a well-formed message of those
 // kinds: fields in field-number order, each at most once and with its declared wire type,
