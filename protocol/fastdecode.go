@@ -242,22 +242,26 @@ type fastEntry struct {
 	sum fastHash
 }
 
+// maxFastEntries bounds the inventory lists the direct decoder takes. Its entries share
+// one allocation, so a consumer that keeps one entry (as an in-flight request does) keeps
+// them all alive: the bound holds that to ~13 KB. Gossip announcements are far shorter;
+// the long lists of a block sync take the general path, where each entry is its own
+// allocation.
+const maxFastEntries = 64
+
 // decodeFastEntries decodes the entries of an InventoryAnnouncement or InventoryRequest
-// body: at most MaxInventoryEntries, each a block or transaction Hash or a superblock
-// index. An empty body is an empty (nil) list, as protobuf decodes it.
+// body: at most maxFastEntries, each a block or transaction Hash or a superblock index. An
+// empty body is an empty (nil) list, as protobuf decodes it.
 func decodeFastEntries(b []byte) ([]*pb.InventoryEntry, bool) {
 	n := 0
 	for rest := b; len(rest) > 0; n++ {
 		var ok bool
-		if _, rest, ok = consumeField(rest, tagBytes1); !ok {
+		if _, rest, ok = consumeField(rest, tagBytes1); !ok || n == maxFastEntries {
 			return nil, false
 		}
 	}
 	if n == 0 {
 		return nil, true
-	}
-	if n > MaxInventoryEntries {
-		return nil, false
 	}
 	list := make([]*pb.InventoryEntry, n)
 	slots := make([]fastEntry, n)

@@ -255,6 +255,8 @@ func TestFastDecodeEdges(t *testing.T) {
 		{"superblock entry above 32 bits", envelope(7, field(1, cat([]byte{0x18}, bigVarint))), false},
 		{"entry with two members", envelope(7, field(1, cat([]byte{0x18, 0x05}, field(1, hash)))), false},
 		{"empty entry", envelope(6, field(1, nil)), false},
+		{"64 entries", envelope(6, bytes.Repeat(field(1, field(2, hash)), maxFastEntries)), true},
+		{"65 entries", envelope(6, bytes.Repeat(field(1, field(2, hash)), maxFastEntries+1)), false},
 		{"version", version([]byte("witnet-p2p")), true},
 		{"version, empty agent written", version(nil), true},
 		{"version, agent not UTF-8", version([]byte{0xff, 0xfe}), false},

@@ -63,6 +63,10 @@ func MarshalAppend(dst []byte, m *pb.Message) ([]byte, error) {
 // MaxPeersPerMessage / MaxInventoryEntries (counted before parsing), and anything Validate
 // rejects. The usual form of the small, frequent commands is read by a direct decoder
 // (fastdecode.go); everything else goes through proto.Unmarshal, with the same result.
+// The direct decoder allocates a message's parts together, so keeping one part (an
+// inventory entry, a hash) keeps the whole message's memory; that is bounded by the
+// sizes it takes (inventory lists of at most 64 entries), and a long-lived copy of a small
+// part should be a copy (a Hash value, proto.Clone).
 //
 // Legacy fallback (WIRE.md section 3): a Block whose header merkle roots lack both
 // stake_hash_merkle_root and unstake_hash_merkle_root (the form a V1.7-era node sends) gets
