@@ -183,6 +183,19 @@ func runEncode(c *cli.Context) error {
 	return err
 }
 
+// newItem returns an empty protobuf value for an item --kind: block, transaction or superblock.
+func newItem(kind string) (proto.Message, error) {
+	switch kind {
+	case itemBlock:
+		return new(pb.Block), nil
+	case itemTransaction:
+		return new(pb.Transaction), nil
+	case itemSuperBlock:
+		return new(pb.SuperBlock), nil
+	}
+	return nil, fmt.Errorf("unknown --kind %q: want %s, %s or %s", kind, itemBlock, itemTransaction, itemSuperBlock)
+}
+
 func runHash(c *cli.Context) error {
 	kind := c.String("kind")
 	version := protocol.V2_0
@@ -196,16 +209,9 @@ func runHash(c *cli.Context) error {
 		}
 		version = v
 	}
-	var item proto.Message
-	switch kind {
-	case itemBlock:
-		item = new(pb.Block)
-	case itemTransaction:
-		item = new(pb.Transaction)
-	case itemSuperBlock:
-		item = new(pb.SuperBlock)
-	default:
-		return fmt.Errorf("unknown --kind %q: want %s, %s or %s", kind, itemBlock, itemTransaction, itemSuperBlock)
+	item, err := newItem(kind)
+	if err != nil {
+		return err
 	}
 	raw, err := hexInput(c)
 	if err != nil {

@@ -193,15 +193,8 @@ func itemBytesHex(t *testing.T, f vectorFile, kind string, structured, rawHex an
 		return s
 	}
 	require.NotNil(t, structured)
-	var item proto.Message
-	switch kind {
-	case itemBlock:
-		item = new(pb.Block)
-	case itemTransaction:
-		item = new(pb.Transaction)
-	case itemSuperBlock:
-		item = new(pb.SuperBlock)
-	}
+	item, err := newItem(kind)
+	require.NoError(t, err)
 	require.NoError(t, unmarshalJSON([]byte(f.toolJSON(t, structured)), item.ProtoReflect()))
 	b, err := proto.Marshal(item)
 	require.NoError(t, err)
