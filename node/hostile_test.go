@@ -1,11 +1,9 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -17,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -36,6 +33,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
+	"github.com/witnet-p2p/witnet-p2p/session/sessiontest"
 )
 
 // The hostile-peer suite (issue "Hardening"; RELIABILITY.md lists every row and its
@@ -187,63 +185,17 @@ func honestHandshake(t *testing.T, n *Node, ip string) time.Duration {
 }
 
 // logLines collects the JSON log lines of the session, manager and node loggers.
-type logLines struct {
-	mu    sync.Mutex
-	lines []map[string]any
-}
+type logLines struct{ *sessiontest.Logs }
 
 func captureHostileLogs(t *testing.T) *logLines {
 	t.Helper()
-	restore := map[string]string{}
-	for _, name := range []string{"witnet/session", "witnet/manager", "witnet/node"} {
-		lvl, err := logging.SubsystemLevelName(name)
-		require.NoError(t, err)
-		restore[name] = lvl
-		require.NoError(t, logging.SetLogLevel(name, "info"))
-	}
-	pr := logging.NewPipeReader(logging.PipeFormat(logging.JSONOutput), logging.PipeLevel(logging.LevelInfo))
-	c := &logLines{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil {
-				c.mu.Lock()
-				c.lines = append(c.lines, line)
-				c.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = pr.Close()
-		<-done
-		for name, lvl := range restore {
-			_ = logging.SetLogLevel(name, lvl)
-		}
-	})
-	return c
-}
-
-// find returns the lines for which match holds.
-func (c *logLines) find(match func(map[string]any) bool) []map[string]any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []map[string]any
-	for _, l := range c.lines {
-		if match(l) {
-			out = append(out, l)
-		}
-	}
-	return out
+	return &logLines{sessiontest.CaptureLogs(t, "info", "witnet/session", "witnet/manager", "witnet/node")}
 }
 
 // ended returns the reasons of the "session ended" lines logged for id.
 func (c *logLines) ended(id peer.ID) []string {
 	var out []string
-	for _, l := range c.find(func(l map[string]any) bool { return l["msg"] == "session ended" && l["peer"] == id.String() }) {
+	for _, l := range c.Find(func(l map[string]any) bool { return l["msg"] == "session ended" && l["peer"] == id.String() }) {
 		r, _ := l["reason"].(string)
 		out = append(out, r)
 	}
@@ -622,7 +574,7 @@ func hostileCases() []hostileCase {
 				t.Logf("1000 streams: %d looked open after 50 ms, %d refused (%d of them by the streams-per-peer limit, the rest by the sessions manager)",
 					opened.Load(), refused.Load(), limited)
 				require.LessOrEqual(t, most.Load(), int64(1), "one inbound session per peer")
-				limitLogs := e.logs.find(func(l map[string]any) bool {
+				limitLogs := e.logs.Find(func(l map[string]any) bool {
 					return l["msg"] == "stream refused by a limit" && l["peer"] == h.ID().String()
 				})
 				require.Equal(t, limited > 0, len(limitLogs) > 0, "refusals by the limit are logged (throttled)")
@@ -674,7 +626,7 @@ func hostileCases() []hostileCase {
 					require.NotEqual(t, network.Connected, e.n.Host().Network().Connectedness(h.ID()), "a second peer of the range got in")
 				}
 				require.Equal(t, 10, refused)
-				lines := e.logs.find(func(l map[string]any) bool {
+				lines := e.logs.Find(func(l map[string]any) bool {
 					msg, _ := l["msg"].(string)
 					return strings.Contains(msg, "range already holds an inbound session")
 				})
@@ -763,7 +715,7 @@ func TestSessionStreamLimit(t *testing.T) {
 	scopes = append(scopes, s)
 	require.NoError(t, s.SetProtocol(session.ProtocolID))
 	require.Eventually(t, func() bool {
-		return len(logs.find(func(l map[string]any) bool {
+		return len(logs.Find(func(l map[string]any) bool {
 			return l["msg"] == "stream refused by a limit" && l["peer"] == id.String() && strings.Contains(fmt.Sprint(l["limit"]), "4 per peer")
 		})) > 0
 	}, 5*time.Second, time.Millisecond)

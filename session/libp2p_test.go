@@ -1,16 +1,12 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -27,6 +23,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/codec"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+	"github.com/witnet-p2p/witnet-p2p/session/sessiontest"
 )
 
 // These tests run real libp2p hosts (TCP, Noise, yamux) on loopback addresses. Linux
@@ -173,58 +170,22 @@ func (n *lpNode) nextEnded(t testing.TB) *Session {
 }
 
 // logCapture collects the JSON log lines of the witnet/session and witnet/manager loggers.
-type logCapture struct {
-	mu    sync.Mutex
-	lines []map[string]any
-}
+type logCapture struct{ *sessiontest.Logs }
 
 // captureLogs raises the session and manager loggers to debug for the test and records
 // their lines.
 func captureLogs(t *testing.T) *logCapture {
 	t.Helper()
-	restore := map[string]string{}
-	for _, name := range []string{"witnet/session", "witnet/manager"} {
-		lvl, err := logging.SubsystemLevelName(name)
-		require.NoError(t, err)
-		restore[name] = lvl
-		require.NoError(t, logging.SetLogLevel(name, "debug"))
-	}
-	pr := logging.NewPipeReader()
-	c := &logCapture{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil {
-				c.mu.Lock()
-				c.lines = append(c.lines, line)
-				c.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = pr.Close()
-		<-done
-		for name, lvl := range restore {
-			_ = logging.SetLogLevel(name, lvl)
-		}
-	})
-	return c
+	return &logCapture{sessiontest.CaptureLogs(t, "debug", "witnet/session", "witnet/manager")}
 }
 
 // ended returns the "session ended" line logged for peer id, if any.
 func (c *logCapture) ended(id peer.ID) (map[string]any, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, l := range c.lines {
-		if l["msg"] == "session ended" && l["peer"] == id.String() {
-			return l, true
-		}
+	lines := c.Find(func(l map[string]any) bool { return l["msg"] == "session ended" && l["peer"] == id.String() })
+	if len(lines) == 0 {
+		return nil, false
 	}
-	return nil, false
+	return lines[0], true
 }
 
 // requireEndLogged waits for the "session ended" line of peer id and checks its reason.
