@@ -263,16 +263,7 @@ func tcpAddr(ap netip.AddrPort) ma.Multiaddr {
 func TestManagerSybilVector(t *testing.T) {
 	for _, v := range mgrVectors(t, "sybil_range") {
 		t.Run(v.Name, func(t *testing.T) {
-			var in struct {
-				Limit      int    `json:"range_limit"`
-				Registered string `json:"registered_inbound"`
-			}
-			var exp struct {
-				While []sybilQuery `json:"while_registered"`
-				After []sybilQuery `json:"after_unregister"`
-			}
-			require.NoError(t, json.Unmarshal(v.Input, &in))
-			require.NoError(t, json.Unmarshal(v.Expected, &exp))
+			in, exp := decodeSybilVector(t, v)
 			m := NewManager(ManagerConfig{RejectSybilInbounds: true, SybilRangeLimit: in.Limit, SybilOnLoopback: true})
 			g := m.Gater()
 			regAP := netip.MustParseAddrPort(in.Registered)

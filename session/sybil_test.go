@@ -75,21 +75,33 @@ func TestRangeOf(t *testing.T) {
 	require.Equal(t, Range{}, RangeOf(netip.Addr{}, 18), "zero Addr")
 }
 
+// sybilVector is the input and expected value of a sybil_range vector.
+type sybilVector struct {
+	Limit      int    `json:"range_limit"`
+	Registered string `json:"registered_inbound"`
+}
+
+type sybilExpected struct {
+	While []sybilQuery `json:"while_registered"`
+	After []sybilQuery `json:"after_unregister"`
+}
+
+// decodeSybilVector reads a sybil_range vector's input and expected value.
+func decodeSybilVector(t *testing.T, v mgrVector) (sybilVector, sybilExpected) {
+	t.Helper()
+	var in sybilVector
+	var exp sybilExpected
+	require.NoError(t, json.Unmarshal(v.Input, &in))
+	require.NoError(t, json.Unmarshal(v.Expected, &exp))
+	return in, exp
+}
+
 // TestRangeSetVector replays witnet-rust's p2p_peer_address_is_similar_to_inbound_session
 // against the range bookkeeping alone; manager_test.go replays it through the Manager.
 func TestRangeSetVector(t *testing.T) {
 	for _, v := range mgrVectors(t, "sybil_range") {
 		t.Run(v.Name, func(t *testing.T) {
-			var in struct {
-				Limit      int    `json:"range_limit"`
-				Registered string `json:"registered_inbound"`
-			}
-			var exp struct {
-				While []sybilQuery `json:"while_registered"`
-				After []sybilQuery `json:"after_unregister"`
-			}
-			require.NoError(t, json.Unmarshal(v.Input, &in))
-			require.NoError(t, json.Unmarshal(v.Expected, &exp))
+			in, exp := decodeSybilVector(t, v)
 			require.NotEmpty(t, exp.While)
 			require.NotEmpty(t, exp.After)
 
