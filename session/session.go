@@ -161,11 +161,16 @@ func withDefaults(cfg Config) Config {
 // session queues its Version; then the handshake timer is armed and the reader and writer
 // goroutines start. Start returns at once; calls after the first do nothing, and so does
 // a Start after Close.
-func (s *Session) Start() {
+func (s *Session) Start() { _ = s.start() }
+
+// start is Start that also reports the error that ended the session while it was
+// starting (registration refused, Version not queued), or nil once the session runs.
+// An end after that — a failed handshake, say — is only seen through Done and Err.
+func (s *Session) start() error {
 	s.mu.Lock()
 	if s.phase != phaseNew {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.phase = phaseStarting
 	s.mu.Unlock()
@@ -174,7 +179,7 @@ func (s *Session) Start() {
 		if err := s.cfg.Registry.Register(s); err != nil {
 			s.shutdown(withCause(ReasonRegisterRefused, err))
 			s.finish()
-			return
+			return s.Err()
 		}
 		s.registered = true
 	}
@@ -187,9 +192,10 @@ func (s *Session) Start() {
 
 	s.mu.Lock()
 	if s.phase == phaseClosed { // Close raced with Start, or sendVersion failed
+		err := s.err
 		s.mu.Unlock()
 		s.finish()
-		return
+		return err
 	}
 	s.phase = phaseRunning
 	s.timer = s.cfg.Clock.AfterFunc(s.cfg.HandshakeTimeout, s.handshakeTimeout)
@@ -198,6 +204,7 @@ func (s *Session) Start() {
 	s.log.Debugw("session started")
 	go s.writeLoop()
 	go s.readLoop()
+	return nil
 }
 
 // ID returns the remote peer ID.

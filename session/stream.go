@@ -70,7 +70,8 @@ func (s *Service) handleStream(str network.Stream) {
 // Outbound or Feeler session on it. ctx bounds the connection and the stream opening only
 // (witnet-rust allows 1 s to connect); the handshake is bounded by the session's
 // handshake timeout. If the manager refuses to register the session, Dial returns the
-// session's error and the stream is closed.
+// session's error and the stream is closed; any later end, however early, is reported by
+// the returned session's Done and Err.
 func (s *Service) Dial(ctx context.Context, ai peer.AddrInfo, t Type) (*Session, error) {
 	if t != Outbound && t != Feeler {
 		return nil, fmt.Errorf("%w: %s", ErrDialType, t)
@@ -87,11 +88,11 @@ func (s *Service) Dial(ctx context.Context, ai peer.AddrInfo, t Type) (*Session,
 		return nil, fmt.Errorf("session: stream to %s: %w", ai.ID, err)
 	}
 	sess := New(str, peerOf(str.Conn()), t, s.cfg)
-	sess.Start()
-	select {
-	case <-sess.Done():
-		return nil, sess.Err()
-	default:
+	// Only an end during start (the manager refused the session) is Dial's failure; a
+	// handshake that fails right after is the session's, reported through Done and Err,
+	// however fast the peer answered.
+	if err := sess.start(); err != nil {
+		return nil, err
 	}
 	return sess, nil
 }
