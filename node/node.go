@@ -139,6 +139,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		SybilOnLoopback:     !cfg.sybilLoopbackOK,
 		ConnManager:         cm,
 		AddressBook:         adapter,
+		Iced:                n.book.IsIced,
 		Clock:               cfg.clock,
 		Self:                n.id,
 		PublicAddrs:         cfg.announce,

@@ -21,7 +21,9 @@ var _ connmgr.ConnectionGater = (*gater)(nil)
 // libp2p.New(libp2p.ConnectionGater(m.Gater())). It refuses an inbound connection when the
 // inbound sessions (consolidated and unconsolidated) already fill the inbound limit, or,
 // under the sybil rule, when the remote IP's network range already holds an inbound
-// session (WIRE.md 8.3: closed, no session, no ice). Everything else is allowed.
+// session (WIRE.md 8.3: closed, no session, no ice), and an inbound connection from a peer
+// that is iced (ManagerConfig.Iced) once the security handshake has named it. Everything
+// else is allowed.
 func (m *Manager) Gater() connmgr.ConnectionGater { return (*gater)(m) }
 
 // InterceptPeerDial allows every dial.
@@ -36,8 +38,14 @@ func (g *gater) InterceptAccept(addrs network.ConnMultiaddrs) bool {
 	return (*Manager)(g).admitInbound(addrs.RemoteMultiaddr())
 }
 
-// InterceptSecured allows every secured connection.
-func (g *gater) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {
+// InterceptSecured refuses an inbound connection from an iced peer: the security
+// handshake is the first point where the remote peer ID is known.
+func (g *gater) InterceptSecured(d network.Direction, id peer.ID, addrs network.ConnMultiaddrs) bool {
+	m := (*Manager)(g)
+	if d == network.DirInbound && m.iced(id) {
+		mlog.Infow("inbound connection refused: peer is iced", "peer", id, "remote", addrs.RemoteMultiaddr())
+		return false
+	}
 	return true
 }
 
@@ -66,6 +74,9 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 	}
 	return true
 }
+
+// iced reports whether id is iced; without ManagerConfig.Iced no peer is.
+func (m *Manager) iced(id peer.ID) bool { return m.cfg.Iced != nil && m.cfg.Iced(id) }
 
 // ipOf returns the IP of a transport multiaddr, or the zero Addr if it has none.
 func ipOf(a ma.Multiaddr) netip.Addr {

@@ -64,6 +64,14 @@ type ManagerConfig struct {
 	Self peer.ID
 	// PublicAddrs are our own public addresses, never eligible as outbound peers.
 	PublicAddrs []ma.Multiaddr
+	// Iced, if not nil, reports whether a peer is iced (the address book's ice bucket).
+	// An iced peer's inbound connections are refused by the gater once its identity is
+	// known (InterceptSecured), and its inbound sessions by Register (ErrPeerIced), so a
+	// peer iced for misbehaving cannot come straight back through another connection or
+	// stream. Dials are not affected: the node does not pick iced peers, and a peer the
+	// user adds is melted first. It is called outside the manager's lock and must be
+	// cheap.
+	Iced func(peer.ID) bool
 	// OnConsolidated, if not nil, is called after a session was consolidated. It runs on
 	// the session's reader goroutine, outside the manager's lock, and must not block.
 	OnConsolidated func(s *Session)
@@ -197,13 +205,17 @@ func (m *Manager) sybilChecked(ip netip.Addr) bool {
 // Register adds s to the unconsolidated collection of its direction (Registry). Unlike
 // witnet-rust, whose unconsolidated collections are unbounded (WIRE.md 13.3), the limit of
 // a direction bounds its consolidated and unconsolidated sessions together, as the
-// connection gater does. Errors, in the order checked: ErrManagerClosed,
-// ErrNotExpectedFeeler, ErrMaxPeersReached, ErrAddressAlreadyRegistered and, for an
-// inbound peer under the sybil rule, a *SameRangeError.
+// connection gater does. Errors, in the order checked: ErrNotExpectedFeeler, ErrPeerIced
+// for an inbound peer that is iced (ManagerConfig.Iced), ErrManagerClosed,
+// ErrMaxPeersReached, ErrAddressAlreadyRegistered and, for an inbound peer under the
+// sybil rule, a *SameRangeError.
 func (m *Manager) Register(s *Session) error {
 	t, p := s.Type(), s.Peer()
 	if t != Inbound && t != Outbound {
 		return ErrNotExpectedFeeler
+	}
+	if t == Inbound && m.iced(p.ID) {
+		return fmt.Errorf("%w: %s", ErrPeerIced, p)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

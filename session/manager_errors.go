@@ -27,6 +27,8 @@ var (
 	ErrNoSessions = errors.New("session manager: no eligible session")
 	// ErrManagerClosed: the manager was closed; it registers nothing more.
 	ErrManagerClosed = errors.New("session manager: closed")
+	// ErrPeerIced: an inbound session of a peer that is iced (ManagerConfig.Iced).
+	ErrPeerIced = errors.New("session manager: peer is iced")
 	// ErrSameRange is the sentinel matched by a *SameRangeError.
 	ErrSameRange = errors.New("session manager: an inbound session in the same network range is already registered")
 )
