@@ -179,7 +179,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if maxDrift == 0 {
 		maxDrift = -1 // witnet-rust's handshake_max_ts_diff = 0: no check
 	}
-	n.svc = session.NewService(h, n.mgr, session.Config{
+	scfg := session.Config{
 		Magic:            cfg.magic,
 		HandshakeTimeout: cfg.handshakeTimeout,
 		MaxTimestampDiff: maxDrift,
@@ -189,7 +189,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		AddressBook:      adapter,
 		Chain:            n.chain,
 		Inventory:        n.inv,
-	})
+	}
+	cfg.budgets.apply(&scfg)
+	n.svc = session.NewService(h, n.mgr, scfg)
 
 	if err := n.addBootstrap(); err != nil {
 		return nil, err

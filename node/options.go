@@ -101,6 +101,8 @@ type config struct {
 	hostOptions   []libp2p.Option
 
 	inventory inventoryConfig // see inventory_options.go
+
+	budgets SessionBudgets
 }
 
 func defaultConfig() config {
@@ -247,6 +249,64 @@ func WithHandshake(timeout, maxTimestampDiff time.Duration) Option {
 			return fmt.Errorf("node: handshake timeout %v must be > 0 and drift %v >= 0", timeout, maxTimestampDiff)
 		}
 		c.handshakeTimeout, c.maxTimestampDiff = timeout, maxTimestampDiff
+		return nil
+	}
+}
+
+// SessionBudgets are the limits every session of the node applies to its peer: what the
+// peer may send (message and byte budgets), how bad its score may get, and how long it
+// may leave our writes blocked. A peer that exceeds a budget or reaches the threshold is
+// disconnected and iced (session.ReasonMisbehaviour); one that stops reading ends as a
+// slow peer (session.ReasonSlowPeer). A zero field means the session package's default
+// (session.DefaultMessageRate and so on); a negative rate removes that budget, and a
+// negative threshold only counts offences.
+type SessionBudgets struct {
+	// MessageRate and MessageBurst: messages per second on average, and at once.
+	MessageRate  float64
+	MessageBurst int
+	// ByteRate and ByteBurst: received frame bytes per second on average, and at once.
+	ByteRate  float64
+	ByteBurst int
+	// MisbehaviourThreshold is the score at which a session ends.
+	MisbehaviourThreshold int
+	// WriteTimeout bounds one blocked write to the peer.
+	WriteTimeout time.Duration
+	// SendQueueSize is how many messages may wait for the peer before it counts as slow.
+	SendQueueSize int
+}
+
+// validate refuses values that have no meaning (negative sizes, bursts and durations).
+func (b SessionBudgets) validate() error {
+	var errs []error
+	if b.MessageBurst < 0 || b.ByteBurst < 0 {
+		errs = append(errs, fmt.Errorf("bursts must not be negative (messages %d, bytes %d)", b.MessageBurst, b.ByteBurst))
+	}
+	if b.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("write timeout %v must not be negative", b.WriteTimeout))
+	}
+	if b.SendQueueSize < 0 {
+		errs = append(errs, fmt.Errorf("send queue size %d must not be negative", b.SendQueueSize))
+	}
+	return errors.Join(errs...)
+}
+
+// apply copies the budgets into a session configuration.
+func (b SessionBudgets) apply(c *session.Config) {
+	c.MessageRate, c.MessageBurst = b.MessageRate, b.MessageBurst
+	c.ByteRate, c.ByteBurst = b.ByteRate, b.ByteBurst
+	c.MisbehaviourThreshold = b.MisbehaviourThreshold
+	c.WriteTimeout = b.WriteTimeout
+	c.SendQueueSize = b.SendQueueSize
+}
+
+// WithSessionBudgets sets the per-session budgets (see SessionBudgets). Default: the
+// session package's defaults for every field.
+func WithSessionBudgets(b SessionBudgets) Option {
+	return func(c *config) error {
+		if err := b.validate(); err != nil {
+			return fmt.Errorf("node: session budgets: %w", err)
+		}
+		c.budgets = b
 		return nil
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/node"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
 // envPrefix starts the name of the environment variable of every flag.
@@ -46,6 +49,10 @@ const (
 	flagIcePeriod        = "ice-period"
 	flagHandshakeTimeout = "handshake-timeout"
 	flagLogLevel         = "log-level"
+	flagPeerMessageRate  = "peer-message-rate"
+	flagPeerByteRate     = "peer-byte-rate"
+	flagMisbehaviour     = "misbehaviour-threshold"
+	flagWriteTimeout     = "write-timeout"
 )
 
 // runFlags are the flags of the run command. Slice flags have no default value in the
@@ -69,6 +76,10 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagMeltPeriod, EnvVars: envOf(flagMeltPeriod), DefaultText: "60s", Usage: "return melted peers from ice to the new bucket every `PERIOD`"},
 		&cli.DurationFlag{Name: flagIcePeriod, EnvVars: envOf(flagIcePeriod), DefaultText: "30m0s", Usage: "keep a misbehaving or unreachable peer iced for `PERIOD`"},
 		&cli.DurationFlag{Name: flagHandshakeTimeout, EnvVars: envOf(flagHandshakeTimeout), Value: 5 * time.Second, Usage: "close sessions not consolidated within `PERIOD`"},
+		&cli.Float64Flag{Name: flagPeerMessageRate, EnvVars: envOf(flagPeerMessageRate), Value: session.DefaultMessageRate, Usage: "messages per second a peer may send on average (bursts of " + strconv.Itoa(session.DefaultMessageBurst) + "); above it the peer is dropped and iced; `RATE` < 0: no budget"},
+		&cli.Float64Flag{Name: flagPeerByteRate, EnvVars: envOf(flagPeerByteRate), Value: session.DefaultByteRate, DefaultText: strconv.Itoa(session.DefaultByteRate) + " (16 MiB)", Usage: "frame bytes per second a peer may send on average (bursts of " + strconv.Itoa(session.DefaultByteBurst) + "); above it the peer is dropped and iced; `RATE` < 0: no budget"},
+		&cli.IntFlag{Name: flagMisbehaviour, EnvVars: envOf(flagMisbehaviour), Value: session.DefaultMisbehaviourThreshold, Usage: "misbehaviour `SCORE` at which a peer is dropped and iced (< 0: offences are only counted)"},
+		&cli.DurationFlag{Name: flagWriteTimeout, EnvVars: envOf(flagWriteTimeout), Value: session.DefaultWriteTimeout, Usage: "drop a peer that leaves one of our writes blocked for `PERIOD` (it stopped reading)"},
 		&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"},
 	}
 }
@@ -92,6 +103,10 @@ type fileConfig struct {
 	IcePeriod        *duration `toml:"ice-period"`
 	HandshakeTimeout *duration `toml:"handshake-timeout"`
 	LogLevel         *string   `toml:"log-level"`
+	PeerMessageRate  *float64  `toml:"peer-message-rate"`
+	PeerByteRate     *float64  `toml:"peer-byte-rate"`
+	Misbehaviour     *int      `toml:"misbehaviour-threshold"`
+	WriteTimeout     *duration `toml:"write-timeout"`
 }
 
 // duration reads a TOML string such as "15s" or "1m30s".
@@ -149,6 +164,10 @@ type runConfig struct {
 	icePeriod        time.Duration
 	handshakeTimeout time.Duration
 	logLevel         string
+	peerMessageRate  float64
+	peerByteRate     float64
+	misbehaviour     int
+	writeTimeout     time.Duration
 }
 
 // resolveRun merges, lowest precedence first: flag defaults, the config file, then
@@ -167,6 +186,10 @@ func resolveRun(c *cli.Context) (runConfig, error) {
 		feelerPeriod:     c.Duration(flagFeelerPeriod),
 		handshakeTimeout: c.Duration(flagHandshakeTimeout),
 		logLevel:         c.String(flagLogLevel),
+		peerMessageRate:  c.Float64(flagPeerMessageRate),
+		peerByteRate:     c.Float64(flagPeerByteRate),
+		misbehaviour:     c.Int(flagMisbehaviour),
+		writeTimeout:     c.Duration(flagWriteTimeout),
 	}
 	if path := c.String(flagConfig); path != "" {
 		fc, err := loadFile(path)
@@ -190,6 +213,10 @@ func resolveRun(c *cli.Context) (runConfig, error) {
 		setDuration(c, flagIcePeriod, &rc.icePeriod, fc.IcePeriod)
 		setDuration(c, flagHandshakeTimeout, &rc.handshakeTimeout, fc.HandshakeTimeout)
 		setString(c, flagLogLevel, &rc.logLevel, fc.LogLevel)
+		setValue(c, flagPeerMessageRate, &rc.peerMessageRate, fc.PeerMessageRate)
+		setValue(c, flagPeerByteRate, &rc.peerByteRate, fc.PeerByteRate)
+		setValue(c, flagMisbehaviour, &rc.misbehaviour, fc.Misbehaviour)
+		setDuration(c, flagWriteTimeout, &rc.writeTimeout, fc.WriteTimeout)
 	}
 	if c.IsSet(flagListen) {
 		rc.listen = c.StringSlice(flagListen)
@@ -272,6 +299,20 @@ func (rc runConfig) options() ([]node.Option, error) {
 	if rc.magic == 0 || rc.magic > 0xffff {
 		return nil, fmt.Errorf("--%s %d: want 1..65535", flagMagic, rc.magic)
 	}
+	if rc.writeTimeout <= 0 {
+		return nil, fmt.Errorf("--%s %v: want a positive duration", flagWriteTimeout, rc.writeTimeout)
+	}
+	for _, r := range []struct {
+		flag string
+		v    float64
+	}{{flagPeerMessageRate, rc.peerMessageRate}, {flagPeerByteRate, rc.peerByteRate}} {
+		if r.v == 0 || math.IsNaN(r.v) || math.IsInf(r.v, 0) {
+			return nil, fmt.Errorf("--%s %v: want a positive rate, or a negative one for no budget", r.flag, r.v)
+		}
+	}
+	if rc.misbehaviour == 0 {
+		return nil, fmt.Errorf("--%s 0: want a positive score, or a negative one to only count offences", flagMisbehaviour)
+	}
 	rpcAddr := rc.rpcAddr
 	if rpcAddr == "off" {
 		rpcAddr = ""
@@ -283,6 +324,12 @@ func (rc runConfig) options() ([]node.Option, error) {
 		node.WithPeriods(rc.bootstrapPeriod, rc.discoveryPeriod, rc.feelerPeriod),
 		node.WithIce(rc.icePeriod, rc.meltPeriod),
 		node.WithHandshake(rc.handshakeTimeout, 10*time.Second),
+		node.WithSessionBudgets(node.SessionBudgets{
+			MessageRate:           rc.peerMessageRate,
+			ByteRate:              rc.peerByteRate,
+			MisbehaviourThreshold: rc.misbehaviour,
+			WriteTimeout:          rc.writeTimeout,
+		}),
 	)
 	return opts, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
+
+	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
 // resolveWith runs a bare app with the run flags and returns the resolved configuration.
@@ -40,6 +43,9 @@ rpc-addr = "127.0.0.1:9999"
 feeler-period = "250ms"
 ice-period = "10m"
 log-level = "debug"
+peer-message-rate = 250.5
+write-timeout = "3s"
+misbehaviour-threshold = -1
 `), 0o600))
 
 	// Defaults only.
@@ -50,6 +56,10 @@ log-level = "debug"
 	require.Equal(t, 128, rc.inboundLimit)
 	require.Equal(t, 2*time.Second, rc.feelerPeriod)
 	require.Zero(t, rc.icePeriod)
+	require.Equal(t, float64(session.DefaultMessageRate), rc.peerMessageRate)
+	require.Equal(t, float64(session.DefaultByteRate), rc.peerByteRate)
+	require.Equal(t, session.DefaultMisbehaviourThreshold, rc.misbehaviour)
+	require.Equal(t, session.DefaultWriteTimeout, rc.writeTimeout)
 
 	// The file over the defaults.
 	rc, err = resolveWith(t, "--config", file)
@@ -64,6 +74,9 @@ log-level = "debug"
 	require.Equal(t, 10*time.Minute, rc.icePeriod)
 	require.Equal(t, "debug", rc.logLevel)
 	require.Equal(t, 15*time.Second, rc.bootstrapPeriod, "unset in the file: default")
+	require.Equal(t, 250.5, rc.peerMessageRate)
+	require.Equal(t, 3*time.Second, rc.writeTimeout)
+	require.Equal(t, -1, rc.misbehaviour)
 
 	// The environment over the file, flags over the environment.
 	t.Setenv("WITNET_P2P_INBOUND_LIMIT", "9")
@@ -109,7 +122,8 @@ func TestResolveFileErrors(t *testing.T) {
 }
 
 func TestOptionsErrors(t *testing.T) {
-	base := runConfig{dataDir: "d", magic: 10700, handshakeTimeout: time.Second, inboundLimit: 1, outboundLimit: 1}
+	base := runConfig{dataDir: "d", magic: 10700, handshakeTimeout: time.Second, inboundLimit: 1, outboundLimit: 1,
+		peerMessageRate: 1000, peerByteRate: 1 << 20, misbehaviour: 100, writeTimeout: time.Second}
 	tests := []struct {
 		name string
 		edit func(*runConfig)
@@ -122,6 +136,10 @@ func TestOptionsErrors(t *testing.T) {
 		{"magic zero", func(rc *runConfig) { rc.magic = 0 }, "--magic"},
 		{"magic too big", func(rc *runConfig) { rc.magic = 1 << 16 }, "--magic"},
 		{"unknown network", func(rc *runConfig) { rc.network = "devnet" }, "--network"},
+		{"zero write timeout", func(rc *runConfig) { rc.writeTimeout = 0 }, "--write-timeout"},
+		{"zero message rate", func(rc *runConfig) { rc.peerMessageRate = 0 }, "--peer-message-rate"},
+		{"infinite byte rate", func(rc *runConfig) { rc.peerByteRate = math.Inf(1) }, "--peer-byte-rate"},
+		{"zero threshold", func(rc *runConfig) { rc.misbehaviour = 0 }, "--misbehaviour-threshold"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,74 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/session"
+)
+
+// The node's session budgets reach its sessions: 60 LastBeacons in a row are within the
+// default message burst, and exceed a burst of 50 set with WithSessionBudgets, which ends
+// the session as misbehaviour and ices the peer.
+func TestSessionBudgetsApply(t *testing.T) {
+	beacon := protocol.NewLastBeacon(protocol.Magic, DefaultBeacon())
+	const sent = 60
+	cases := []struct {
+		name    string
+		budgets *SessionBudgets
+		dropped bool
+	}{
+		{"defaults", nil, false},
+		{"burst of 50", &SessionBudgets{MessageRate: 1, MessageBurst: 50}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := captureHostileLogs(t)
+			var opts []Option
+			if tc.budgets != nil {
+				opts = append(opts, WithSessionBudgets(*tc.budgets))
+			}
+			n := hostileNode(t, opts...)
+			h := rawHost(t, "127.0.0.1", nil)
+			s := openRaw(t, h, n)
+			s.handshake(t, n)
+			for range sent {
+				if err := s.msg(t, beacon); err != nil {
+					break // the node reset the stream
+				}
+			}
+			if !tc.dropped {
+				ss, ok := n.Manager().Lookup(h.ID(), session.Inbound)
+				require.True(t, ok)
+				require.Eventually(t, func() bool {
+					return ss.Stats().MessagesIn[protocol.KindLastBeacon] == sent
+				}, 5*time.Second, time.Millisecond)
+				require.Equal(t, session.Consolidated, ss.Status())
+				require.False(t, n.Book().IsIced(h.ID()))
+				return
+			}
+			logs.requireEnded(t, h.ID(), session.ReasonMisbehaviour, session.OffenceMessageBudget.String())
+			noSessionOf(t, n, h.ID())
+			require.True(t, n.Book().IsIced(h.ID()))
+		})
+	}
+}
+
+func TestWithSessionBudgetsRefusesNonsense(t *testing.T) {
+	for _, b := range []SessionBudgets{
+		{MessageBurst: -1},
+		{ByteBurst: -1},
+		{WriteTimeout: -time.Second},
+		{SendQueueSize: -1},
+	} {
+		var c config
+		require.Error(t, WithSessionBudgets(b)(&c), "%+v", b)
+	}
+	var c config
+	b := SessionBudgets{MessageRate: -1, MisbehaviourThreshold: -1, WriteTimeout: time.Second}
+	require.NoError(t, WithSessionBudgets(b)(&c), "negative rates and thresholds turn budgets off")
+	require.Equal(t, b, c.budgets)
+}
