@@ -19,7 +19,10 @@
 //
 // Unlike witnet-rust, which pushes transactions, superblocks and votes as full messages and
 // uses announcements only for blocks during synchronisation (WIRE.md 7.5), this package
-// announces every kind that InventoryEntry can name (blocks, transactions, superblocks).
-// Superblock votes have no InventoryEntry member, so they are still pushed as full messages,
-// deduplicated by hash.
+// relays every kind that InventoryEntry can name (blocks, transactions, superblocks) by
+// announcement, so that a node receives each item's body about once. Only the first hop
+// pushes: a node's own small submitted items go in full to every neighbour (none can hold
+// them yet, so nothing is wasted and the hop costs one trip instead of three), unless
+// many are queued for one session at once. Superblock votes have no InventoryEntry
+// member, so they are always pushed as full messages, deduplicated by hash.
 package inventory

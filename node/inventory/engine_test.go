@@ -25,9 +25,12 @@ func storedBy(e *Engine, h protocol.Hash) bool {
 }
 
 // TestGossipReachesEveryNodeOnce submits a transaction in a small graph with cycles and
-// checks that every node stores it, receives it at most once per neighbour that
-// announced it (here: exactly once), never gets it back, and announces it at most once
-// per neighbour.
+// checks that every node stores it; that the submitter pushes it once to each neighbour
+// and announces it to none; that any other node receives it at most once per neighbour,
+// only from a neighbour that announced it or from the submitter, and exactly once in all
+// unless it is a neighbour of the submitter (which may also have requested it from a
+// neighbour that announced it before the push arrived); that nobody gets it back; and
+// that a node announces it at most once per neighbour.
 func TestGossipReachesEveryNodeOnce(t *testing.T) {
 	// 0-1, 0-2, 1-2, 1-3, 2-3, 3-4, 4-5, 5-0: cycles of 3, 4 and 6.
 	edges := [][2]int{{0, 1}, {0, 2}, {1, 2}, {1, 3}, {2, 3}, {3, 4}, {4, 5}, {5, 0}}
@@ -72,27 +75,154 @@ func TestGossipReachesEveryNodeOnce(t *testing.T) {
 
 	for i, e := range engines {
 		s := e.Stats()
-		got := 0
+		got, byOrigin := 0, 0
 		for _, c := range conns[i] {
-			got += c.received(it.Hash)
+			n := c.received(it.Hash)
+			require.LessOrEqual(t, n, 1, "node %d got the item twice from %s", i, c.ID())
+			got += n
+			if c.ID() == pid(0) {
+				byOrigin += n
+			}
 		}
 		if i == 0 {
 			require.Zero(t, got, "the submitter never gets its item back")
+			require.Equal(t, uint64(degree[0]), s.PushedOut, "the submitter pushes to every neighbour")
+			require.Zero(t, s.AnnouncedOut, "the submitter announces to none")
+			require.Zero(t, s.Duplicates)
 		} else {
-			require.Equal(t, 1, got, "node %d receives the item exactly once", i)
+			// One request at a time, and none timed out here: at most one requested copy.
+			require.LessOrEqual(t, got-byOrigin, 1, "node %d requested the item twice", i)
+			if byOrigin == 0 {
+				require.Equal(t, 1, got, "node %d receives the item exactly once", i)
+			}
+			require.LessOrEqual(t, s.Received, s.AnnouncedIn+uint64(byOrigin), "node %d: only from announcing neighbours and the submitter", i)
+			require.Equal(t, uint64(got-1), s.Duplicates, "node %d", i)
 		}
-		require.LessOrEqual(t, s.Received, s.AnnouncedIn, "node %d: at most once per announcing neighbour", i)
-		require.Zero(t, s.Duplicates, "node %d", i)
 		require.LessOrEqual(t, s.AnnouncedOut, uint64(degree[i]), "node %d announces at most once per neighbour", i)
 		require.Equal(t, uint64(1), s.Stored[LabelTransaction], "node %d: %+v", i, s)
 	}
 	// Resubmitting a known item is accepted but not gossiped again.
-	before := engines[0].Stats().AnnouncedOut
+	before := engines[0].Stats()
 	_, isNew, err = engines[0].Submit(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	require.False(t, isNew)
 	time.Sleep(20 * time.Millisecond)
-	require.Equal(t, before, engines[0].Stats().AnnouncedOut)
+	after := engines[0].Stats()
+	require.Equal(t, before.AnnouncedOut, after.AnnouncedOut)
+	require.Equal(t, before.PushedOut, after.PushedOut)
+}
+
+// TestPushOrAnnounce checks which items go out in full and which as announcements: a
+// submitted item up to PushMaxSize is pushed to every session, a larger one is
+// announced, an item relayed from a peer is announced to the others, and when more
+// pushes are queued for one session than maxPushesPerFlush they are all announced.
+func TestPushOrAnnounce(t *testing.T) {
+	small := rawOf(t, testTx(1))
+	cases := []struct {
+		name        string
+		pushMaxSize int
+		relay       bool // received from peer 1 rather than submitted
+		wantPush    bool
+	}{
+		{name: "submitted small item is pushed", pushMaxSize: 0, wantPush: true},
+		{name: "submitted item at the limit is pushed", pushMaxSize: len(small), wantPush: true},
+		{name: "submitted item over the limit is announced", pushMaxSize: len(small) - 1},
+		{name: "pushing disabled", pushMaxSize: -1},
+		{name: "relayed item is announced", relay: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEngine(t, Config{PushMaxSize: tc.pushMaxSize})
+			net := newFakeNet(t)
+			var peers []*fakeConn
+			for i := 1; i <= 3; i++ {
+				c, _ := net.link(e, pid(0), nil, pid(i))
+				peers = append(peers, c)
+			}
+			if tc.relay {
+				e.received(peers[0], txMsg(testTx(1)))
+			} else {
+				_, isNew, err := e.Submit(protocol.KindTransaction, small)
+				require.NoError(t, err)
+				require.True(t, isNew)
+			}
+			targets := peers
+			if tc.relay {
+				targets = peers[1:]
+				require.Empty(t, peers[0].sentOf(protocol.KindInventoryAnnouncement), "announced back to its sender")
+				require.Empty(t, peers[0].sentOf(protocol.KindTransaction), "pushed back to its sender")
+			}
+			for _, c := range targets {
+				require.Eventually(t, func() bool {
+					return len(c.sentOf(protocol.KindTransaction))+len(c.sentOf(protocol.KindInventoryAnnouncement)) > 0
+				}, 2*time.Second, time.Millisecond, "nothing sent to %s", c.ID())
+			}
+			time.Sleep(10 * time.Millisecond)
+			for _, c := range targets {
+				pushed, announced := len(c.sentOf(protocol.KindTransaction)), len(c.sentOf(protocol.KindInventoryAnnouncement))
+				if tc.wantPush {
+					require.Equal(t, [2]int{1, 0}, [2]int{pushed, announced}, "%s: pushes, announcements", c.ID())
+				} else {
+					require.Equal(t, [2]int{0, 1}, [2]int{pushed, announced}, "%s: pushes, announcements", c.ID())
+				}
+			}
+			s := e.Stats()
+			if tc.wantPush {
+				require.Equal(t, uint64(len(targets)), s.PushedOut)
+				require.Zero(t, s.AnnouncedOut)
+			} else {
+				require.Zero(t, s.PushedOut)
+				require.Equal(t, uint64(len(targets)), s.AnnouncedOut)
+			}
+		})
+	}
+
+	t.Run("submitted item that a peer announced is announced", func(t *testing.T) {
+		e := newTestEngine(t, Config{})
+		net := newFakeNet(t)
+		var peers []*fakeConn
+		for i := 1; i <= 3; i++ {
+			c, _ := net.link(e, pid(0), nil, pid(i))
+			peers = append(peers, c)
+		}
+		it, _, err := e.cfg.Decoder.Decode(protocol.KindTransaction, small)
+		require.NoError(t, err)
+		require.Len(t, e.missing(peers[0], []*pb.InventoryEntry{it.Entry()}), 1)
+		_, isNew, err := e.Submit(protocol.KindTransaction, small)
+		require.NoError(t, err)
+		require.True(t, isNew)
+		for _, c := range peers[1:] {
+			require.Eventually(t, func() bool { return len(c.sentOf(protocol.KindInventoryAnnouncement)) == 1 }, 2*time.Second, time.Millisecond)
+			require.Empty(t, c.sentOf(protocol.KindTransaction))
+		}
+		require.Empty(t, peers[0].sentOf(protocol.KindInventoryAnnouncement), "announced to a peer that announced it")
+		require.Zero(t, e.Stats().PushedOut)
+	})
+
+	t.Run("a burst is announced", func(t *testing.T) {
+		for _, n := range []int{maxPushesPerFlush, maxPushesPerFlush + 1} {
+			e := newTestEngine(t, Config{})
+			net := newFakeNet(t)
+			c, _ := net.link(e, pid(0), nil, pid(1))
+			queued := make([]outbound, n)
+			for i := range queued {
+				tx := testTx(uint64(100 + i))
+				it, cmd, err := e.cfg.Decoder.Decode(protocol.KindTransaction, rawOf(t, tx))
+				require.NoError(t, err)
+				queued[i] = outbound{entry: it.Entry(), push: &pb.Message{Magic: uint32(protocol.Magic), Kind: cmd}}
+			}
+			e.sendQueued(c, queued)
+			anns := c.sentOf(protocol.KindInventoryAnnouncement)
+			if n <= maxPushesPerFlush {
+				require.Len(t, c.sentOf(protocol.KindTransaction), n)
+				require.Empty(t, anns)
+			} else {
+				require.Empty(t, c.sentOf(protocol.KindTransaction))
+				require.Len(t, anns, 1, "one announcement for the whole burst")
+				require.Len(t, anns[0].GetKind().GetInventoryAnnouncement().GetInventory(), n)
+			}
+		}
+	})
 }
 
 func TestGossipAllKinds(t *testing.T) {
@@ -357,6 +487,7 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 1.0, values["witnet_inventory_items_stored_total/transaction"])
 	require.Contains(t, values, "witnet_inventory_entries_total/in/announcement")
 	require.Contains(t, values, "witnet_inventory_duplicates_suppressed_total/item")
+	require.Contains(t, values, "witnet_inventory_items_pushed_total")
 	// A second engine on the same registry is refused, not silently merged.
 	_, err = New(Config{Store: e.store, Registerer: reg})
 	require.Error(t, err)

@@ -9,7 +9,7 @@ import (
 type collector struct {
 	e *Engine
 
-	items, stored, received, unsolicited, entries, messagesOut, duplicates, iced, submitted *prometheus.Desc
+	items, stored, received, unsolicited, pushed, entries, messagesOut, duplicates, iced, submitted *prometheus.Desc
 }
 
 func newCollector(e *Engine) *collector {
@@ -21,7 +21,8 @@ func newCollector(e *Engine) *collector {
 		items:       d("items", "Items held in the store, by kind.", "kind"),
 		stored:      d("items_stored_total", "New items stored, by kind.", "kind"),
 		received:    d("items_received_total", "Items received from peers, by outcome: new (stored and gossiped), duplicate, invalid.", "result"),
-		unsolicited: d("items_unsolicited_total", "Items received from a peer they were not requested from."),
+		unsolicited: d("items_unsolicited_total", "Items received from a peer they were not requested from (pushed)."),
+		pushed:      d("items_pushed_total", "Items sent to a peer in full without a request: submitted items, superblock votes."),
 		entries:     d("entries_total", "Inventory entries announced and requested, by message and direction.", "message", "dir"),
 		messagesOut: d("announcements_sent_total", "InventoryAnnouncement messages sent."),
 		duplicates:  d("duplicates_suppressed_total", "Duplicates suppressed: items received again, announced entries not requested.", "stage"),
@@ -32,7 +33,7 @@ func newCollector(e *Engine) *collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.items, c.stored, c.received, c.unsolicited, c.entries, c.messagesOut, c.duplicates, c.iced, c.submitted} {
+	for _, d := range []*prometheus.Desc{c.items, c.stored, c.received, c.unsolicited, c.pushed, c.entries, c.messagesOut, c.duplicates, c.iced, c.submitted} {
 		ch <- d
 	}
 }
@@ -54,6 +55,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.received, s.Duplicates, "duplicate")
 	counter(c.received, s.Invalid, "invalid")
 	counter(c.unsolicited, s.Unsolicited)
+	counter(c.pushed, s.PushedOut)
 	counter(c.entries, s.AnnouncedIn, "announcement", "in")
 	counter(c.entries, s.AnnouncedOut, "announcement", "out")
 	counter(c.entries, s.RequestedIn, "request", "in")

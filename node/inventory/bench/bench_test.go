@@ -53,6 +53,7 @@ func TestSmallRun(t *testing.T) {
 	for _, r := range results {
 		require.Equal(t, o.items, r.delivered, "%s", r)
 		require.Positive(t, r.messages)
+		require.Positive(t, r.cpu, "%s: CPU time measured", r)
 		require.GreaterOrEqual(t, float64(r.bytes)/r.deliveries(s), float64(o.size)/2, "%s: every delivery carries the payload once at least", r)
 	}
 	require.NoError(t, plotCDF(t.TempDir()+"/cdf.png", "test", results))

@@ -128,6 +128,7 @@ func runGossipSub(s scenario) (result, error) {
 	time.Sleep(3 * time.Second)
 
 	msgs0, bytes0 := counter.msgs.Load(), counter.bytes.Load()
+	cpu0 := cpuTime()
 	drive(s, func(k int) {
 		tr.submitted(k)
 		if err := topics[s.origins[k]].Publish(ctx, s.items[k]); err != nil {
@@ -135,6 +136,7 @@ func runGossipSub(s scenario) (result, error) {
 		}
 	})
 	res.latency, res.delivered = tr.wait(s.timeout)
+	res.cpu = cpuTime() - cpu0
 	time.Sleep(300 * time.Millisecond)
 	res.messages = counter.msgs.Load() - msgs0
 	res.bytes = counter.bytes.Load() - bytes0

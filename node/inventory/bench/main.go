@@ -29,6 +29,8 @@ type options struct {
 	skipGossipSub              bool
 	noSync                     bool
 	cpuProfile                 string
+	commitDelay                time.Duration
+	pushMaxSize                int
 }
 
 func main() {
@@ -44,6 +46,8 @@ func main() {
 	flag.BoolVar(&o.skipGossipSub, "no-gossipsub", false, "measure only this repository's gossip")
 	flag.BoolVar(&o.noSync, "nosync", false, "open our nodes' bbolt files without fsync (isolates the gossip from the disk)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.DurationVar(&o.commitDelay, "commit-delay", 0, "our engine's commit batching window (0: its default; negative: commit at once)")
+	flag.IntVar(&o.pushMaxSize, "push-max-size", 0, "largest submitted item our engine pushes instead of announcing (0: its default; negative: never)")
 	flag.Parse()
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -71,16 +75,16 @@ func run(o options) error {
 	}
 	fmt.Printf("%d nodes, random %d-regular topology (seed %d), %d transactions of %.0f bytes on average\n\n",
 		o.nodes, o.degree, o.seed, len(s.items), meanSize(s.items))
-	fmt.Println("| system | schedule | delivered | p50 ms | p99 ms | max ms | p99 ms until committed | messages / delivered item | bytes / delivered item |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| system | schedule | delivered | p50 ms | p99 ms | max ms | p99 ms until committed | messages / delivered item | bytes / delivered item | CPU ms |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range results {
 		d := r.deliveries(s)
 		committed := "–"
 		if r.stored != nil {
 			committed = fmt.Sprintf("%.1f", percentile(r.stored, 0.99))
 		}
-		fmt.Printf("| %s | %s | %d/%d | %.1f | %.1f | %.1f | %s | %.2f | %.0f |\n", r.system, r.mode, r.delivered, len(r.latency),
-			r.percentile(0.5), r.percentile(0.99), r.percentile(1), committed, float64(r.messages)/d, float64(r.bytes)/d)
+		fmt.Printf("| %s | %s | %d/%d | %.1f | %.1f | %.1f | %s | %.2f | %.0f | %.0f |\n", r.system, r.mode, r.delivered, len(r.latency),
+			r.percentile(0.5), r.percentile(0.99), r.percentile(1), committed, float64(r.messages)/d, float64(r.bytes)/d, float64(r.cpu)/float64(time.Millisecond))
 	}
 	if len(results) == 4 {
 		fmt.Println()
@@ -111,7 +115,8 @@ func measure(o options) ([]result, scenario, error) {
 	if err != nil {
 		return nil, scenario{}, err
 	}
-	base := scenario{nodes: o.nodes, edges: edges, origins: origins, items: items, rate: o.rate, timeout: o.timeout, noSync: o.noSync}
+	base := scenario{nodes: o.nodes, edges: edges, origins: origins, items: items, rate: o.rate, timeout: o.timeout, noSync: o.noSync,
+		commitDelay: o.commitDelay, pushMaxSize: o.pushMaxSize}
 	paced, burst := base, base
 	burst.burst = true
 

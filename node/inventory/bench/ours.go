@@ -100,7 +100,7 @@ func runOurs(s scenario, dir string) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		n.engine, err = inventory.New(inventory.Config{Store: store,
+		n.engine, err = inventory.New(inventory.Config{Store: store, CommitDelay: s.commitDelay, PushMaxSize: s.pushMaxSize,
 			OnNew: func(it inventory.Item) {
 				if k, ok := index[it.Hash]; ok {
 					tr.held(k)
@@ -151,6 +151,7 @@ func runOurs(s scenario, dir string) (result, error) {
 		m, b := n.traffic()
 		msgs0, bytes0 = msgs0+m, bytes0+b
 	}
+	cpu0 := cpuTime()
 	drive(s, func(k int) {
 		tr.submitted(k)
 		durable.submitted(k)
@@ -160,6 +161,7 @@ func runOurs(s scenario, dir string) (result, error) {
 	})
 	res.latency, res.delivered = tr.wait(s.timeout)
 	res.stored, _ = durable.wait(s.timeout)
+	res.cpu = cpuTime() - cpu0         // the commits included
 	time.Sleep(300 * time.Millisecond) // count stragglers' traffic too
 	for _, n := range nodes {
 		m, b := n.traffic()

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
@@ -23,6 +24,9 @@ type scenario struct {
 	rate    float64  // items per second when paced
 	timeout time.Duration
 	noSync  bool // open our nodes' bbolt files without fsync
+	// commitDelay and pushMaxSize, when not 0, override our engine's defaults.
+	commitDelay time.Duration
+	pushMaxSize int
 }
 
 // result is what a run measured.
@@ -37,6 +41,11 @@ type result struct {
 	stored   []time.Duration
 	messages uint64
 	bytes    uint64
+	// cpu is the process's CPU time (user and system) from the first submission until
+	// every node held every item (for ours: until every node committed it, so that the
+	// commits are counted): the work the run cost, which the latency depends on when the
+	// machine's cores are busy.
+	cpu time.Duration
 }
 
 // deliveries is the number of (item, node) pairs that travelled over the network: every
@@ -169,6 +178,15 @@ func makeItems(count, size, nodes int, rng *rand.Rand) ([][]byte, []int, error) 
 		}
 	}
 	return items, origins, nil
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func meanSize(items [][]byte) float64 {
