@@ -180,6 +180,35 @@ type Chain interface {
 	InboundBeacon(s *Session, b *pb.LastBeacon)
 }
 
+// BlockSink receives the blocks of completed block downloads (WIRE.md 7.5): a session
+// that answered an InventoryAnnouncement with a request for blocks hands all of them over
+// at once, in announcement order, when the last one has arrived, as witnet-rust's session
+// sends its batch to the chain manager. Each Block is also handed to Inventory.Received as
+// it arrives, so relaying never waits for a batch.
+//
+// A Chain or Inventory that implements BlockSink is used when Config.Blocks is nil.
+type BlockSink interface {
+	// Blocks hands over one finished download. A non-empty blocks is a complete batch,
+	// in the order the peer announced the hashes. An empty blocks means the download was
+	// aborted: the session ended with blocks still owed (witnet-rust then tells the chain
+	// manager the batch is empty). A download replaced by a newer announcement is not
+	// reported. Blocks runs on the session's reader goroutine (an abort once the session
+	// has stopped reading, before Registry.Unregister); it must not block on the network,
+	// and the blocks must not be modified (Inventory.Received got the same messages).
+	Blocks(s *Session, blocks []*pb.Block)
+}
+
+// VoteSource is implemented by an Inventory or Chain that holds superblock votes. When a
+// session serves an InventoryRequest and one of the blocks it sends has the epoch of our
+// highest block checkpoint at the session's creation, it sends every vote
+// SuperBlockVotes returns right after the requested items (WIRE.md 7.5), so a peer that
+// has just synced up to our tip can take part in the current superblock. The list should
+// be bounded: each vote is one message queued on the session.
+type VoteSource interface {
+	// SuperBlockVotes returns the votes to send, which are only read.
+	SuperBlockVotes() []*pb.SuperBlockVote
+}
+
 // Config holds a session's settings and collaborators. New copies it; the zero value of
 // each field means what its comment says.
 type Config struct {
@@ -231,6 +260,14 @@ type Config struct {
 	// 0 means DefaultSuperblockPeriod. (Which epochs forgive beacon mismatches is
 	// witnet-rust's hard-coded "multiple of 10", see protocol.HandshakeError.Ices.)
 	SuperblockPeriod uint32
+	// Activations are the protocol version activation epochs of the network, used to
+	// hash received blocks with the version of their epoch (WIRE.md 11.1) and match them
+	// to a block download. The zero value hashes every block as V1.7 (a development
+	// network); the inventory must use the same activations.
+	Activations protocol.VersionActivations
+	// Blocks receives completed block downloads; nil means the Chain if it implements
+	// BlockSink, else the Inventory if it does, else batches are only logged.
+	Blocks BlockSink
 	// SenderAddress is the Version.sender_address we announce (our public address as
 	// Address.address bytes); nil means six zero bytes (0.0.0.0:0, no public address).
 	SenderAddress []byte

@@ -83,7 +83,10 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 	case effServeRequest:
 		return s.serveRequest(msg.GetKind().GetInventoryRequest())
 	case effDeliver:
-		s.cfg.Inventory.Received(s, msg)
+		s.cfg.Inventory.Received(s, msg) // relay first: it never waits for a batch
+		if k == protocol.KindBlock {
+			s.blockArrived(msg.GetKind().GetBlock())
+		}
 	case effOutboundBeacon:
 		s.cfg.Registry.OutboundBeacon(s, msg.GetKind().GetLastBeacon())
 	case effInboundBeacon:
@@ -166,7 +169,8 @@ type AnnouncedBy interface {
 // answerAnnouncement requests the entries of an announcement that the inventory does not
 // hold, in announcement order, with at most blockLimit block entries. Unless the
 // inventory implements AnnouncedBy, transaction and superblock entries are ignored, as in
-// witnet-rust (they are pushed, never pulled).
+// witnet-rust (they are pushed, never pulled). The requested blocks become the session's
+// block download (blocks.go), replacing any download in progress.
 func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
 	var missing []*pb.InventoryEntry
 	if inv, ok := s.cfg.Inventory.(AnnouncedBy); ok {
@@ -206,23 +210,35 @@ func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
 		s.log.Warnw("cannot build inventory request", "err", err)
 		return nil
 	}
+	// The download starts before the request is queued, so that it is in progress by the
+	// time the peer can answer (if the request is not sent the session is ending, and the
+	// download is reported as aborted).
+	s.startDownload(missing, s.cfg.Clock.Now())
 	return s.reply(req)
 }
 
 // serveRequest sends the requested items in request order, stopping at the first one the
-// inventory does not hold (WIRE.md 7.5).
+// inventory does not hold (WIRE.md 7.5). If one of the blocks sent has the epoch of our
+// beacon at the session's creation, the superblock votes we hold follow (sendVotes).
 func (s *Session) serveRequest(r *pb.InventoryRequest) error {
+	beaconBlock := false
 	for i, e := range r.GetInventory() {
 		cmd, ok := s.cfg.Inventory.Item(e)
 		if !ok {
 			if rest := len(r.GetInventory()) - i; rest > 0 {
 				s.log.Debugw("inventory request: item not held, rest skipped", "skipped", rest)
 			}
-			return nil
+			break
 		}
 		if err := s.reply(&pb.Message{Magic: uint32(s.cfg.Magic), Kind: cmd}); err != nil {
 			return err
 		}
+		if b := cmd.GetBlock(); b != nil && blockEpoch(b) == s.blocks.beaconEpoch {
+			beaconBlock = true
+		}
+	}
+	if beaconBlock {
+		return s.sendVotes()
 	}
 	return nil
 }

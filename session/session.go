@@ -75,6 +75,7 @@ type Session struct {
 
 	m      machine                    // owned by the reader goroutine (see machine)
 	police police                     // owned by the reader goroutine
+	blocks blockDownload              // owned by the reader goroutine (see blocks.go)
 	remote atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
 	stats  counters
 }
@@ -105,6 +106,7 @@ func New(conn io.ReadWriteCloser, p Peer, t Type, cfg Config) *Session {
 	s.queue.init(cfg.SendQueueSize)
 	s.m.typ = t
 	s.police = newPolice(&s.cfg)
+	s.initBlocks()
 	return s
 }
 
@@ -318,13 +320,14 @@ func (s *Session) release(r Reason) {
 	}
 }
 
-// finish runs once, after the session's goroutines are gone: it ices the peer when the
-// reason asks for it, unregisters a registered session with its last status, and closes
-// done.
+// finish runs once, after the session's goroutines are gone: it reports a block download
+// still in progress as aborted, ices the peer when the reason asks for it, unregisters a
+// registered session with its last status, and closes done.
 func (s *Session) finish() {
 	err := s.Err()
 	reason := ReasonOf(err)
 	last := s.Status()
+	s.abortDownload()
 	if reason.Ices(s.typ) {
 		s.cfg.AddressBook.Ice(s.peer)
 	}
