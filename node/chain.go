@@ -38,3 +38,40 @@ func (c *StaticChain) SuperBlockTarget() *pb.CheckpointBeacon { return nil }
 func (c *StaticChain) InboundBeacon(s *session.Session, b *pb.LastBeacon) {
 	log.Debugw("inbound beacon", "peer", s.ID(), "epoch", b.GetHighestBlockCheckpoint().GetCheckpoint())
 }
+
+// blockBatches is the node's session.BlockSink: each completed block download is logged
+// and counted (the blocks themselves reached the inventory one by one as they arrived),
+// then handed to the chain given with WithChain if it implements session.BlockSink. An
+// aborted download (the session ended with blocks owed) is counted as aborted.
+type blockBatches struct {
+	metrics *metrics
+	next    session.BlockSink // nil: nobody else wants batches
+}
+
+var _ session.BlockSink = blockBatches{}
+
+// blockSink returns the BlockSink of the node's sessions.
+func (n *Node) blockSink() session.BlockSink {
+	b := blockBatches{metrics: n.metrics}
+	if next, ok := n.cfg.chain.(session.BlockSink); ok {
+		b.next = next
+	}
+	return b
+}
+
+// Blocks implements session.BlockSink.
+func (b blockBatches) Blocks(s *session.Session, blocks []*pb.Block) {
+	if len(blocks) == 0 {
+		b.metrics.blockBatches.WithLabelValues("aborted").Inc()
+		log.Debugw("block download aborted", "peer", s.ID())
+	} else {
+		b.metrics.blockBatches.WithLabelValues("complete").Inc()
+		b.metrics.batchBlocks.Add(float64(len(blocks)))
+		log.Debugw("block batch downloaded", "peer", s.ID(), "blocks", len(blocks),
+			"first_epoch", blocks[0].GetBlockHeader().GetBeacon().GetCheckpoint(),
+			"last_epoch", blocks[len(blocks)-1].GetBlockHeader().GetBeacon().GetCheckpoint())
+	}
+	if b.next != nil {
+		b.next.Blocks(s, blocks)
+	}
+}

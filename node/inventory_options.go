@@ -20,18 +20,24 @@ type inventoryConfig struct {
 	activationsSet bool // false: protocol.MainnetActivations
 }
 
+// versions returns the configured protocol version activations. The inventory and the
+// sessions (which match received blocks to their downloads by hash) must use the same.
+func (c inventoryConfig) versions() protocol.VersionActivations {
+	if c.activationsSet {
+		return c.activations
+	}
+	return protocol.MainnetActivations
+}
+
 // decoder returns the inventory decoder for the configured network.
 func (c inventoryConfig) decoder() inventory.Decoder {
-	a := protocol.MainnetActivations
-	if c.activationsSet {
-		a = c.activations
-	}
-	return inventory.Decoder{Activations: a}
+	return inventory.Decoder{Activations: c.versions()}
 }
 
 // WithActivations sets the epochs at which the protocol versions activate; the inventory
 // hashes (and so names, deduplicates and serves) every block with the version in force at
-// its epoch, so a node must use its network's activations or it gossips blocks under
+// its epoch, and the sessions hash the same way to match received blocks to a block
+// download, so a node must use its network's activations or it gossips blocks under
 // hashes its peers do not know. The zero value keeps V1.7 for every epoch (a development
 // network). Default: protocol.MainnetActivations, or the network's (see WithNetwork).
 func WithActivations(a protocol.VersionActivations) Option {

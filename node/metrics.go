@@ -90,6 +90,8 @@ type metrics struct {
 	handshakeFailures *prometheus.CounterVec
 	sessionsClosed    *prometheus.CounterVec
 	dials             *prometheus.CounterVec
+	blockBatches      *prometheus.CounterVec
+	batchBlocks       prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -106,6 +108,14 @@ func newMetrics() *metrics {
 			Namespace: metricNamespace, Name: "dials_total",
 			Help: "Outbound and feeler dials, by session type and result (ok, failed, refused).",
 		}, []string{"type", "result"}),
+		blockBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Name: "block_batches_total",
+			Help: "Block downloads (the blocks requested from one InventoryAnnouncement) that ended, by result: complete, or aborted when the session ended first.",
+		}, []string{"result"}),
+		batchBlocks: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Name: "block_batch_blocks_total",
+			Help: "Blocks received in completed block downloads.",
+		}),
 	}
 }
 
@@ -180,7 +190,7 @@ func newRegistry(n *Node, m *metrics) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.handshakeFailures, m.sessionsClosed, m.dials,
+		m.handshakeFailures, m.sessionsClosed, m.dials, m.blockBatches, m.batchBlocks,
 		(*collector)(n),
 	)
 	return reg

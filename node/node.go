@@ -189,6 +189,8 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		AddressBook:      adapter,
 		Chain:            n.chain,
 		Inventory:        n.inv,
+		Activations:      cfg.inventory.versions(),
+		Blocks:           n.blockSink(),
 	}
 	cfg.budgets.apply(&scfg)
 	n.svc = session.NewService(h, n.mgr, scfg)
