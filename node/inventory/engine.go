@@ -88,7 +88,8 @@ type Config struct {
 	// OnNew, if not nil, is called with every new item (received from a peer or
 	// submitted) as soon as it is accepted: from then on it is served to peers that
 	// request it and returned by Get, and it is announced right after the call. Its commit
-	// to the store comes later (see OnStored). It runs on the goroutine that accepted the
+	// to the store comes later (see OnStored). The Raw of an item received from a peer is
+	// nil here (the writer encodes it; see OnStored), except for a superblock vote. It runs on the goroutine that accepted the
 	// item (a session's reader, or Submit's caller) and must not block.
 	OnNew func(Item)
 	// OnStored, if not nil, is called with every new item once the writer has committed
@@ -518,7 +519,8 @@ func (e *Engine) Received(from *session.Session, m *pb.Message) {
 
 func (e *Engine) received(from conn, m *pb.Message) {
 	e.stats.received.Add(1)
-	it, err := e.cfg.Decoder.FromMessage(m)
+	// Only the key now: the writer computes the canonical encoding (Item.Raw) later.
+	it, err := e.cfg.Decoder.identify(m)
 	if err != nil {
 		e.stats.invalid.Add(1)
 		log.Debugw("dropping invalid item", "peer", from.ID(), "err", err)
@@ -689,9 +691,10 @@ func (e *Engine) commitWrites() {
 		if len(batch) == 0 {
 			return
 		}
+		e.encode(batch)
 		items := make([]Item, 0, len(batch))
 		for _, w := range batch {
-			if !w.barrier {
+			if !w.barrier && w.it.Raw != nil {
 				items = append(items, w.it)
 			}
 		}
@@ -728,6 +731,9 @@ func (e *Engine) commitWrites() {
 				w.done <- nil
 				continue
 			}
+			if w.it.Raw == nil { // did not encode (logged by encode)
+				continue
+			}
 			if err == nil && added[i] {
 				e.stats.stored[w.it.Kind].Add(1)
 				if e.cfg.OnStored != nil {
@@ -747,6 +753,37 @@ func (e *Engine) commitWrites() {
 type outbound struct {
 	entry *pb.InventoryEntry
 	push  *pb.Message // the item's message when it may be pushed; nil: announce only
+}
+
+// encode sets the canonical encoding (Item.Raw) of the batch's items received from peers,
+// which the relay left out (see Decoder.identify). An item that does not encode, which
+// only an item at its size limit can do, is left without one and is not stored. Only the
+// writer calls it.
+func (e *Engine) encode(batch []*write) {
+	var raws map[*write][]byte
+	for _, w := range batch {
+		if w.barrier || w.it.Raw != nil {
+			continue
+		}
+		raw, err := e.cfg.Decoder.canonical(w.it.Kind, w.cmd)
+		if err != nil {
+			e.stats.invalid.Add(1)
+			log.Warnw("accepted item does not encode; not stored", "hash", w.it.Hash, "err", err)
+			continue
+		}
+		if raws == nil {
+			raws = make(map[*write][]byte)
+		}
+		raws[w] = raw
+	}
+	if raws == nil {
+		return
+	}
+	e.mu.Lock() // Get and SuperBlockVotes read w.it under e.mu
+	for w, raw := range raws {
+		w.it.Raw = raw
+	}
+	e.mu.Unlock()
 }
 
 // gossip hands it to every session not in skip: announced, or pushed in full when
@@ -979,11 +1016,22 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 func (e *Engine) Get(h protocol.Hash) (Item, error) {
 	e.mu.Lock()
 	w := e.unwrittenHash[h]
-	e.mu.Unlock()
+	var it Item
 	if w != nil {
-		return w.it, nil
+		it = w.it
 	}
-	return e.store.Get(h)
+	e.mu.Unlock()
+	if w == nil {
+		return e.store.Get(h)
+	}
+	if it.Raw == nil { // received from a peer, not encoded by the writer yet
+		raw, err := e.cfg.Decoder.canonical(it.Kind, w.cmd)
+		if err != nil {
+			return Item{}, ErrNotFound
+		}
+		it.Raw = raw
+	}
+	return it, nil
 }
 
 // InboundBeacon answers a LastBeacon received on an inbound session (WIRE.md 7.6): if the

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
@@ -578,4 +579,66 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 	got, err = e.Get(it.Hash)
 	require.NoError(t, err)
 	require.Equal(t, it.Raw, got.Raw)
+}
+
+// TestRelayEncodesInWriter checks that an item received from a peer is relayed before
+// its canonical encoding is computed (the writer computes it before the commit, and Get
+// computes it meanwhile), and that one whose canonical encoding exceeds the size limit,
+// though its received form does not, is relayed but not stored.
+func TestRelayEncodesInWriter(t *testing.T) {
+	m := txMsg(testTx(21))
+	it, err := Decoder{}.identify(m)
+	require.NoError(t, err)
+	require.Nil(t, it.Raw, "identify leaves the encoding to the writer")
+	full, err := Decoder{}.FromMessage(m)
+	require.NoError(t, err)
+	require.Equal(t, full.Hash, it.Hash)
+	vote, err := Decoder{}.identify(protocol.NewSuperBlockVote(protocol.Magic, testVote(3)))
+	require.NoError(t, err)
+	require.NotNil(t, vote.Raw, "a vote's hash is that of its encoding")
+
+	// An empty signature (outside the hashed body): the canonical form fills in its
+	// signature and public key, bytes more than the received form, which is exactly at
+	// the limit.
+	tx := testTx(22)
+	tx.GetValueTransfer().Signatures = append(tx.GetValueTransfer().Signatures, &pb.KeyedSignature{})
+	msg := &pb.Message{Magic: uint32(protocol.Magic), Kind: &pb.Message_Command{Kind: &pb.Message_Command_Transaction{Transaction: tx}}}
+	dec := Decoder{MaxTransactionSize: proto.Size(tx)}
+	_, err = dec.identify(msg)
+	require.NoError(t, err)
+	_, err = dec.FromMessage(msg)
+	var ie *ItemError
+	require.ErrorAs(t, err, &ie)
+	require.Equal(t, ReasonOversized, ie.Reason)
+
+	e := newTestEngine(t, Config{Decoder: dec, CommitDelay: -1})
+	net := newFakeNet(t)
+	from, _ := net.link(e, pid(1), nil, pid(9))
+	other, _ := net.link(e, pid(1), nil, pid(8))
+	e.received(from, msg)
+	require.Eventually(t, func() bool { return len(other.sentOf(protocol.KindInventoryAnnouncement)) == 1 }, 2*time.Second, time.Millisecond)
+	e.flush()
+	require.Equal(t, uint64(1), e.Stats().Invalid)
+	require.Zero(t, e.Stats().Stored[LabelTransaction])
+}
+
+// BenchmarkRelayDecode compares what a relayed transaction costs to decode on the relay
+// path (identify: key only) with the full decoding (FromMessage: key and canonical
+// encoding), which the engine now leaves to its writer.
+func BenchmarkRelayDecode(b *testing.B) {
+	m := txMsg(testTx(7))
+	var d Decoder
+	for _, bc := range []struct {
+		name string
+		fn   func(*pb.Message) (Item, error)
+	}{{"identify", d.identify}, {"FromMessage", d.FromMessage}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.fn(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -25,7 +25,8 @@ import (
 // stored by all within 5 s; the submitter pushes it once on every session and announces
 // it on none; on every session, any other node receives the item at most once and only
 // from a neighbour that announced it or from the submitter, never announces it back to
-// that neighbour, and announces it at most once; it receives one copy in all (plus, for a
+// that neighbour (save the submitter, whose push may arrive after the node relayed a
+// requested copy), and announces it at most once; it receives one copy in all (plus, for a
 // neighbour of the submitter, the push); submitting it again announces nothing; and a node restarted
 // as a real node (node.New on the same data directory) serves it by hash over JSON-RPC
 // and to a peer that requests it.
@@ -86,7 +87,7 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 	announced := make([]uint64, n)
 	origin := nodes[0].Host().ID()
 	for i, nd := range nodes {
-		var got, byOrigin uint64
+		var got, byOrigin, annToOrigin uint64
 		for _, p := range nd.Manager().ConsolidatedPeers() {
 			s, ok := nd.Manager().Lookup(p.Peer.ID, p.Type)
 			require.True(t, ok)
@@ -102,10 +103,11 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 			if in == 1 {
 				if p.Peer.ID == origin {
 					byOrigin++
+					annToOrigin = annOut
 				} else {
 					require.Equal(t, uint64(1), annIn, "node %d got the item from %s, which did not announce it", i, p.Peer.ID)
+					require.Zero(t, annOut, "node %d announced the item back to %s, which sent it", i, p.Peer.ID)
 				}
-				require.Zero(t, annOut, "node %d announced the item back to %s, which sent it", i, p.Peer.ID)
 			}
 			require.LessOrEqual(t, annOut, uint64(1), "node %d announced the item twice to %s", i, p.Peer.ID)
 			got += in
@@ -116,6 +118,12 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 			require.LessOrEqual(t, got-byOrigin, uint64(1), "node %d requested the item twice (one request at a time)", i)
 			if byOrigin == 0 {
 				require.Equal(t, uint64(1), got, "node %d receives the item once in all", i)
+			}
+			// The submitter's push is the only copy, or it came after a requested one,
+			// which the node may have announced to the submitter (it does not announce
+			// what it pushes) before the push arrived.
+			if byOrigin == 1 && got == 1 {
+				require.Zero(t, annToOrigin, "node %d announced the item back to the submitter, which sent it", i)
 			}
 		}
 		s := nd.Engine().Stats()
