@@ -48,6 +48,8 @@ import (
 var (
 	loadSessions = flag.Int("load.sessions", 0, "flooding sessions of TestLoadFlood (0: 300 with WITNET_P2P_LOAD=1, else 20)")
 	loadDuration = flag.Duration("load.duration", 0, "flood duration of TestLoadFlood (0: 30s with WITNET_P2P_LOAD=1, else 2s)")
+	loadReceive  = flag.Float64("load.receive-rate", -1, "node-wide receive budget of TestLoadFlood's node in messages per second (-1: the node's default; 0: none)")
+	loadNice     = flag.Bool("load.nice", true, "run TestLoadFlood's flooders at nice 19 on one core (false: same priority as the node, every core)")
 )
 
 // fullLoad reports whether the full-size load run was asked for.
@@ -72,7 +74,7 @@ type floodReport struct {
 // startFlooders runs the flooder process against n and returns it with its stdout.
 func startFlooders(t *testing.T, n *Node, sessions int, d time.Duration, rate int) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
-	return startTestChild(t, "^TestLoadFlooderProcess$", true,
+	return startTestChild(t, "^TestLoadFlooderProcess$", *loadNice,
 		floodTargetEnv+"="+n.Addrs()[0].String(),
 		floodSessionsEnv+"="+strconv.Itoa(sessions),
 		floodDurationEnv+"="+d.String(),
@@ -351,7 +353,11 @@ func TestLoadFlood(t *testing.T) {
 	if *loadDuration > 0 {
 		d = *loadDuration
 	}
-	n := hostileNode(t, WithLimits(sessions+16, 12))
+	opts := []Option{WithLimits(sessions+16, 12)}
+	if *loadReceive >= 0 {
+		opts = append(opts, WithReceiveBudget(*loadReceive, 0))
+	}
+	n := hostileNode(t, opts...)
 	probers := []*prober{newProber(t), newProber(t)}
 	for _, p := range probers { // warm up the probers' connections and code paths
 		_, err := p.probe(n, 5*time.Second)
@@ -441,6 +447,10 @@ func TestLoadFlood(t *testing.T) {
 	t.Logf("load: honest handshakes %d ok, %d failed; p50 %v, p99 %v, max %v",
 		len(times), len(failures), quantile(times, 0.5), quantile(times, 0.99), quantile(times, 1))
 	t.Logf("load: goroutines baseline %d, after %d (settled %v after the flooders left)", baseG, afterG, settled)
+	if b := n.recvBudget; b != nil {
+		frames, delay := b.Delayed()
+		t.Logf("load: node-wide receive budget held back %d frames, %v in total", frames, delay)
+	}
 	require.Empty(t, failures, "honest handshakes failed under load")
 	require.NotEmpty(t, times)
 	// The figure to watch is the p99 above; on a shared 2-core machine the flooders

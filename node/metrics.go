@@ -138,6 +138,10 @@ var (
 		[]string{"bucket"}, nil)
 	descUptime = prometheus.NewDesc(metricNamespace+"_uptime_seconds",
 		"Seconds since the node started.", nil, nil)
+	descBudgetFrames = prometheus.NewDesc(metricNamespace+"_receive_budget_delayed_frames_total",
+		"Received frames a consolidated session held back for the node-wide receive budget (peers together sent more than it allows).", nil, nil)
+	descBudgetDelay = prometheus.NewDesc(metricNamespace+"_receive_budget_delay_seconds_total",
+		"Total time sessions waited for the node-wide receive budget.", nil, nil)
 )
 
 // collector is the node seen as a prometheus.Collector of its scrape-time metrics.
@@ -147,7 +151,7 @@ var _ prometheus.Collector = (*collector)(nil)
 
 // Describe sends the descriptions of the scrape-time metrics.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descMessages, descBytes, descUnexpected, descBook, descUptime} {
+	for _, d := range []*prometheus.Desc{descSessions, descMessages, descBytes, descUnexpected, descBook, descUptime, descBudgetFrames, descBudgetDelay} {
 		ch <- d
 	}
 }
@@ -181,6 +185,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBook, prometheus.GaugeValue, float64(iceN), "ice")
 
 	ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, time.Since(n.started).Seconds())
+
+	var frames uint64
+	var delay time.Duration
+	if n.recvBudget != nil {
+		frames, delay = n.recvBudget.Delayed()
+	}
+	ch <- prometheus.MustNewConstMetric(descBudgetFrames, prometheus.CounterValue, float64(frames))
+	ch <- prometheus.MustNewConstMetric(descBudgetDelay, prometheus.CounterValue, delay.Seconds())
 }
 
 // newRegistry returns the node's registry with the Go runtime and process collectors,

@@ -39,17 +39,18 @@ type Node struct {
 	id      peer.ID
 	started time.Time
 
-	db      *bbolt.DB
-	book    *peers.Book
-	host    host.Host
-	mgr     *session.Manager
-	svc     *session.Service
-	chain   session.Chain
-	reg     *prometheus.Registry
-	metrics *metrics
-	traffic *traffic
-	rpc     *rpc.Server // nil without an HTTP listener
-	inv     *inventory.Engine
+	db         *bbolt.DB
+	book       *peers.Book
+	host       host.Host
+	mgr        *session.Manager
+	svc        *session.Service
+	chain      session.Chain
+	reg        *prometheus.Registry
+	metrics    *metrics
+	recvBudget *session.ReceiveBudget // nil: none (WithReceiveBudget)
+	traffic    *traffic
+	rpc        *rpc.Server // nil without an HTTP listener
+	inv        *inventory.Engine
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -193,6 +194,8 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		Blocks:           n.blockSink(),
 	}
 	cfg.budgets.apply(&scfg)
+	n.recvBudget = session.NewReceiveBudget(cfg.receiveMessages, cfg.receiveBytes)
+	scfg.ReceiveBudget = n.recvBudget
 	n.svc = session.NewService(h, n.mgr, scfg)
 
 	if err := n.addBootstrap(); err != nil {

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"time"
 
@@ -103,6 +104,8 @@ type config struct {
 	inventory inventoryConfig // see inventory_options.go
 
 	budgets SessionBudgets
+
+	receiveMessages, receiveBytes float64 // node-wide receive budget; both <= 0: none
 }
 
 func defaultConfig() config {
@@ -126,6 +129,8 @@ func defaultConfig() config {
 		epochs:           protocol.MainnetEpochs,
 		clock:            session.RealClock{},
 		libp2pMetrics:    true,
+		receiveMessages:  session.DefaultNodeMessageRate,
+		receiveBytes:     session.DefaultNodeByteRate,
 	}
 }
 
@@ -307,6 +312,22 @@ func WithSessionBudgets(b SessionBudgets) Option {
 			return fmt.Errorf("node: session budgets: %w", err)
 		}
 		c.budgets = b
+		return nil
+	}
+}
+
+// WithReceiveBudget sets the node-wide receive budget shared by all consolidated
+// sessions (session.ReceiveBudget): messages per second and received frame bytes per
+// second. When the peers together send more, the sessions read more slowly and the
+// excess backs up in the peers' streams, so the node keeps CPU for new handshakes and
+// its own work. A rate <= 0 drops that limit; both <= 0 turns the budget off. Default:
+// session.DefaultNodeMessageRate and session.DefaultNodeByteRate.
+func WithReceiveBudget(messagesPerSecond, bytesPerSecond float64) Option {
+	return func(c *config) error {
+		if math.IsNaN(messagesPerSecond) || math.IsNaN(bytesPerSecond) {
+			return errors.New("node: receive budget: rates must be numbers")
+		}
+		c.receiveMessages, c.receiveBytes = messagesPerSecond, bytesPerSecond
 		return nil
 	}
 }

@@ -246,6 +246,10 @@ type Config struct {
 	// once, then one per interval; the others are ignored (Stats.GetPeersIgnored), not
 	// scored. 0 means DefaultGetPeersInterval; a negative value answers every GetPeers.
 	GetPeersInterval time.Duration
+	// ReceiveBudget, if not nil, is the node-wide budget this session shares with every
+	// other: once consolidated, the session waits for its share before it handles each
+	// received frame (see ReceiveBudget). nil means no shared budget.
+	ReceiveBudget *ReceiveBudget
 	// WriteTimeout bounds one write to the stream: a write blocked that long (the peer
 	// stopped reading, its flow-control window is full) ends the session with
 	// ReasonSlowPeer. It also bounds how long a reply waits for room in the send queue,

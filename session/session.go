@@ -362,6 +362,9 @@ func (s *Session) readLoop() {
 			reason = readError(err)
 			break
 		}
+		if _, ok := s.awaitBudget(len(payload)); !ok {
+			break // ending: whoever ended the session gave the reason
+		}
 		if err := s.handleFrame(payload); err != nil {
 			reason = err
 			break

@@ -53,6 +53,8 @@ const (
 	flagPeerByteRate     = "peer-byte-rate"
 	flagMisbehaviour     = "misbehaviour-threshold"
 	flagWriteTimeout     = "write-timeout"
+	flagNodeMessageRate  = "receive-message-rate"
+	flagNodeByteRate     = "receive-byte-rate"
 )
 
 // runFlags are the flags of the run command. Slice flags have no default value in the
@@ -80,6 +82,8 @@ func runFlags() []cli.Flag {
 		&cli.Float64Flag{Name: flagPeerByteRate, EnvVars: envOf(flagPeerByteRate), Value: session.DefaultByteRate, DefaultText: strconv.Itoa(session.DefaultByteRate) + " (16 MiB)", Usage: "frame bytes per second a peer may send on average (bursts of " + strconv.Itoa(session.DefaultByteBurst) + "); above it the peer is dropped and iced; `RATE` < 0: no budget"},
 		&cli.IntFlag{Name: flagMisbehaviour, EnvVars: envOf(flagMisbehaviour), Value: session.DefaultMisbehaviourThreshold, Usage: "misbehaviour `SCORE` at which a peer is dropped and iced (< 0: offences are only counted)"},
 		&cli.DurationFlag{Name: flagWriteTimeout, EnvVars: envOf(flagWriteTimeout), Value: session.DefaultWriteTimeout, Usage: "drop a peer that leaves one of our writes blocked for `PERIOD` (it stopped reading)"},
+		&cli.Float64Flag{Name: flagNodeMessageRate, EnvVars: envOf(flagNodeMessageRate), Value: session.DefaultNodeMessageRate, Usage: "messages per second all consolidated peers together are served; beyond it they are read more slowly (`RATE` <= 0: no limit)"},
+		&cli.Float64Flag{Name: flagNodeByteRate, EnvVars: envOf(flagNodeByteRate), Value: session.DefaultNodeByteRate, DefaultText: strconv.Itoa(session.DefaultNodeByteRate) + " (64 MiB)", Usage: "frame bytes per second all consolidated peers together are served (`RATE` <= 0: no limit)"},
 		&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"},
 	}
 }
@@ -107,6 +111,8 @@ type fileConfig struct {
 	PeerByteRate     *float64  `toml:"peer-byte-rate"`
 	Misbehaviour     *int      `toml:"misbehaviour-threshold"`
 	WriteTimeout     *duration `toml:"write-timeout"`
+	NodeMessageRate  *float64  `toml:"receive-message-rate"`
+	NodeByteRate     *float64  `toml:"receive-byte-rate"`
 }
 
 // duration reads a TOML string such as "15s" or "1m30s".
@@ -168,6 +174,8 @@ type runConfig struct {
 	peerByteRate     float64
 	misbehaviour     int
 	writeTimeout     time.Duration
+	nodeMessageRate  float64
+	nodeByteRate     float64
 }
 
 // resolveRun merges, lowest precedence first: flag defaults, the config file, then
@@ -190,6 +198,8 @@ func resolveRun(c *cli.Context) (runConfig, error) {
 		peerByteRate:     c.Float64(flagPeerByteRate),
 		misbehaviour:     c.Int(flagMisbehaviour),
 		writeTimeout:     c.Duration(flagWriteTimeout),
+		nodeMessageRate:  c.Float64(flagNodeMessageRate),
+		nodeByteRate:     c.Float64(flagNodeByteRate),
 	}
 	if path := c.String(flagConfig); path != "" {
 		fc, err := loadFile(path)
@@ -217,6 +227,8 @@ func resolveRun(c *cli.Context) (runConfig, error) {
 		setValue(c, flagPeerByteRate, &rc.peerByteRate, fc.PeerByteRate)
 		setValue(c, flagMisbehaviour, &rc.misbehaviour, fc.Misbehaviour)
 		setDuration(c, flagWriteTimeout, &rc.writeTimeout, fc.WriteTimeout)
+		setValue(c, flagNodeMessageRate, &rc.nodeMessageRate, fc.NodeMessageRate)
+		setValue(c, flagNodeByteRate, &rc.nodeByteRate, fc.NodeByteRate)
 	}
 	if c.IsSet(flagListen) {
 		rc.listen = c.StringSlice(flagListen)
@@ -310,6 +322,14 @@ func (rc runConfig) options() ([]node.Option, error) {
 			return nil, fmt.Errorf("--%s %v: want a positive rate, or a negative one for no budget", r.flag, r.v)
 		}
 	}
+	for _, r := range []struct {
+		flag string
+		v    float64
+	}{{flagNodeMessageRate, rc.nodeMessageRate}, {flagNodeByteRate, rc.nodeByteRate}} {
+		if math.IsNaN(r.v) || math.IsInf(r.v, 0) {
+			return nil, fmt.Errorf("--%s %v: want a rate, or 0 for no limit", r.flag, r.v)
+		}
+	}
 	if rc.misbehaviour == 0 {
 		return nil, fmt.Errorf("--%s 0: want a positive score, or a negative one to only count offences", flagMisbehaviour)
 	}
@@ -330,6 +350,7 @@ func (rc runConfig) options() ([]node.Option, error) {
 			MisbehaviourThreshold: rc.misbehaviour,
 			WriteTimeout:          rc.writeTimeout,
 		}),
+		node.WithReceiveBudget(rc.nodeMessageRate, rc.nodeByteRate),
 	)
 	return opts, nil
 }

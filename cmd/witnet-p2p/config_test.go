@@ -46,6 +46,7 @@ log-level = "debug"
 peer-message-rate = 250.5
 write-timeout = "3s"
 misbehaviour-threshold = -1
+receive-message-rate = 0
 `), 0o600))
 
 	// Defaults only.
@@ -60,6 +61,8 @@ misbehaviour-threshold = -1
 	require.Equal(t, float64(session.DefaultByteRate), rc.peerByteRate)
 	require.Equal(t, session.DefaultMisbehaviourThreshold, rc.misbehaviour)
 	require.Equal(t, session.DefaultWriteTimeout, rc.writeTimeout)
+	require.Equal(t, float64(session.DefaultNodeMessageRate), rc.nodeMessageRate)
+	require.Equal(t, float64(session.DefaultNodeByteRate), rc.nodeByteRate)
 
 	// The file over the defaults.
 	rc, err = resolveWith(t, "--config", file)
@@ -77,6 +80,7 @@ misbehaviour-threshold = -1
 	require.Equal(t, 250.5, rc.peerMessageRate)
 	require.Equal(t, 3*time.Second, rc.writeTimeout)
 	require.Equal(t, -1, rc.misbehaviour)
+	require.Zero(t, rc.nodeMessageRate)
 
 	// The environment over the file, flags over the environment.
 	t.Setenv("WITNET_P2P_INBOUND_LIMIT", "9")
@@ -140,6 +144,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"zero message rate", func(rc *runConfig) { rc.peerMessageRate = 0 }, "--peer-message-rate"},
 		{"infinite byte rate", func(rc *runConfig) { rc.peerByteRate = math.Inf(1) }, "--peer-byte-rate"},
 		{"zero threshold", func(rc *runConfig) { rc.misbehaviour = 0 }, "--misbehaviour-threshold"},
+		{"NaN receive rate", func(rc *runConfig) { rc.nodeMessageRate = math.NaN() }, "--receive-message-rate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
