@@ -84,6 +84,23 @@ func FuzzReadFrame(f *testing.F) {
 				t.Fatalf("frame %d differs with one-byte reads", i)
 			}
 		}
+
+		// Next gives the same frames and error, with whole and with half reads.
+		for _, rd := range []io.Reader{bytes.NewReader(data), iotest.HalfReader(bytes.NewReader(data))} {
+			r := NewReader(rd, fuzzMaxFrameSize)
+			for i := 0; ; i++ {
+				p, nextErr := r.Next()
+				if nextErr != nil {
+					if i != len(frames) || !errorsEqual(err, nextErr) {
+						t.Fatalf("Next: %d frames, %v; ReadFrame: %d frames, %v", i, nextErr, len(frames), err)
+					}
+					break
+				}
+				if i >= len(frames) || !bytes.Equal(frames[i], p) {
+					t.Fatalf("Next: frame %d differs", i)
+				}
+			}
+		}
 	})
 }
 

@@ -101,6 +101,47 @@ func (r *Reader) readFrame() ([]byte, error) {
 	return payload, nil
 }
 
+// Next reads the next frame like ReadFrame, with the same errors, but without copying a
+// payload that fits in the Reader's buffer: it returns a slice of that buffer, valid only
+// until the next call on the Reader. A payload that does not fit is returned in a fresh
+// slice, as ReadFrame returns it. Next suits a caller that decodes each frame into values
+// of its own before reading the next one.
+func (r *Reader) Next() ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	payload, err := r.next()
+	if err != nil {
+		r.err = err
+		return nil, err
+	}
+	return payload, nil
+}
+
+func (r *Reader) next() ([]byte, error) {
+	if err := r.fill(HeaderSize); err != nil {
+		if err == io.EOF && r.w == r.r {
+			return nil, io.EOF
+		}
+		return nil, eofIsUnexpected(err)
+	}
+	n := binary.BigEndian.Uint32(r.buf[r.r:])
+	if uint64(n) > uint64(r.max) {
+		r.r += HeaderSize
+		return nil, &FrameTooLargeError{Size: uint64(n), Max: r.max}
+	}
+	if uint64(n)+HeaderSize > uint64(len(r.buf)) {
+		return r.readFrame()
+	}
+	size := HeaderSize + int(n)
+	if err := r.fill(size); err != nil {
+		return nil, eofIsUnexpected(err)
+	}
+	start := r.r + HeaderSize
+	r.r += size
+	return r.buf[start:r.r:r.r], nil
+}
+
 // fill reads from the underlying reader until at least n bytes (n <= len(buf)) are
 // buffered. It returns io.EOF (not io.ErrUnexpectedEOF) if the stream ends first; the
 // caller decides what an end at that point means.

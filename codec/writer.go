@@ -107,3 +107,17 @@ func (w *Writer) write(p []byte) error {
 	}
 	return err
 }
+
+// AppendHeader appends the header of a frame whose payload is n bytes long to dst. With
+// PutHeader it lets a caller build frames in a buffer of its own: append a header for 0,
+// append the payload, then put the real length. n must not exceed what a header can
+// express (the caller checks its frame limit first).
+func AppendHeader(dst []byte, n int) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
+}
+
+// PutHeader writes the header of a frame whose payload is n bytes long into the first
+// HeaderSize bytes of b.
+func PutHeader(b []byte, n int) {
+	binary.BigEndian.PutUint32(b, uint32(n))
+}

@@ -63,6 +63,8 @@ func MarshalAppend(dst []byte, m *pb.Message) ([]byte, error) {
 // MaxPeersPerMessage / MaxInventoryEntries (counted before parsing), and anything Validate
 // rejects. The usual form of the small, frequent commands is read by a direct decoder
 // (fastdecode.go); everything else goes through proto.Unmarshal, with the same result.
+// The message never refers to b (bytes fields are copies), so the caller may reuse b as
+// soon as Unmarshal returns.
 // The direct decoder allocates a message's parts together, so keeping one part (an
 // inventory entry, a hash) keeps the whole message's memory; that is bounded by the
 // sizes it takes (inventory lists of at most 64 entries), and a long-lived copy of a small

@@ -6,15 +6,15 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/witnet-p2p/witnet-p2p/codec"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// handleFrame decodes one received payload, runs the state machine on it and performs
-// the resulting effects. A non-nil error ends the session. It runs on the reader.
-func (s *Session) handleFrame(payload []byte) error {
-	now := s.cfg.Clock.Now()
+// handleFrame decodes one payload, received at now, runs the state machine on it and
+// performs the resulting effects. A non-nil error ends the session. It runs on the
+// reader, and keeps nothing of payload (the reader reuses its memory): protocol.Unmarshal
+// copies what it decodes.
+func (s *Session) handleFrame(payload []byte, now time.Time) error {
 	if o := s.police.charge(now, len(payload)); o != OffenceNone {
 		if err := s.offend(now, o); err != nil {
 			s.stats.in(protocol.KindNone, len(payload)) // not decoded
@@ -258,7 +258,7 @@ func (s *Session) reply(m *pb.Message) error {
 	}
 }
 
-// enqueue encodes m and queues it; wait says whether to wait for room (see reply) or to
+// enqueue encodes m into the send queue; wait says whether to wait for room (see reply) or to
 // end the session as a slow peer when the queue is full.
 func (s *Session) enqueue(m *pb.Message, wait bool) error {
 	select {
@@ -266,14 +266,7 @@ func (s *Session) enqueue(m *pb.Message, wait bool) error {
 		return ErrClosed
 	default:
 	}
-	payload, err := protocol.Marshal(m)
-	if err != nil {
-		return err
-	}
-	if len(payload) > s.cfg.MaxFrameSize {
-		return &codec.FrameTooLargeError{Size: uint64(len(payload)), Max: s.cfg.MaxFrameSize}
-	}
-	switch err := s.queue.push(outFrame{payload: payload, kind: protocol.KindOf(m)}, wait, s.closing); err {
+	switch err := s.queue.push(m, protocol.KindOf(m), s.cfg.MaxFrameSize, wait, s.closing); err {
 	case nil:
 		return nil
 	case errQueueFull:

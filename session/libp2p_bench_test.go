@@ -90,34 +90,39 @@ func barePair(b *testing.B, handle network.StreamHandler) (a, c host.Host) {
 	return a, c
 }
 
-// BenchmarkLibp2pBareStreamThroughput sends the same frames over a bare libp2p stream:
-// "batched" lets the codec Writer fill its 16 KiB buffer before each write, "per-frame"
-// writes each frame alone; "decoded" is batched with the receiver unmarshalling each
-// frame as a session does.
+// BenchmarkLibp2pBareStreamThroughput sends the same frames over a bare libp2p stream,
+// read with codec.Reader.Next as a session reads them: "batched" lets the codec Writer fill
+// its 16 KiB buffer before each write, "per-frame" writes each frame alone; "decoded" is
+// batched with the receiver unmarshalling each frame as a session does, and
+// "decoded-paced" is "decoded" with the session benchmark's pipelining: at most
+// benchWindow frames in flight, a slot freed as the receiver decodes a frame (the sender
+// flushes whenever it has to wait for one).
 func BenchmarkLibp2pBareStreamThroughput(b *testing.B) {
-	for _, mode := range []string{"batched", "per-frame", "decoded"} {
+	for _, mode := range []string{"batched", "per-frame", "decoded", "decoded-paced"} {
 		b.Run(mode, func(b *testing.B) {
 			payload, err := protocol.Marshal(benchBeacon())
 			require.NoError(b, err)
+			decode := mode == "decoded" || mode == "decoded-paced"
+			var sem chan struct{}
+			if mode == "decoded-paced" {
+				sem = make(chan struct{}, benchWindow)
+			}
 			done := make(chan error, 1)
 			a, c := barePair(b, func(s network.Stream) {
 				r := codec.NewReader(s, 0)
-				var n int
-				for n < b.N {
-					f, err := r.ReadFrame()
+				for n := 0; n < b.N; n++ {
+					f, err := r.Next()
+					if err == nil && decode {
+						_, err = protocol.Unmarshal(f)
+					}
 					if err != nil {
 						done <- err
 						s.Reset()
 						return
 					}
-					if mode == "decoded" {
-						if _, err := protocol.Unmarshal(f); err != nil {
-							done <- err
-							s.Reset()
-							return
-						}
+					if sem != nil {
+						<-sem
 					}
-					n++
 				}
 				s.Close()
 				done <- nil
@@ -130,6 +135,16 @@ func BenchmarkLibp2pBareStreamThroughput(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			for range b.N {
+				if sem != nil {
+					select {
+					case sem <- struct{}{}:
+					default: // the window is full: send what is buffered, then wait
+						if err := w.Flush(); err != nil {
+							b.Fatal(err)
+						}
+						sem <- struct{}{}
+					}
+				}
 				if mode == "per-frame" {
 					err = w.WriteFrame(payload)
 				} else {

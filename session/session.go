@@ -353,19 +353,33 @@ func (s *Session) handshakeTimeout() {
 // readLoop is the reader goroutine: it reads frames, runs the state machine and performs
 // its effects until an error or the end of the session, then waits for the writer and
 // finishes the session.
+//
+// A frame is handled at the time its bytes were read from the stream: the clock is read
+// once per Read on the stream, not per frame, since a Read often brings many frames
+// (reading the clock was a visible share of a busy reader's time).
 func (s *Session) readLoop() {
-	r := codec.NewReader(s.conn, s.cfg.MaxFrameSize)
-	var reason error
+	src := &countingReader{r: s.conn}
+	r := codec.NewReader(src, s.cfg.MaxFrameSize)
+	var (
+		reason error
+		now    time.Time
+		seen   uint64 = math.MaxUint64
+	)
 	for {
-		payload, err := r.ReadFrame()
+		payload, err := r.Next() // valid until the next call: handleFrame keeps none of it
 		if err != nil {
 			reason = readError(err)
 			break
 		}
-		if _, ok := s.awaitBudget(len(payload)); !ok {
-			break // ending: whoever ended the session gave the reason
+		if src.reads != seen {
+			now, seen = s.cfg.Clock.Now(), src.reads
 		}
-		if err := s.handleFrame(payload); err != nil {
+		if waited, ok := s.awaitBudget(len(payload)); !ok {
+			break // ending: whoever ended the session gave the reason
+		} else if waited {
+			now = s.cfg.Clock.Now()
+		}
+		if err := s.handleFrame(payload, now); err != nil {
 			reason = err
 			break
 		}
@@ -373,6 +387,18 @@ func (s *Session) readLoop() {
 	s.shutdown(reason) // no-op if the session was already ending
 	<-s.writerDone
 	s.finish()
+}
+
+// countingReader counts the Reads made on the stream, so that the reader knows when a
+// frame came with new bytes.
+type countingReader struct {
+	r     io.Reader
+	reads uint64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
 }
 
 // readError maps a codec error to the reason that ends the session.
@@ -387,41 +413,31 @@ func readError(err error) error {
 	}
 }
 
-// writeLoop is the writer goroutine: each time the queue is signalled it takes every
-// queued frame, appends them to a pooled codec writer and flushes once. The writer's
-// buffer is borrowed per batch, so an idle session holds none.
+// writeLoop is the writer goroutine: each time the queue is signalled it takes the whole
+// batch of queued frames, already encoded and framed, and writes it to the stream (in
+// writes of at most writeChunk bytes). The batch's buffers go back to a pool afterwards,
+// so an idle session holds none.
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
-	var spare []outFrame
+	w := streamWriter{s}
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-s.queue.wake:
 		}
-		batch := s.queue.take(spare)
-		fw := getFrameWriter(streamWriter{s})
-		var err error
-		for i := range batch {
-			if err == nil {
-				if err = fw.w.Append(batch[i].payload); err == nil {
-					s.stats.out(batch[i].kind, len(batch[i].payload))
-				}
-			}
-			batch[i] = outFrame{} // drop the payload reference
+		b := s.queue.take()
+		if b == nil {
+			continue
 		}
+		err := b.writeTo(w)
 		if err == nil {
-			err = fw.w.Flush()
+			s.stats.outBatch(b.frames)
 		}
-		putFrameWriter(fw, err)
+		putBatch(b)
 		if err != nil {
 			s.shutdown(withCause(ReasonConnection, err))
 			return
-		}
-		if cap(batch) <= maxSpareFrames {
-			spare = batch[:0]
-		} else {
-			spare = nil // let a burst's large slice go
 		}
 	}
 }
@@ -476,38 +492,6 @@ func (s *Session) checkStall() {
 	}
 }
 
-// frameWriter is a codec.Writer lent to one batch at a time. Its 16 KiB buffer would
-// otherwise stay with every session for its whole life, idle or not.
-type frameWriter struct {
-	dst io.Writer // the batch's stream; nil while the writer is in the pool
-	w   *codec.Writer
-}
-
-func (f *frameWriter) Write(p []byte) (int, error) { return f.dst.Write(p) }
-
-// frameWriters holds idle frameWriters. Their codec limit is the largest a header can
-// express: the session checks its own MaxFrameSize before queueing a frame.
-var frameWriters = sync.Pool{New: func() any {
-	f := &frameWriter{}
-	f.w = codec.NewWriter(f, math.MaxInt)
-	return f
-}}
-
-func getFrameWriter(dst io.Writer) *frameWriter {
-	f := frameWriters.Get().(*frameWriter)
-	f.dst = dst
-	return f
-}
-
-// putFrameWriter returns f to the pool unless its batch failed: a codec.Writer's write
-// errors are sticky.
-func putFrameWriter(f *frameWriter, err error) {
-	f.dst = nil
-	if err == nil {
-		frameWriters.Put(f)
-	}
-}
-
 // receiverAddress is the Version.receiver_address we send: the remote address of the
 // connection with its /p2p/<id>, or nil (0.0.0.0:0) when it cannot be expressed.
 func (p Peer) receiverAddress() []byte {
@@ -537,9 +521,19 @@ func (c *counters) in(k protocol.Kind, payload int) {
 	c.bytesIn[k].Add(uint64(payload + codec.HeaderSize))
 }
 
-func (c *counters) out(k protocol.Kind, payload int) {
-	c.msgsOut[k].Add(1)
-	c.bytesOut[k].Add(uint64(payload + codec.HeaderSize))
+// outBatch counts the frames of a batch once it has been written.
+func (c *counters) outBatch(frames []outFrame) {
+	var msgs, bytes [protocol.NumKinds]uint64
+	for i := range frames {
+		msgs[frames[i].kind]++
+		bytes[frames[i].kind] += uint64(frames[i].size) + codec.HeaderSize
+	}
+	for k := range msgs {
+		if msgs[k] != 0 {
+			c.msgsOut[k].Add(msgs[k])
+			c.bytesOut[k].Add(bytes[k])
+		}
+	}
 }
 
 func (c *counters) snapshot() Stats {
@@ -558,26 +552,141 @@ func (c *counters) snapshot() Stats {
 	return st
 }
 
-// maxSpareFrames is the largest batch slice the writer keeps for reuse; bigger ones,
-// left by a burst, are released so an idle session stays small.
-const maxSpareFrames = 64
+// Sizes of the send path. A batch's buffer starts at batchBufferSize and grows with the
+// frames queued; one that grew beyond maxPooledBuffer is dropped rather than pooled, so a
+// burst of large messages does not stay in memory. A payload longer than maxInlinePayload
+// (and every Block or SuperBlock) is kept in a slice of its own instead of the buffer, so
+// that large items are neither copied again as the buffer grows nor held by the pool.
+// The writer hands the stream at most writeChunk bytes of the buffer per Write, which
+// keeps the stall timer's allowance (Config.WriteTimeout) per bounded write.
+const (
+	batchBufferSize  = 16 << 10
+	maxPooledBuffer  = 64 << 10
+	maxPooledFrames  = 1024
+	maxInlinePayload = 16 << 10
+	writeChunk       = 64 << 10
+)
 
-// outFrame is one encoded message waiting for the writer.
+// outFrame describes one queued frame: its kind and payload length for the counters, and
+// the payload itself when it is not in the batch's buffer. It holds no pointer unless the
+// payload is separate, so a batch's frame list costs the garbage collector nothing.
 type outFrame struct {
-	payload []byte
-	kind    protocol.Kind
+	big  []byte // the payload when kept apart from the buffer, else nil
+	size uint32 // payload length
+	kind protocol.Kind
+}
+
+// sendBatch is what the queue holds between two takes by the writer: the frames in
+// order, encoded straight into buf (header and payload; for a separate payload only its
+// header), so that queueing a small message allocates nothing.
+type sendBatch struct {
+	buf    []byte
+	frames []outFrame
+}
+
+// batches holds idle sendBatches.
+var batches = sync.Pool{New: func() any {
+	return &sendBatch{buf: make([]byte, 0, batchBufferSize)}
+}}
+
+// putBatch empties b and returns it to the pool unless it grew too large to keep.
+func putBatch(b *sendBatch) {
+	if cap(b.buf) > maxPooledBuffer || cap(b.frames) > maxPooledFrames {
+		return
+	}
+	clear(b.frames) // drop the separate payloads
+	b.buf, b.frames = b.buf[:0], b.frames[:0]
+	batches.Put(b)
+}
+
+// separate reports whether messages of kind k are encoded into a slice of their own
+// rather than into a batch's buffer: the kinds that carry large items.
+func separate(k protocol.Kind) bool { return k == protocol.KindBlock || k == protocol.KindSuperBlock }
+
+// addSeparate queues an encoded payload kept apart from the buffer.
+func (b *sendBatch) addSeparate(payload []byte, k protocol.Kind) {
+	b.buf = codec.AppendHeader(b.buf, len(payload))
+	b.frames = append(b.frames, outFrame{big: payload, size: uint32(len(payload)), kind: k})
+}
+
+// add encodes m, of kind k, as the batch's next frame. A payload longer than max is
+// refused with a *codec.FrameTooLargeError; on any error the batch is left as it was.
+func (b *sendBatch) add(m *pb.Message, k protocol.Kind, max int) error {
+	start := len(b.buf)
+	buf, err := protocol.MarshalAppend(codec.AppendHeader(b.buf, 0), m)
+	if err != nil {
+		b.buf = buf[:start]
+		return err
+	}
+	n := len(buf) - start - codec.HeaderSize
+	if n > max {
+		b.buf = buf[:start]
+		return &codec.FrameTooLargeError{Size: uint64(n), Max: max}
+	}
+	codec.PutHeader(buf[start:], n)
+	f := outFrame{size: uint32(n), kind: k}
+	if n > maxInlinePayload {
+		f.big = append([]byte(nil), buf[start+codec.HeaderSize:]...)
+		buf = buf[:start+codec.HeaderSize]
+	}
+	b.buf = buf
+	b.frames = append(b.frames, f)
+	return nil
+}
+
+// writeTo writes the batch's frames, in order, to w: runs of the buffer in writes of at
+// most writeChunk bytes, and each separate payload after its header.
+func (b *sendBatch) writeTo(w io.Writer) error {
+	pos, end := 0, 0
+	for i := range b.frames {
+		f := &b.frames[i]
+		if f.big == nil {
+			end += codec.HeaderSize + int(f.size)
+			continue
+		}
+		end += codec.HeaderSize
+		if err := writeChunks(w, b.buf[pos:end]); err != nil {
+			return err
+		}
+		if err := writeFull(w, f.big); err != nil {
+			return err
+		}
+		pos = end
+	}
+	return writeChunks(w, b.buf[pos:end])
+}
+
+// writeChunks writes p in writes of at most writeChunk bytes.
+func writeChunks(w io.Writer, p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), writeChunk)
+		if err := writeFull(w, p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// writeFull writes p in one Write, reporting a short write as io.ErrShortWrite.
+func writeFull(w io.Writer, p []byte) error {
+	n, err := w.Write(p)
+	if err == nil && n != len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
 }
 
 // errQueueFull is returned by sendQueue.push when the queue is at its limit and the
 // caller does not wait.
 var errQueueFull = errors.New("session: send queue full")
 
-// sendQueue is the session's bounded send queue. It is a mutex-guarded slice rather than
-// a channel so that the writer takes everything queued at once (one Flush per batch) and
-// an idle session holds no preallocated buffer.
+// sendQueue is the session's bounded send queue: a batch of frames encoded at push time,
+// which the writer takes whole (one batch, few writes). It holds a batch only while
+// frames are queued, so an idle session holds no buffer.
 type sendQueue struct {
 	mu    sync.Mutex
-	items []outFrame
+	batch *sendBatch // nil while nothing is queued
 	limit int
 	wake  chan struct{} // one-slot signal to the writer: frames are queued
 	space chan struct{} // one-slot signal to a waiting producer: the writer took a batch
@@ -589,14 +698,45 @@ func (q *sendQueue) init(limit int) {
 	q.space = make(chan struct{}, 1)
 }
 
-// push queues f. When the queue is full it returns errQueueFull, or, if wait is set,
-// waits for the writer to take a batch, giving up with ErrClosed when closing closes.
-func (q *sendQueue) push(f outFrame, wait bool, closing <-chan struct{}) error {
+// push encodes m, of kind k, and queues it, refusing a payload longer than max. When the
+// queue is full it returns errQueueFull, or, if wait is set, waits for the writer to take
+// a batch, giving up with ErrClosed when closing closes. An encoding error leaves the
+// queue as it was. Small messages are encoded under the queue's lock, straight into the
+// batch; large kinds (see separate) are encoded before it is taken.
+func (q *sendQueue) push(m *pb.Message, k protocol.Kind, max int, wait bool, closing <-chan struct{}) error {
+	var payload []byte
+	if separate(k) {
+		var err error
+		if payload, err = protocol.Marshal(m); err != nil {
+			return err
+		}
+		if len(payload) > max {
+			return &codec.FrameTooLargeError{Size: uint64(len(payload)), Max: max}
+		}
+	}
 	for {
 		q.mu.Lock()
-		if len(q.items) < q.limit {
-			q.items = append(q.items, f)
+		b := q.batch
+		if b == nil || len(b.frames) < q.limit {
+			if b == nil {
+				b = batches.Get().(*sendBatch)
+			}
+			var err error
+			if payload != nil {
+				b.addSeparate(payload, k)
+			} else {
+				err = b.add(m, k, max)
+			}
+			if len(b.frames) == 0 { // nothing queued (add failed): hold no batch
+				q.mu.Unlock()
+				batches.Put(b)
+				return err
+			}
+			q.batch = b
 			q.mu.Unlock()
+			if err != nil {
+				return err
+			}
 			select {
 			case q.wake <- struct{}{}:
 			default:
@@ -615,15 +755,15 @@ func (q *sendQueue) push(f outFrame, wait bool, closing <-chan struct{}) error {
 	}
 }
 
-// take returns every queued frame and leaves spare (emptied) in their place.
-func (q *sendQueue) take(spare []outFrame) []outFrame {
+// take returns the queued batch (nil if none) and leaves the queue empty.
+func (q *sendQueue) take() *sendBatch {
 	q.mu.Lock()
-	items := q.items
-	q.items = spare[:0]
+	b := q.batch
+	q.batch = nil
 	q.mu.Unlock()
 	select {
 	case q.space <- struct{}{}:
 	default:
 	}
-	return items
+	return b
 }
