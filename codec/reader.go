@@ -53,11 +53,22 @@ func NewReader(r io.Reader, maxFrameSize int) *Reader {
 //   - io.ErrNoProgress: the underlying reader keeps returning no data and no error;
 //   - an error naming the fault when the underlying reader reports an impossible count;
 //   - any other error of the underlying reader, unchanged (deadlines, resets, ...).
-func (r *Reader) ReadFrame() ([]byte, error) {
+func (r *Reader) ReadFrame() ([]byte, error) { return r.frame(false) }
+
+// Next reads the next frame like ReadFrame, with the same errors, but without copying a
+// payload that fits in the Reader's buffer: it returns a slice of that buffer, valid only
+// until the next call on the Reader. A payload that does not fit is returned in a fresh
+// slice, as ReadFrame returns it. Next suits a caller that decodes each frame into values
+// of its own before reading the next one.
+func (r *Reader) Next() ([]byte, error) { return r.frame(true) }
+
+// frame is ReadFrame (inPlace false) and Next (inPlace true): an error ends the Reader,
+// every later call returns it again.
+func (r *Reader) frame(inPlace bool) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	payload, err := r.readFrame()
+	payload, err := r.readFrame(inPlace)
 	if err != nil {
 		r.err = err
 		return nil, err
@@ -65,7 +76,7 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 	return payload, nil
 }
 
-func (r *Reader) readFrame() ([]byte, error) {
+func (r *Reader) readFrame(inPlace bool) ([]byte, error) {
 	if err := r.fill(HeaderSize); err != nil {
 		if err == io.EOF && r.w == r.r {
 			return nil, io.EOF
@@ -73,10 +84,20 @@ func (r *Reader) readFrame() ([]byte, error) {
 		return nil, eofIsUnexpected(err)
 	}
 	n := binary.BigEndian.Uint32(r.buf[r.r:])
-	r.r += HeaderSize
 	if uint64(n) > uint64(r.max) {
+		r.r += HeaderSize
 		return nil, &FrameTooLargeError{Size: uint64(n), Max: r.max}
 	}
+	if inPlace && uint64(n)+HeaderSize <= uint64(len(r.buf)) {
+		size := HeaderSize + int(n)
+		if err := r.fill(size); err != nil {
+			return nil, eofIsUnexpected(err)
+		}
+		start := r.r + HeaderSize
+		r.r += size
+		return r.buf[start:r.r:r.r], nil
+	}
+	r.r += HeaderSize
 
 	payload := make([]byte, n)
 	got := copy(payload, r.buf[r.r:r.w])
@@ -99,47 +120,6 @@ func (r *Reader) readFrame() ([]byte, error) {
 		return nil, eofIsUnexpected(err)
 	}
 	return payload, nil
-}
-
-// Next reads the next frame like ReadFrame, with the same errors, but without copying a
-// payload that fits in the Reader's buffer: it returns a slice of that buffer, valid only
-// until the next call on the Reader. A payload that does not fit is returned in a fresh
-// slice, as ReadFrame returns it. Next suits a caller that decodes each frame into values
-// of its own before reading the next one.
-func (r *Reader) Next() ([]byte, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
-	payload, err := r.next()
-	if err != nil {
-		r.err = err
-		return nil, err
-	}
-	return payload, nil
-}
-
-func (r *Reader) next() ([]byte, error) {
-	if err := r.fill(HeaderSize); err != nil {
-		if err == io.EOF && r.w == r.r {
-			return nil, io.EOF
-		}
-		return nil, eofIsUnexpected(err)
-	}
-	n := binary.BigEndian.Uint32(r.buf[r.r:])
-	if uint64(n) > uint64(r.max) {
-		r.r += HeaderSize
-		return nil, &FrameTooLargeError{Size: uint64(n), Max: r.max}
-	}
-	if uint64(n)+HeaderSize > uint64(len(r.buf)) {
-		return r.readFrame()
-	}
-	size := HeaderSize + int(n)
-	if err := r.fill(size); err != nil {
-		return nil, eofIsUnexpected(err)
-	}
-	start := r.r + HeaderSize
-	r.r += size
-	return r.buf[start:r.r:r.r], nil
 }
 
 // fill reads from the underlying reader until at least n bytes (n <= len(buf)) are
