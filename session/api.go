@@ -28,6 +28,10 @@ const (
 	// DefaultWriteTimeout is how long one write to the stream may block (the peer is not
 	// reading) before the session ends as a slow peer. go-ethereum allows 20 s per frame.
 	DefaultWriteTimeout = 20 * time.Second
+	// DefaultMaxDownloadBytes is Config.MaxDownloadBytes's default. witnet-rust buffers
+	// a whole batch whatever its size; a peer that announces 500 hashes and then sends
+	// 500 maximal blocks matching them would make that several GiB per session.
+	DefaultMaxDownloadBytes = 256 << 20
 	// DefaultBlocksBatchLimit is requested_blocks_batch_limit: how many block hashes of
 	// one InventoryAnnouncement are requested.
 	DefaultBlocksBatchLimit = 500
@@ -269,6 +273,11 @@ type Config struct {
 	// to a block download. The zero value hashes every block as V1.7 (a development
 	// network); the inventory must use the same activations.
 	Activations protocol.VersionActivations
+	// MaxDownloadBytes bounds the encoded size of the blocks a block download holds
+	// until its last block arrives; 0 means DefaultMaxDownloadBytes. A download that
+	// would exceed it is abandoned (logged, reported to the BlockSink as aborted, the
+	// session goes on; the blocks already reached the Inventory one by one).
+	MaxDownloadBytes int
 	// Blocks receives completed block downloads; nil means the Chain if it implements
 	// BlockSink, else the Inventory if it does, else batches are only logged.
 	Blocks BlockSink

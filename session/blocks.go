@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
@@ -23,6 +25,7 @@ type blockDownload struct {
 	pos     map[protocol.Hash]int // hash -> index in want
 	got     []*pb.Block           // received blocks, by index in want
 	pending int                   // requested blocks not received yet
+	bytes   int                   // encoded size of the blocks in got
 
 	// started is the clock time (UnixNano) at which the download in progress began, 0
 	// when none is in progress.
@@ -93,7 +96,7 @@ func (s *Session) startDownload(requested []*pb.InventoryEntry, now time.Time) {
 		s.log.Warnw("new announcement replaces the block download in progress",
 			"requested", len(d.want), "received", len(d.want)-d.pending, "new", len(want))
 	}
-	d.want, d.pos, d.got, d.pending = want, pos, make([]*pb.Block, len(want)), len(want)
+	d.want, d.pos, d.got, d.pending, d.bytes = want, pos, make([]*pb.Block, len(want)), len(want), 0
 	d.started.Store(now.UnixNano())
 }
 
@@ -109,6 +112,15 @@ func (s *Session) blockArrived(b *pb.Block) {
 	}
 	i, ok := d.match(b, s.cfg.Activations)
 	if !ok || d.got[i] != nil {
+		return
+	}
+	if d.bytes += proto.Size(b); d.bytes > s.cfg.MaxDownloadBytes {
+		s.log.Warnw("block download abandoned: its blocks exceed the download size limit",
+			"requested", len(d.want), "received", len(d.want)-d.pending, "limit_bytes", s.cfg.MaxDownloadBytes)
+		d.reset()
+		if sink := s.blockSink(); sink != nil {
+			sink.Blocks(s, nil)
+		}
 		return
 	}
 	d.got[i] = b
@@ -147,7 +159,7 @@ func (d *blockDownload) match(b *pb.Block, act protocol.VersionActivations) (int
 
 // reset ends the download in progress.
 func (d *blockDownload) reset() {
-	d.want, d.pos, d.got, d.pending = nil, nil, nil, 0
+	d.want, d.pos, d.got, d.pending, d.bytes = nil, nil, nil, 0, 0
 	d.started.Store(0)
 }
 

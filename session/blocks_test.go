@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
@@ -359,4 +360,34 @@ func TestSuperBlockVotesAfterBeaconBlock(t *testing.T) {
 			p.expectNothing()
 		})
 	}
+}
+
+// A download whose blocks outgrow MaxDownloadBytes is abandoned (reported as aborted),
+// the session goes on, and every block still reached the inventory.
+func TestBlockDownloadSizeLimit(t *testing.T) {
+	noLeaks(t)
+	e := newEnv(NewFakeClock(t0))
+	one := proto.Size(blockOf(1))
+	e.cfg.MaxDownloadBytes = 2*one + one/2 // two test blocks fit, three do not
+	s, p, sink := downloadSession(t, e)
+	announce(t, p, entryAt(t, 1, protocol.V1_7), entryAt(t, 2, protocol.V1_7), entryAt(t, 3, protocol.V1_7), entryAt(t, 4, protocol.V1_7))
+	for _, ep := range []uint32{1, 2} {
+		require.NoError(t, p.send(testBlock(ep)))
+	}
+	barrier(t, p, e)
+	_, ok := s.DownloadStarted()
+	require.True(t, ok, "within the limit")
+	require.NoError(t, p.send(testBlock(3)))
+	waitUntil(t, func() bool { return sink.count() == 1 }, "the abandoned download")
+	require.Equal(t, [][]uint32{{}}, sink.epochs())
+	_, ok = s.DownloadStarted()
+	require.False(t, ok)
+	require.Len(t, e.inv.receivedKinds(), 3)
+	require.Equal(t, Consolidated, s.Status(), "a large download is not misbehaviour")
+
+	// A later download within the limit completes.
+	announce(t, p, entryAt(t, 5, protocol.V1_7))
+	require.NoError(t, p.send(testBlock(5)))
+	waitUntil(t, func() bool { return sink.count() == 2 }, "the next download")
+	require.Equal(t, [][]uint32{{}, {5}}, sink.epochs())
 }

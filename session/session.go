@@ -130,6 +130,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.MaxDownloadBytes <= 0 {
+		cfg.MaxDownloadBytes = DefaultMaxDownloadBytes
+	}
 	policeDefaults(&cfg)
 	if cfg.BlocksBatchLimit == 0 {
 		cfg.BlocksBatchLimit = DefaultBlocksBatchLimit
