@@ -12,6 +12,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -90,8 +91,13 @@ func run(o options) error {
 		fmt.Println()
 		for i, m := range []string{"paced", "burst"} {
 			ours, gs := results[i], results[2+i]
-			fmt.Printf("%s: p99 ratio (ours / gossipsub) %.3f, bytes ratio (gossipsub / ours) %.2f\n", m,
-				ours.percentile(0.99)/gs.percentile(0.99), float64(gs.bytes)/float64(ours.bytes))
+			ratio := fmt.Sprintf("%.3f", ours.percentile(0.99)/gs.percentile(0.99))
+			if math.IsInf(ours.percentile(0.99), 1) || math.IsInf(gs.percentile(0.99), 1) {
+				// Undelivered items made a p99 infinite: say so rather than print 0 or NaN.
+				ratio = fmt.Sprintf("n/a (delivered: ours %d/%d, gossipsub %d/%d)", ours.delivered, len(ours.latency), gs.delivered, len(gs.latency))
+			}
+			fmt.Printf("%s: p99 ratio (ours / gossipsub) %s, bytes ratio (gossipsub / ours) %.2f\n", m,
+				ratio, float64(gs.bytes)/float64(ours.bytes))
 		}
 	}
 	if o.png != "" {
