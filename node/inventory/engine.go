@@ -167,8 +167,9 @@ type fetch struct {
 	deadline time.Time
 	// next are the other peers that announced the item, to be asked in turn.
 	next []peer.ID
-	// holders are every peer known to hold the item; they are not announced it again.
-	holders map[peer.ID]struct{}
+	// holders are every peer known to hold the item (a handful: the announcers); they
+	// are not announced it again.
+	holders []peer.ID
 }
 
 // write is an accepted item waiting for the writer, or a barrier (barrier set, no item)
@@ -381,35 +382,34 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 	// Entries unknown in memory are looked up on disk before the engine lock is taken: a
 	// bbolt read can wait for the writer's commit to remap the file, and the relay must
 	// not wait for the disk.
-	var onDisk map[entryKey]bool
-	e.mu.Lock()
+	keys := make([]entryKey, len(entries))
+	kinds := make([]protocol.Kind, len(entries))
 	var unknown []entryKey
-	for _, en := range entries {
-		if key, _, ok := keyOfEntry(en); ok && e.inflight[key] == nil && !e.seen.has(key) && e.unwritten[key] == nil {
+	e.mu.Lock()
+	for i, en := range entries {
+		key, kind, ok := keyOfEntry(en)
+		if !ok {
+			kind = protocol.KindNone
+		}
+		keys[i], kinds[i] = key, kind
+		if ok && e.inflight[key] == nil && !e.seen.has(key) && e.unwritten[key] == nil {
 			unknown = append(unknown, key)
 		}
 	}
 	e.mu.Unlock()
-	for _, key := range unknown {
-		if e.onDisk(key) {
-			if onDisk == nil {
-				onDisk = make(map[entryKey]bool)
-			}
-			onDisk[key] = true
-		}
-	}
+	onDisk := e.onDiskAll(unknown)
 	now := e.clock.Now()
 	var out []*pb.InventoryEntry
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, en := range entries {
-		key, kind, ok := keyOfEntry(en)
-		if !ok {
+	for i, en := range entries {
+		key, kind := keys[i], kinds[i]
+		if kind == protocol.KindNone {
 			continue
 		}
 		if f := e.inflight[key]; f != nil {
-			if id != "" {
-				f.holders[id] = struct{}{}
+			if id != "" && !containsID(f.holders, id) {
+				f.holders = append(f.holders, id)
 			}
 			if id == "" || id == f.asked || containsID(f.next, id) {
 				e.stats.dupAnnouncements.Add(1)
@@ -432,9 +432,9 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 			e.stats.dupAnnouncements.Add(1)
 			continue
 		}
-		f := &fetch{entry: en, kind: kind, asked: id, deadline: now.Add(e.cfg.RequestTimeout), holders: map[peer.ID]struct{}{}}
+		f := &fetch{entry: en, kind: kind, asked: id, deadline: now.Add(e.cfg.RequestTimeout)}
 		if id != "" {
-			f.holders[id] = struct{}{}
+			f.holders = []peer.ID{id}
 			e.oweLocked(id, key, now)
 		}
 		e.inflight[key] = f
@@ -528,7 +528,7 @@ func (e *Engine) received(from conn, m *pb.Message) {
 	}
 	key := keyOfItem(it)
 	id := from.ID()
-	skip := map[peer.ID]struct{}{id: {}}
+	skip := []peer.ID{id}
 	e.mu.Lock()
 	if m := e.owed[id]; m != nil {
 		delete(m, key)
@@ -543,8 +543,10 @@ func (e *Engine) received(from conn, m *pb.Message) {
 		e.stats.unsolicited.Add(1)
 	}
 	if f != nil {
-		for h := range f.holders {
-			skip[h] = struct{}{}
+		for _, h := range f.holders {
+			if h != id {
+				skip = append(skip, h)
+			}
 		}
 		delete(e.inflight, key)
 	}
@@ -566,6 +568,19 @@ func (e *Engine) received(from conn, m *pb.Message) {
 		e.cfg.OnNew(it)
 	}
 	e.gossip(it, key, m.GetKind(), skip, false)
+}
+
+// onDiskAll returns the keys the store holds among keys (nil if none), looked up in one
+// read transaction.
+func (e *Engine) onDiskAll(keys []entryKey) map[entryKey]bool {
+	if len(keys) == 0 {
+		return nil
+	}
+	held, err := e.store.hasKeys(keys)
+	if err != nil {
+		log.Warnw("cannot look up announced items; assuming they are not stored", "err", err)
+	}
+	return held
 }
 
 // onDisk reports whether the store holds the item key names.
@@ -789,7 +804,7 @@ func (e *Engine) encode(batch []*write) {
 // gossip hands it to every session not in skip: announced, or pushed in full when
 // origin is set (the node's own item, which no neighbour can hold) and it is small; a
 // vote, which no entry can name, is pushed.
-func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip map[peer.ID]struct{}, origin bool) {
+func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip []peer.ID, origin bool) {
 	entry := it.Entry()
 	var msg *pb.Message
 	if cmd != nil && (entry == nil || origin && len(it.Raw) <= e.cfg.PushMaxSize) {
@@ -801,7 +816,7 @@ func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip map
 	}
 	var targets []conn
 	for c := range e.sessions {
-		if _, ok := skip[c.ID()]; !ok {
+		if !containsID(skip, c.ID()) {
 			targets = append(targets, c)
 		}
 	}
@@ -985,7 +1000,7 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 		return it, false, nil
 	}
 	e.seen.add(key)
-	var skip map[peer.ID]struct{}
+	var skip []peer.ID
 	f := e.inflight[key]
 	if f != nil {
 		skip = f.holders

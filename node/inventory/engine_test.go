@@ -2,8 +2,10 @@ package inventory
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
@@ -641,4 +644,60 @@ func BenchmarkRelayDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkAnnouncement measures answering an announcement of 200 unknown transaction
+// entries (what a node does for each burst announcement): the lookups, the fetch records
+// and the returned request list.
+func BenchmarkAnnouncement(b *testing.B) {
+	e, err := New(Config{Store: benchStore(b), CommitDelay: time.Hour})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = e.Close() })
+	from := &fakeConn{id: pid(1), inbox: make(chan *pb.Message, 1), done: make(chan struct{})}
+	entries := make([]*pb.InventoryEntry, 200)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for i := range entries {
+			var h protocol.Hash
+			binary.BigEndian.PutUint64(h[:], uint64(n))
+			n++
+			entries[i] = protocol.TxEntry(h)
+		}
+		if got := e.missing(from, entries); len(got) != len(entries) {
+			b.Fatalf("%d of %d requested", len(got), len(entries))
+		}
+	}
+}
+
+func benchStore(tb testing.TB) *Store {
+	tb.Helper()
+	db, err := bbolt.Open(filepath.Join(tb.TempDir(), "bench.db"), 0o600, nil)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = db.Close() })
+	s, err := OpenStore(db, StoreConfig{})
+	require.NoError(tb, err)
+	return s
+}
+
+// TestAnnouncedItemsOnDiskNotRequested: after a restart the seen set is empty, so an
+// announcement is checked against the store (in one read): stored transactions and
+// superblocks are not requested, the others are.
+func TestAnnouncedItemsOnDiskNotRequested(t *testing.T) {
+	store := benchStore(t)
+	tx, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, testTx(31)))
+	require.NoError(t, err)
+	sb, _, err := Decoder{}.Decode(protocol.KindSuperBlock, rawOf(t, testSuperBlock(7)))
+	require.NoError(t, err)
+	_, err = store.Put(tx, sb)
+	require.NoError(t, err)
+	e := newTestEngine(t, Config{Store: store})
+	net := newFakeNet(t)
+	from, _ := net.link(e, pid(0), nil, pid(1))
+
+	fresh := protocol.TxEntry(protocol.Hash{0xfe})
+	freshSB := protocol.SuperBlockEntry(8)
+	got := e.missing(from, []*pb.InventoryEntry{tx.Entry(), fresh, sb.Entry(), freshSB})
+	require.Equal(t, []*pb.InventoryEntry{fresh, freshSB}, got)
+	require.Equal(t, uint64(2), e.Stats().DuplicateAnnouncements)
 }

@@ -324,6 +324,31 @@ func getItem(tx *bbolt.Tx, hash protocol.Hash) (Item, error) {
 	}, nil
 }
 
+// hasKeys returns which of the engine's entry keys the store holds (nil if none), in
+// one read transaction: blocks and transactions by hash, superblocks by index.
+func (s *Store) hasKeys(keys []entryKey) (map[entryKey]bool, error) {
+	var held map[entryKey]bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		items, sbs := tx.Bucket(bucketItems), tx.Bucket(bucketSuperBlocks)
+		for _, k := range keys {
+			var ok bool
+			if k.superblock {
+				ok = sbs.Get(be32(k.index)) != nil
+			} else {
+				ok = items.Get(k.hash[:]) != nil
+			}
+			if ok {
+				if held == nil {
+					held = make(map[entryKey]bool)
+				}
+				held[k] = true
+			}
+		}
+		return nil
+	})
+	return held, err
+}
+
 // Has reports whether an item is stored under hash.
 func (s *Store) Has(hash protocol.Hash) (bool, error) {
 	var ok bool
