@@ -37,6 +37,11 @@ func (n *testNode) Host() host.Host { return n.host }
 // Stop stops the node and closes its bbolt file.
 func (n *testNode) Stop() { n.stop() }
 
+// Session waits for a consolidated session of type typ with id and returns it.
+func (n *testNode) Session(t *testing.T, id peer.ID, typ session.Type) *session.Session {
+	return n.session(t, id, typ)
+}
+
 // Dial opens an outbound session to a peer and waits for the handshake.
 func (n *testNode) Dial(t *testing.T, to peer.AddrInfo) { n.dialAddr(t, to) }
 

@@ -103,6 +103,19 @@ func (n *testNode) dialAddr(t *testing.T, to peer.AddrInfo) {
 	require.NoError(t, err)
 }
 
+// session waits until n holds a consolidated session of type typ with peer id, and
+// returns it.
+func (n *testNode) session(t testing.TB, id peer.ID, typ session.Type) *session.Session {
+	t.Helper()
+	var s *session.Session
+	require.Eventually(t, func() bool {
+		var ok bool
+		s, ok = n.mgr.Lookup(id, typ)
+		return ok && s.Status() == session.Consolidated
+	}, 5*time.Second, 5*time.Millisecond, "no consolidated %s session with %s", typ, id)
+	return s
+}
+
 func (n *testNode) icedPeers() []peer.ID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -122,12 +135,7 @@ func TestNonDeliveringPeerIsIced(t *testing.T) {
 	victim := startTestNode(t, filepath.Join(dir, "victim.db"), nodeOpts{outbound: 3, engine: Config{RequestTimeout: 100 * time.Millisecond, BlocksTimeout: time.Second}})
 	liar := startTestNode(t, filepath.Join(dir, "liar.db"), nodeOpts{outbound: 3, inventory: liarInventory{}})
 	liar.dial(t, victim)
-	var s *session.Session
-	require.Eventually(t, func() bool {
-		var ok bool
-		s, ok = liar.mgr.Lookup(victim.host.ID(), session.Outbound)
-		return ok && s.Status() == session.Consolidated
-	}, 5*time.Second, 5*time.Millisecond)
+	s := liar.session(t, victim.host.ID(), session.Outbound)
 	require.NoError(t, s.AnnounceItems([]*pb.InventoryEntry{protocol.TxEntry(protocol.Hash{1, 2, 3}), protocol.BlockEntry(protocol.Hash{4, 5, 6})}))
 
 	require.Eventually(t, func() bool { return len(victim.icedPeers()) == 1 }, 5*time.Second, 10*time.Millisecond)
@@ -145,12 +153,7 @@ func TestUnrequestedPushesBoundedByPool(t *testing.T) {
 	victim := startTestNode(t, filepath.Join(dir, "victim.db"), nodeOpts{outbound: 3, store: StoreConfig{MaxTransactions: 8}})
 	pusher := startTestNode(t, filepath.Join(dir, "pusher.db"), nodeOpts{outbound: 3, inventory: liarInventory{}})
 	pusher.dial(t, victim)
-	var s *session.Session
-	require.Eventually(t, func() bool {
-		var ok bool
-		s, ok = pusher.mgr.Lookup(victim.host.ID(), session.Outbound)
-		return ok && s.Status() == session.Consolidated
-	}, 5*time.Second, 5*time.Millisecond)
+	s := pusher.session(t, victim.host.ID(), session.Outbound)
 	const pushed = 40
 	for i := range pushed {
 		require.NoError(t, s.SendInventoryItem(txMsg(testTx(uint64(1000+i)))))

@@ -167,12 +167,7 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 	// And a fresh peer that dials it gets the item by request.
 	fresh := inventory.StartGossipNode(t, filepath.Join(t.TempDir(), "fresh.db"), 3)
 	fresh.Dial(t, peer.AddrInfo{ID: re.ID(), Addrs: re.Addrs()})
-	var s *session.Session
-	require.Eventually(t, func() bool {
-		var ok bool
-		s, ok = fresh.Manager().Lookup(re.ID(), session.Outbound)
-		return ok && s.Status() == session.Consolidated
-	}, 5*time.Second, 5*time.Millisecond)
+	s := fresh.Session(t, re.ID(), session.Outbound)
 	require.NoError(t, s.RequestBlock(protocol.TxEntry(it.Hash)))
 	require.Eventually(t, func() bool { ok, _ := fresh.Store().Has(it.Hash); return ok }, 5*time.Second, 5*time.Millisecond,
 		fmt.Sprintf("the restarted node did not serve %s", it.Hash))

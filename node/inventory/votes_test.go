@@ -154,21 +154,11 @@ func TestSyncBatchAndVotesOverLibp2p(t *testing.T) {
 	client := startTestNode(t, filepath.Join(dir, "client.db"), nodeOpts{outbound: 3, inventory: inv})
 	inv.Engine = client.engine
 	client.dial(t, server)
-	var s *session.Session
-	require.Eventually(t, func() bool {
-		var ok bool
-		s, ok = client.mgr.Lookup(server.host.ID(), session.Outbound)
-		return ok && s.Status() == session.Consolidated
-	}, 5*time.Second, 5*time.Millisecond)
+	s := client.session(t, server.host.ID(), session.Outbound)
 
 	// The test nodes' sessions have no Chain to pass an inbound beacon to the engine, so
 	// the server's engine gets the client's beacon directly, as inventory.Chain gives it.
-	var back *session.Session
-	require.Eventually(t, func() bool {
-		var ok bool
-		back, ok = server.mgr.Lookup(client.host.ID(), session.Inbound)
-		return ok && back.Status() == session.Consolidated
-	}, 5*time.Second, 5*time.Millisecond)
+	back := server.session(t, client.host.ID(), session.Inbound)
 	server.engine.InboundBeacon(back, protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(0, protocol.Hash{}), nil))
 	require.Eventually(t, func() bool { return len(inv.got()) == 1 }, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, [][]uint32{{1, 2, 3}}, inv.got())
