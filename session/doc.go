@@ -10,8 +10,9 @@
 //
 // Each started session runs exactly two goroutines: a reader, which owns the handshake
 // state machine (handshake.go, a pure function of the flags, the message and the time)
-// and performs its effects (dispatch.go), and a writer, which drains the send queue,
-// batching everything queued into one write with a codec buffer borrowed for that batch.
+// and performs its effects (dispatch.go), and a writer, which writes everything queued
+// at once: messages are encoded, framed, into pooled batch buffers as they are queued,
+// so an idle session holds no send buffer.
 // When the session ends, a short-lived third goroutine closes the stream (or resets it,
 // after an error), so that nothing that closes a session waits on the network. The
 // handshake timeout and the write-stall check are Clock timers, so tests drive them with
@@ -22,7 +23,15 @@
 // Beyond witnet-rust, a session polices its peer (police.go): received messages and bytes
 // are charged to token-bucket budgets, messages the protocol ignores cost misbehaviour
 // points that decay with time, GetPeers answers are paced, and a peer that overruns a
-// budget or reaches the score threshold is dropped with ReasonMisbehaviour and iced.
+// budget or reaches the score threshold is dropped with ReasonMisbehaviour and iced. A
+// node-wide ReceiveBudget (budget.go), shared by all consolidated sessions, paces them
+// together, so that many peers each within their own budget cannot take all the CPU.
+//
+// Block download (blocks.go, WIRE.md 7.5): the block hashes requested from an
+// InventoryAnnouncement form the session's download; blocks go to the Inventory as they
+// arrive and, once the last requested one is in, to a BlockSink all together in
+// announcement order. Serving a block of our beacon's epoch is followed by our
+// superblock votes (VoteSource).
 //
 // The Manager (manager.go and the files beside it) keeps the sessions of a node bounded
 // and connects them to libp2p.
