@@ -491,6 +491,8 @@ func TestHandshakePair(t *testing.T) {
 	waitUntil(t, func() bool { return len(a.book.addedAddrs()) == 2 }, "peers accepted")
 	require.Equal(t, b.book.tried, a.book.addedAddrs())
 
+	// A write is counted once it returned, which can be just after the peer read it.
+	waitUntil(t, func() bool { return out.Stats().MessagesOut[protocol.KindGetPeers] == 1 }, "GetPeers counted")
 	st := out.Stats()
 	require.Equal(t, uint64(1), st.MessagesOut[protocol.KindVersion])
 	require.Equal(t, uint64(1), st.MessagesOut[protocol.KindVerack])
@@ -889,6 +891,9 @@ func TestWriterBatches(t *testing.T) {
 		m := p.expect(protocol.KindLastBeacon)
 		require.Equal(t, uint32(i), m.GetKind().GetLastBeacon().GetHighestBlockCheckpoint().GetCheckpoint())
 	}
+	// A batch is counted once its Write returned, which may be just after the raw side
+	// read its last byte.
+	waitUntil(t, func() bool { return s.Stats().MessagesOut[protocol.KindLastBeacon] == n }, "every message counted")
 	require.Equal(t, uint64(n), s.Stats().MessagesOut[protocol.KindLastBeacon])
 }
 
