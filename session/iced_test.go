@@ -38,6 +38,11 @@ func TestLibp2pIcedPeerRefused(t *testing.T) {
 	// session on the connection it still has.
 	n.book.Ice(Peer{ID: bad.h.ID()})
 	first.Close(nil)
+	select {
+	case <-first.Done(): // bad's manager has unregistered it
+	case <-time.After(5 * time.Second):
+		t.Fatal("bad's first session did not end")
+	}
 	in := n.nextEnded(t)
 	require.Equal(t, bad.h.ID(), in.ID())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
