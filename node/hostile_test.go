@@ -574,10 +574,16 @@ func hostileCases() []hostileCase {
 				t.Logf("1000 streams: %d looked open after 50 ms, %d refused (%d of them by the streams-per-peer limit, the rest by the sessions manager)",
 					opened.Load(), refused.Load(), limited)
 				require.LessOrEqual(t, most.Load(), int64(1), "one inbound session per peer")
-				limitLogs := e.logs.Find(func(l map[string]any) bool {
-					return l["msg"] == "stream refused by a limit" && l["peer"] == h.ID().String()
-				})
-				require.Equal(t, limited > 0, len(limitLogs) > 0, "refusals by the limit are logged (throttled)")
+				limitLogged := func() bool {
+					return len(e.logs.Find(func(l map[string]any) bool {
+						return l["msg"] == "stream refused by a limit" && l["peer"] == h.ID().String()
+					})) > 0
+				}
+				if limited > 0 { // the capture reads a pipe: the line may still be on its way
+					require.Eventually(t, limitLogged, 5*time.Second, time.Millisecond, "refusals by the limit are logged (throttled)")
+				} else {
+					require.False(t, limitLogged(), "a refusal by the limit logged, none counted")
+				}
 				for _, st := range streams {
 					_ = st.Reset()
 				}
@@ -626,11 +632,13 @@ func hostileCases() []hostileCase {
 					require.NotEqual(t, network.Connected, e.n.Host().Network().Connectedness(h.ID()), "a second peer of the range got in")
 				}
 				require.Equal(t, 10, refused)
-				lines := e.logs.Find(func(l map[string]any) bool {
-					msg, _ := l["msg"].(string)
-					return strings.Contains(msg, "range already holds an inbound session")
-				})
-				require.GreaterOrEqual(t, len(lines), 10, "each refused connection is logged with its remote address and range")
+				// The log capture reads a pipe: the last lines may still be on their way.
+				require.Eventually(t, func() bool {
+					return len(e.logs.Find(func(l map[string]any) bool {
+						msg, _ := l["msg"].(string)
+						return strings.Contains(msg, "range already holds an inbound session")
+					})) >= 10
+				}, 5*time.Second, time.Millisecond, "each refused connection is logged with its remote address and range")
 				require.Equal(t, session.SessionCounts{InboundConsolidated: 1}, e.n.Manager().NumSessions())
 				return "" // nothing reached a session
 			}},
