@@ -191,9 +191,11 @@ func testRPC(t *testing.T, nodes []*Node) {
 	require.Len(t, known, len(uniqueIDs(n.Book().Tried()))+len(uniqueIDs(n.Book().New())))
 
 	// The book-changing methods run on a node without feelers, which would otherwise
-	// take the added (unreachable) peer out of the new bucket at once.
+	// take the added (unreachable) peer out of the new bucket at once, and with one
+	// outbound session: bootstrap rounds retry nodes[0] until it is consolidated (a busy
+	// nodes[0] may refuse the first dial), then have nothing to dial.
 	quiet := startNode(t, t.TempDir(), WithBootstrap(nodes[0].Addrs()[0]), WithRPCAddr("127.0.0.1:0"),
-		WithPeriods(time.Hour, time.Hour, 0))
+		WithPeriods(300*time.Millisecond, time.Hour, 0), WithLimits(DefaultInboundLimit, 1))
 	c = rpc.NewClient(quiet.RPCAddr().String(), 5*time.Second)
 	n = quiet
 	// Its one session must have consolidated first: consolidation writes the bootstrap
@@ -230,7 +232,10 @@ func testRPC(t *testing.T, nodes []*Node) {
 	require.NoError(t, c.InitializePeers(ctx))
 	known, err = c.KnownPeers(ctx)
 	require.NoError(t, err)
-	require.Equal(t, []rpc.KnownPeer{{Address: nodes[0].Addrs()[0].String(), Type: rpc.KnownNew}}, known)
+	// In new, unless a bootstrap round already redialled it and moved it to tried.
+	require.Len(t, known, 1)
+	require.Equal(t, nodes[0].Addrs()[0].String(), known[0].Address)
+	require.Contains(t, []string{rpc.KnownNew, rpc.KnownTried}, known[0].Type)
 
 	resp, err := http.Get("http://" + n.RPCAddr().String() + "/health")
 	require.NoError(t, err)
