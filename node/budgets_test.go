@@ -18,11 +18,11 @@ func TestSessionBudgetsApply(t *testing.T) {
 	const sent = 60
 	cases := []struct {
 		name    string
-		budgets *SessionBudgets
+		budgets *session.Budgets
 		dropped bool
 	}{
 		{"defaults", nil, false},
-		{"burst of 50", &SessionBudgets{MessageRate: 1, MessageBurst: 50}, true},
+		{"burst of 50", &session.Budgets{MessageRate: 1, MessageBurst: 50}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,7 +58,7 @@ func TestSessionBudgetsApply(t *testing.T) {
 }
 
 func TestWithSessionBudgetsRefusesNonsense(t *testing.T) {
-	for _, b := range []SessionBudgets{
+	for _, b := range []session.Budgets{
 		{MessageBurst: -1},
 		{ByteBurst: -1},
 		{WriteTimeout: -time.Second},
@@ -68,7 +68,17 @@ func TestWithSessionBudgetsRefusesNonsense(t *testing.T) {
 		require.Error(t, WithSessionBudgets(b)(&c), "%+v", b)
 	}
 	var c config
-	b := SessionBudgets{MessageRate: -1, MisbehaviourThreshold: -1, WriteTimeout: time.Second}
+	b := session.Budgets{MessageRate: -1, MisbehaviourThreshold: -1, WriteTimeout: time.Second}
 	require.NoError(t, WithSessionBudgets(b)(&c), "negative rates and thresholds turn budgets off")
 	require.Equal(t, b, c.budgets)
+}
+
+// WithMaxFrameSize refuses sizes that would not hold a Peers reply or that would let one
+// frame cost hundreds of MiB, and keeps a sane one.
+func TestMaxFrameSizeOption(t *testing.T) {
+	var c config
+	require.Error(t, WithMaxFrameSize(1024)(&c), "too small for a Peers reply")
+	require.Error(t, WithMaxFrameSize(1<<30)(&c), "too large")
+	require.NoError(t, WithMaxFrameSize(128<<10)(&c))
+	require.Equal(t, 128<<10, c.maxFrameSize)
 }

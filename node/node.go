@@ -192,8 +192,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		Inventory:        n.inv,
 		Activations:      cfg.inventory.versions(),
 		Blocks:           n.blockSink(),
+		Budgets:          cfg.budgets,
+		MaxFrameSize:     cfg.maxFrameSize,
 	}
-	cfg.budgets.apply(&scfg)
 	n.recvBudget = session.NewReceiveBudget(cfg.receiveMessages, cfg.receiveBytes)
 	scfg.ReceiveBudget = n.recvBudget
 	n.svc = session.NewService(h, n.mgr, scfg)

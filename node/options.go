@@ -103,7 +103,8 @@ type config struct {
 
 	inventory inventoryConfig // see inventory_options.go
 
-	budgets SessionBudgets
+	budgets      session.Budgets
+	maxFrameSize int // 0: codec.DefaultMaxFrameSize
 
 	receiveMessages, receiveBytes float64 // node-wide receive budget; both <= 0: none
 }
@@ -258,63 +259,42 @@ func WithHandshake(timeout, maxTimestampDiff time.Duration) Option {
 	}
 }
 
-// SessionBudgets are the limits every session of the node applies to its peer: what the
-// peer may send (message and byte budgets), how bad its score may get, and how long it
-// may leave our writes blocked. A peer that exceeds a budget or reaches the threshold is
-// disconnected and iced (session.ReasonMisbehaviour); one that stops reading ends as a
-// slow peer (session.ReasonSlowPeer). A zero field means the session package's default
-// (session.DefaultMessageRate and so on); a negative rate removes that budget, and a
-// negative threshold only counts offences.
-type SessionBudgets struct {
-	// MessageRate and MessageBurst: messages per second on average, and at once.
-	MessageRate  float64
-	MessageBurst int
-	// ByteRate and ByteBurst: received frame bytes per second on average, and at once.
-	ByteRate  float64
-	ByteBurst int
-	// MisbehaviourThreshold is the score at which a session ends.
-	MisbehaviourThreshold int
-	// WriteTimeout bounds one blocked write to the peer.
-	WriteTimeout time.Duration
-	// SendQueueSize is how many messages may wait for the peer before it counts as slow.
-	SendQueueSize int
-}
-
-// validate refuses values that have no meaning (negative sizes, bursts and durations).
-func (b SessionBudgets) validate() error {
-	var errs []error
-	if b.MessageBurst < 0 || b.ByteBurst < 0 {
-		errs = append(errs, fmt.Errorf("bursts must not be negative (messages %d, bytes %d)", b.MessageBurst, b.ByteBurst))
-	}
-	if b.WriteTimeout < 0 {
-		errs = append(errs, fmt.Errorf("write timeout %v must not be negative", b.WriteTimeout))
-	}
-	if b.SendQueueSize < 0 {
-		errs = append(errs, fmt.Errorf("send queue size %d must not be negative", b.SendQueueSize))
-	}
-	return errors.Join(errs...)
-}
-
-// apply copies the budgets into a session configuration.
-func (b SessionBudgets) apply(c *session.Config) {
-	c.MessageRate, c.MessageBurst = b.MessageRate, b.MessageBurst
-	c.ByteRate, c.ByteBurst = b.ByteRate, b.ByteBurst
-	c.MisbehaviourThreshold = b.MisbehaviourThreshold
-	c.WriteTimeout = b.WriteTimeout
-	c.SendQueueSize = b.SendQueueSize
-}
-
-// WithSessionBudgets sets the per-session budgets (see SessionBudgets). Default: the
-// session package's defaults for every field.
-func WithSessionBudgets(b SessionBudgets) Option {
+// WithSessionBudgets sets the budgets every session applies to its peer (see
+// session.Budgets: message and byte rates, misbehaviour threshold, write timeout, send
+// queue). A zero field keeps the session package's default. Default: those defaults for
+// every field.
+func WithSessionBudgets(b session.Budgets) Option {
 	return func(c *config) error {
-		if err := b.validate(); err != nil {
+		if err := b.Validate(); err != nil {
 			return fmt.Errorf("node: session budgets: %w", err)
 		}
 		c.budgets = b
 		return nil
 	}
 }
+
+// WithMaxFrameSize caps the payload of one frame, received or sent, in bytes: a peer
+// that announces a longer frame is dropped before it is read (session.ReasonDecode, and
+// iced), and an item too large to send in one frame is not served. Default:
+// codec.DefaultMaxFrameSize (8 MiB). It must hold the largest item of the network: a
+// block at its size limit, and a full Peers or InventoryAnnouncement message.
+func WithMaxFrameSize(bytes int) Option {
+	return func(c *config) error {
+		if bytes < minFrameSize || bytes > maxFrameSize {
+			return fmt.Errorf("node: max frame size %d bytes, want %d..%d", bytes, minFrameSize, maxFrameSize)
+		}
+		c.maxFrameSize = bytes
+		return nil
+	}
+}
+
+// Bounds of WithMaxFrameSize: below 64 KiB a Peers reply of the tried bucket or a large
+// transaction no longer fits; above 256 MiB one peer could make a session allocate that
+// much for a single frame.
+const (
+	minFrameSize = 64 << 10
+	maxFrameSize = 256 << 20
+)
 
 // WithReceiveBudget sets the node-wide receive budget shared by all consolidated
 // sessions (session.ReceiveBudget): messages per second and received frame bytes per

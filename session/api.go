@@ -1,6 +1,9 @@
 package session
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -213,19 +216,13 @@ type VoteSource interface {
 	SuperBlockVotes() []*pb.SuperBlockVote
 }
 
-// Config holds a session's settings and collaborators. New copies it; the zero value of
-// each field means what its comment says.
-type Config struct {
-	// Magic is the network id required on every message; 0 means protocol.Magic (10700).
-	Magic uint16
-	// HandshakeTimeout bounds the time to consolidate; 0 means DefaultHandshakeTimeout.
-	HandshakeTimeout time.Duration
-	// MaxTimestampDiff is the largest accepted drift of a Version timestamp; 0 means
-	// DefaultMaxTimestampDiff and a negative value disables the check (witnet-rust's
-	// handshake_max_ts_diff = 0).
-	MaxTimestampDiff time.Duration
-	// MaxFrameSize caps frames both ways; 0 means codec.DefaultMaxFrameSize.
-	MaxFrameSize int
+// Budgets are the limits a session applies to its peer: what the peer may send (message
+// and byte budgets), how bad its misbehaviour score may get, and how long it may leave our
+// writes blocked. A peer that exceeds a budget or reaches the threshold is disconnected
+// and iced (ReasonMisbehaviour); one that stops reading ends as a slow peer
+// (ReasonSlowPeer). The zero value of each field means what its comment says. Budgets is
+// embedded in Config, and a node applies one Budgets to all its sessions.
+type Budgets struct {
 	// SendQueueSize is the send queue's capacity in messages; 0 means
 	// DefaultSendQueueSize.
 	SendQueueSize int
@@ -246,6 +243,48 @@ type Config struct {
 	// ends with ReasonMisbehaviour. 0 means DefaultMisbehaviourThreshold; a negative value
 	// means offences are counted (Stats.Offences) but never end a session.
 	MisbehaviourThreshold int
+	// WriteTimeout bounds one write to the stream: a write blocked that long (the peer
+	// stopped reading, its flow-control window is full) ends the session with
+	// ReasonSlowPeer. It also bounds how long a reply waits for room in the send queue,
+	// since the queue only drains through writes. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// Validate refuses values that have no meaning: negative bursts, sizes and durations.
+// (Negative rates and thresholds are meaningful: they turn a budget off.)
+func (b Budgets) Validate() error {
+	var errs []error
+	if b.MessageBurst < 0 || b.ByteBurst < 0 {
+		errs = append(errs, fmt.Errorf("bursts must not be negative (messages %d, bytes %d)", b.MessageBurst, b.ByteBurst))
+	}
+	if b.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("write timeout %v must not be negative", b.WriteTimeout))
+	}
+	if b.SendQueueSize < 0 {
+		errs = append(errs, fmt.Errorf("send queue size %d must not be negative", b.SendQueueSize))
+	}
+	if math.IsNaN(b.MessageRate) || math.IsNaN(b.ByteRate) {
+		errs = append(errs, errors.New("rates must be numbers"))
+	}
+	return errors.Join(errs...)
+}
+
+// Config holds a session's settings and collaborators. New copies it; the zero value of
+// each field means what its comment says.
+type Config struct {
+	// Magic is the network id required on every message; 0 means protocol.Magic (10700).
+	Magic uint16
+	// HandshakeTimeout bounds the time to consolidate; 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxTimestampDiff is the largest accepted drift of a Version timestamp; 0 means
+	// DefaultMaxTimestampDiff and a negative value disables the check (witnet-rust's
+	// handshake_max_ts_diff = 0).
+	MaxTimestampDiff time.Duration
+	// MaxFrameSize caps frames both ways; 0 means codec.DefaultMaxFrameSize.
+	MaxFrameSize int
+	// Budgets are what the peer may send, how bad its score may get and how long it may
+	// leave our writes blocked (see Budgets).
+	Budgets
 	// GetPeersInterval paces the answers to GetPeers: the first few are answered at
 	// once, then one per interval; the others are ignored (Stats.GetPeersIgnored), not
 	// scored. 0 means DefaultGetPeersInterval; a negative value answers every GetPeers.
@@ -254,11 +293,6 @@ type Config struct {
 	// other: once consolidated, the session waits for its share before it handles each
 	// received frame (see ReceiveBudget). nil means no shared budget.
 	ReceiveBudget *ReceiveBudget
-	// WriteTimeout bounds one write to the stream: a write blocked that long (the peer
-	// stopped reading, its flow-control window is full) ends the session with
-	// ReasonSlowPeer. It also bounds how long a reply waits for room in the send queue,
-	// since the queue only drains through writes. 0 means DefaultWriteTimeout.
-	WriteTimeout time.Duration
 	// BlocksBatchLimit caps the block hashes requested from one InventoryAnnouncement;
 	// 0 means DefaultBlocksBatchLimit, a negative value means unlimited (witnet-rust's
 	// requested_blocks_batch_limit = 0). A positive value below 2 × SuperblockPeriod is

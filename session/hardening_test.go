@@ -225,15 +225,15 @@ func TestBucket(t *testing.T) {
 }
 
 func TestScoreDecays(t *testing.T) {
-	p := newPolice(&Config{MisbehaviourThreshold: 100})
+	p := newPolice(&Config{Budgets: Budgets{MisbehaviourThreshold: 100}})
 	for range 60 {
 		p.add(t0, OffenceUnexpected)
 	}
 	require.Equal(t, 60.0, p.score)
 	require.InDelta(t, 31.0, p.add(t0.Add(scoreHalfLife), OffenceUnexpected), 1e-9, "halved, plus one")
 	require.InDelta(t, 31.0/4+1, p.add(t0.Add(3*scoreHalfLife), OffenceUnexpected), 1e-9)
-	require.Equal(t, 100.0, newPolice(&Config{MisbehaviourThreshold: 100}).points(OffenceMessageBudget), "budgets end at once")
-	require.Equal(t, 1.0, newPolice(&Config{MisbehaviourThreshold: -1}).points(OffenceByteBudget), "scoring off: a budget offence is only counted")
+	require.Equal(t, 100.0, newPolice(&Config{Budgets: Budgets{MisbehaviourThreshold: 100}}).points(OffenceMessageBudget), "budgets end at once")
+	require.Equal(t, 1.0, newPolice(&Config{Budgets: Budgets{MisbehaviourThreshold: -1}}).points(OffenceByteBudget), "scoring off: a budget offence is only counted")
 }
 
 // consolidatedPipe returns a consolidated Inbound session fed by a pipe peer, with cfg

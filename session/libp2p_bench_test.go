@@ -49,7 +49,7 @@ func BenchmarkLibp2pSessionThroughput(b *testing.B) {
 	}}
 	a := newNode(b, "127.0.0.1", ManagerConfig{}, Config{})
 	// Flooding is what this measures: no message budget on the receiver.
-	c := newNode(b, "127.0.0.1", ManagerConfig{}, Config{Chain: chain, MessageRate: -1, ByteRate: -1})
+	c := newNode(b, "127.0.0.1", ManagerConfig{}, Config{Chain: chain, Budgets: Budgets{MessageRate: -1, ByteRate: -1}})
 	s := a.dial(b, c.info(), Outbound)
 	c.waitCounts(b, SessionCounts{InboundConsolidated: 1})
 	a.waitCounts(b, SessionCounts{OutboundConsolidated: 1})

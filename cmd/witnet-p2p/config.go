@@ -344,7 +344,7 @@ func (rc runConfig) options() ([]node.Option, error) {
 		node.WithPeriods(rc.bootstrapPeriod, rc.discoveryPeriod, rc.feelerPeriod),
 		node.WithIce(rc.icePeriod, rc.meltPeriod),
 		node.WithHandshake(rc.handshakeTimeout, 10*time.Second),
-		node.WithSessionBudgets(node.SessionBudgets{
+		node.WithSessionBudgets(session.Budgets{
 			MessageRate:           rc.peerMessageRate,
 			ByteRate:              rc.peerByteRate,
 			MisbehaviourThreshold: rc.misbehaviour,

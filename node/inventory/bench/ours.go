@@ -124,7 +124,7 @@ func runOurs(s scenario, dir string) (result, error) {
 		if n.host, err = libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(n.mgr.Gater()), libp2p.DisableRelay()); err != nil {
 			return res, err
 		}
-		n.svc = session.NewService(n.host, n.mgr, session.Config{Inventory: n.engine, SendQueueSize: 4096})
+		n.svc = session.NewService(n.host, n.mgr, session.Config{Inventory: n.engine, Budgets: session.Budgets{SendQueueSize: 4096}})
 	}
 	for _, e := range s.edges {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
