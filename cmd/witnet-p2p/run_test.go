@@ -224,13 +224,21 @@ func TestBinaryBadFlags(t *testing.T) {
 	}
 }
 
-// TestClientCommands runs the client commands in-process against an in-process node.
-func TestClientCommands(t *testing.T) {
+// startTestNode starts an in-process node on 127.0.0.1 with its JSON-RPC listener on a
+// free port and loops that do not run during a test; it is closed when the test ends.
+func startTestNode(t *testing.T) *node.Node {
+	t.Helper()
 	n, err := node.New(context.Background(), node.WithDataDir(t.TempDir()),
 		node.WithListenAddrs(ma.StringCast("/ip4/127.0.0.1/tcp/0")), node.WithRPCAddr("127.0.0.1:0"),
 		node.WithLibp2pMetrics(false), node.WithPeriods(time.Hour, time.Hour, 0))
 	require.NoError(t, err)
-	defer n.Close()
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+// TestClientCommands runs the client commands in-process against an in-process node.
+func TestClientCommands(t *testing.T) {
+	n := startTestNode(t)
 	addr := n.RPCAddr().String()
 
 	require.Equal(t, "(none)\n", mustRun(t, "", "peers", "--rpc-addr", addr))
@@ -249,6 +257,6 @@ func TestClientCommands(t *testing.T) {
 	out := mustRun(t, "", "stats", "--rpc-addr", addr)
 	require.Contains(t, out, "known peers        2 new, 0 tried, 0 iced\n")
 
-	_, _, err = runApp(t, "", "stats", "--rpc-addr", "http://"+addr+"/", "extra")
+	_, _, err := runApp(t, "", "stats", "--rpc-addr", "http://"+addr+"/", "extra")
 	require.ErrorContains(t, err, "stats takes no arguments")
 }
