@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +13,9 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/witnet-p2p/witnet-p2p/codec"
 	"github.com/witnet-p2p/witnet-p2p/node"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
@@ -48,6 +50,7 @@ const (
 	flagMeltPeriod       = "melt-period"
 	flagIcePeriod        = "ice-period"
 	flagHandshakeTimeout = "handshake-timeout"
+	flagMaxFrameSize     = "max-frame-size"
 	flagLogLevel         = "log-level"
 	flagPeerMessageRate  = "peer-message-rate"
 	flagPeerByteRate     = "peer-byte-rate"
@@ -57,300 +60,182 @@ const (
 	flagNodeByteRate     = "receive-byte-rate"
 )
 
-// runFlags are the flags of the run command. Slice flags have no default value in the
+// runFlags are the flags of the run command. Every flag but --config is an altsrc flag,
+// which loadConfigFile can set from the file. Slice flags have no default value in the
 // flag itself (urfave/cli would append to it); their defaults apply when they stay empty.
 func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagConfig, EnvVars: envOf(flagConfig), Usage: "read settings from this TOML `FILE` (keys are the flag names; flags and environment win)"},
-		&cli.StringFlag{Name: flagDataDir, EnvVars: envOf(flagDataDir), Value: node.DefaultDataDir, Usage: "data `DIR`ectory: identity key and database"},
-		&cli.StringFlag{Name: flagIdentity, EnvVars: envOf(flagIdentity), DefaultText: "<data-dir>/identity.key, created if missing", Usage: "use the identity key in this existing `FILE` (PKCS#8 PEM)"},
-		&cli.StringSliceFlag{Name: flagListen, EnvVars: envOf(flagListen), DefaultText: "/ip4/0.0.0.0/tcp/21337, /ip4/0.0.0.0/udp/21337/quic-v1", Usage: "listen on this `MULTIADDR` (repeatable)"},
-		&cli.StringSliceFlag{Name: flagAnnounce, EnvVars: envOf(flagAnnounce), DefaultText: "listen addresses", Usage: "advertise this `MULTIADDR` to peers instead of the listen addresses (repeatable; NAT, containers)"},
-		&cli.StringSliceFlag{Name: flagBootstrap, EnvVars: envOf(flagBootstrap), Usage: "add this peer (`MULTIADDR` ending in /p2p/<id>) to the address book and dial it first (repeatable)"},
-		&cli.IntFlag{Name: flagInboundLimit, EnvVars: envOf(flagInboundLimit), Value: node.DefaultInboundLimit, Usage: "most inbound sessions (`N`)"},
-		&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: node.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"},
-		&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"},
-		&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"},
-		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: node.DefaultRPCAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"},
-		&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"},
-		&cli.DurationFlag{Name: flagDiscoveryPeriod, EnvVars: envOf(flagDiscoveryPeriod), Value: node.DefaultDiscoveryPeriod, Usage: "ask one outbound peer for peers every `PERIOD`"},
-		&cli.DurationFlag{Name: flagFeelerPeriod, EnvVars: envOf(flagFeelerPeriod), Value: node.DefaultFeelerPeriod, Usage: "test one new-bucket address every `PERIOD`"},
-		&cli.DurationFlag{Name: flagMeltPeriod, EnvVars: envOf(flagMeltPeriod), DefaultText: "60s", Usage: "return melted peers from ice to the new bucket every `PERIOD`"},
-		&cli.DurationFlag{Name: flagIcePeriod, EnvVars: envOf(flagIcePeriod), DefaultText: "30m0s", Usage: "keep a misbehaving or unreachable peer iced for `PERIOD`"},
-		&cli.DurationFlag{Name: flagHandshakeTimeout, EnvVars: envOf(flagHandshakeTimeout), Value: 5 * time.Second, Usage: "close sessions not consolidated within `PERIOD`"},
-		&cli.Float64Flag{Name: flagPeerMessageRate, EnvVars: envOf(flagPeerMessageRate), Value: session.DefaultMessageRate, Usage: "messages per second a peer may send on average (bursts of " + strconv.Itoa(session.DefaultMessageBurst) + "); above it the peer is dropped and iced; `RATE` < 0: no budget"},
-		&cli.Float64Flag{Name: flagPeerByteRate, EnvVars: envOf(flagPeerByteRate), Value: session.DefaultByteRate, DefaultText: strconv.Itoa(session.DefaultByteRate) + " (16 MiB)", Usage: "frame bytes per second a peer may send on average (bursts of " + strconv.Itoa(session.DefaultByteBurst) + "); above it the peer is dropped and iced; `RATE` < 0: no budget"},
-		&cli.IntFlag{Name: flagMisbehaviour, EnvVars: envOf(flagMisbehaviour), Value: session.DefaultMisbehaviourThreshold, Usage: "misbehaviour `SCORE` at which a peer is dropped and iced (< 0: offences are only counted)"},
-		&cli.DurationFlag{Name: flagWriteTimeout, EnvVars: envOf(flagWriteTimeout), Value: session.DefaultWriteTimeout, Usage: "drop a peer that leaves one of our writes blocked for `PERIOD` (it stopped reading)"},
-		&cli.Float64Flag{Name: flagNodeMessageRate, EnvVars: envOf(flagNodeMessageRate), Value: session.DefaultNodeMessageRate, Usage: "messages per second all consolidated peers together are served; beyond it they are read more slowly (`RATE` <= 0: no limit)"},
-		&cli.Float64Flag{Name: flagNodeByteRate, EnvVars: envOf(flagNodeByteRate), Value: session.DefaultNodeByteRate, DefaultText: strconv.Itoa(session.DefaultNodeByteRate) + " (64 MiB)", Usage: "frame bytes per second all consolidated peers together are served (`RATE` <= 0: no limit)"},
-		&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagDataDir, EnvVars: envOf(flagDataDir), Value: node.DefaultDataDir, Usage: "data `DIR`ectory: identity key and database"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagIdentity, EnvVars: envOf(flagIdentity), DefaultText: "<data-dir>/identity.key, created if missing", Usage: "use the identity key in this existing `FILE` (PKCS#8 PEM)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagListen, EnvVars: envOf(flagListen), DefaultText: "/ip4/0.0.0.0/tcp/21337, /ip4/0.0.0.0/udp/21337/quic-v1", Usage: "listen on this `MULTIADDR` (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagAnnounce, EnvVars: envOf(flagAnnounce), DefaultText: "listen addresses", Usage: "advertise this `MULTIADDR` to peers instead of the listen addresses (repeatable; NAT, containers)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagBootstrap, EnvVars: envOf(flagBootstrap), Usage: "add this peer (`MULTIADDR` ending in /p2p/<id>) to the address book and dial it first (repeatable)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: flagInboundLimit, EnvVars: envOf(flagInboundLimit), Value: session.DefaultInboundLimit, Usage: "most inbound sessions (`N`)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: session.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"}),
+		altsrc.NewUintFlag(&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: node.DefaultRPCAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagDiscoveryPeriod, EnvVars: envOf(flagDiscoveryPeriod), Value: node.DefaultDiscoveryPeriod, Usage: "ask one outbound peer for peers every `PERIOD`"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagFeelerPeriod, EnvVars: envOf(flagFeelerPeriod), Value: node.DefaultFeelerPeriod, Usage: "test one new-bucket address every `PERIOD`"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagMeltPeriod, EnvVars: envOf(flagMeltPeriod), DefaultText: "60s", Usage: "return melted peers from ice to the new bucket every `PERIOD`"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagIcePeriod, EnvVars: envOf(flagIcePeriod), DefaultText: "30m0s", Usage: "keep a misbehaving or unreachable peer iced for `PERIOD`"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagHandshakeTimeout, EnvVars: envOf(flagHandshakeTimeout), Value: session.DefaultHandshakeTimeout, Usage: "close sessions not consolidated within `PERIOD`"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: flagMaxFrameSize, EnvVars: envOf(flagMaxFrameSize), Value: codec.DefaultMaxFrameSize, DefaultText: strconv.Itoa(codec.DefaultMaxFrameSize) + " (8 MiB)", Usage: "largest frame payload in `BYTES`, received or sent: a peer announcing a longer frame is dropped and iced"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagPeerMessageRate, EnvVars: envOf(flagPeerMessageRate), Value: session.DefaultMessageRate, Usage: "messages per second a peer may send on average (bursts of " + strconv.Itoa(session.DefaultMessageBurst) + "); above it the peer is dropped and iced; `RATE` < 0: no budget"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagPeerByteRate, EnvVars: envOf(flagPeerByteRate), Value: session.DefaultByteRate, DefaultText: strconv.Itoa(session.DefaultByteRate) + " (16 MiB)", Usage: "frame bytes per second a peer may send on average (bursts of " + strconv.Itoa(session.DefaultByteBurst) + "); above it the peer is dropped and iced; `RATE` < 0: no budget"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: flagMisbehaviour, EnvVars: envOf(flagMisbehaviour), Value: session.DefaultMisbehaviourThreshold, Usage: "misbehaviour `SCORE` at which a peer is dropped and iced (< 0: offences are only counted)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagWriteTimeout, EnvVars: envOf(flagWriteTimeout), Value: session.DefaultWriteTimeout, Usage: "drop a peer that leaves one of our writes blocked for `PERIOD` (it stopped reading)"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeMessageRate, EnvVars: envOf(flagNodeMessageRate), Value: session.DefaultNodeMessageRate, Usage: "messages per second all consolidated peers together are served; beyond it they are read more slowly (`RATE` <= 0: no limit)"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeByteRate, EnvVars: envOf(flagNodeByteRate), Value: session.DefaultNodeByteRate, DefaultText: strconv.Itoa(session.DefaultNodeByteRate) + " (64 MiB)", Usage: "frame bytes per second all consolidated peers together are served (`RATE` <= 0: no limit)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"}),
 	}
 }
 
-// fileConfig is the TOML config file: every key is a run flag name.
-type fileConfig struct {
-	DataDir          *string   `toml:"data-dir"`
-	Identity         *string   `toml:"identity"`
-	Listen           []string  `toml:"listen"`
-	Announce         []string  `toml:"announce"`
-	Bootstrap        []string  `toml:"bootstrap"`
-	InboundLimit     *int      `toml:"inbound-limit"`
-	OutboundLimit    *int      `toml:"outbound-limit"`
-	Magic            *uint     `toml:"magic"`
-	Network          *string   `toml:"network"`
-	RPCAddr          *string   `toml:"rpc-addr"`
-	BootstrapPeriod  *duration `toml:"bootstrap-period"`
-	DiscoveryPeriod  *duration `toml:"discovery-period"`
-	FeelerPeriod     *duration `toml:"feeler-period"`
-	MeltPeriod       *duration `toml:"melt-period"`
-	IcePeriod        *duration `toml:"ice-period"`
-	HandshakeTimeout *duration `toml:"handshake-timeout"`
-	LogLevel         *string   `toml:"log-level"`
-	PeerMessageRate  *float64  `toml:"peer-message-rate"`
-	PeerByteRate     *float64  `toml:"peer-byte-rate"`
-	Misbehaviour     *int      `toml:"misbehaviour-threshold"`
-	WriteTimeout     *duration `toml:"write-timeout"`
-	NodeMessageRate  *float64  `toml:"receive-message-rate"`
-	NodeByteRate     *float64  `toml:"receive-byte-rate"`
-}
-
-// duration reads a TOML string such as "15s" or "1m30s".
-type duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration.
-func (d *duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
+// loadConfigFile reads the TOML file named by --config (flag or environment), if any, into
+// the command's altsrc flags that neither the command line nor the environment set, so the
+// precedence is flag > environment > file > default. Keys are the flag names; an unknown
+// key is an error, so that a typo does not silently leave a default in place.
+//
+// The file is decoded here rather than by altsrc's TOML source, which neither reports
+// unknown keys nor takes a TOML integer for a float flag ("receive-message-rate = 0").
+func loadConfigFile(c *cli.Context) error {
+	path := c.String(flagConfig)
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("config file: %w", err)
 	}
-	d.Duration = v
+	var file map[string]any
+	if _, err := toml.Decode(string(data), &file); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	settable := make(map[string]cli.Flag)
+	for _, f := range c.Command.Flags {
+		if _, ok := f.(altsrc.FlagInputSourceExtension); ok {
+			for _, name := range f.Names() {
+				settable[name] = f
+			}
+		}
+	}
+	values := make(map[any]any, len(file))
+	var unknown []string
+	for key, v := range file {
+		f, ok := settable[key]
+		if !ok {
+			unknown = append(unknown, key)
+			continue
+		}
+		if values[key], err = fileValue(f, v); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, key, err)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("config file %s: unknown keys: %s", path, strings.Join(unknown, ", "))
+	}
+	if err := altsrc.ApplyInputSourceValues(c, altsrc.NewMapInputSource(path, values), c.Command.Flags); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
 	return nil
 }
 
-// loadFile reads and strictly decodes a config file: unknown keys are errors, so a typo
-// does not silently fall back to a default.
-func loadFile(path string) (fileConfig, error) {
-	var fc fileConfig
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fc, fmt.Errorf("config file: %w", err)
-	}
-	md, err := toml.Decode(string(data), &fc)
-	if err != nil {
-		return fc, fmt.Errorf("config file %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+// fileValue converts a decoded TOML value to the type altsrc expects for flag f: TOML
+// integers decode as int64, which altsrc takes only as int (or float64 for a float flag),
+// and durations are strings such as "15s".
+func fileValue(f cli.Flag, v any) (any, error) {
+	switch x := v.(type) {
+	case int64:
+		if _, ok := f.(*altsrc.Float64Flag); ok {
+			return float64(x), nil
 		}
-		sort.Strings(keys)
-		return fc, fmt.Errorf("config file %s: unknown keys: %s", path, strings.Join(keys, ", "))
-	}
-	return fc, nil
-}
-
-// runConfig is the resolved configuration of the run command.
-type runConfig struct {
-	dataDir          string
-	identity         string
-	listen           []string
-	announce         []string
-	bootstrap        []string
-	inboundLimit     int
-	outboundLimit    int
-	magic            uint
-	network          string
-	rpcAddr          string
-	bootstrapPeriod  time.Duration
-	discoveryPeriod  time.Duration
-	feelerPeriod     time.Duration
-	meltPeriod       time.Duration
-	icePeriod        time.Duration
-	handshakeTimeout time.Duration
-	logLevel         string
-	peerMessageRate  float64
-	peerByteRate     float64
-	misbehaviour     int
-	writeTimeout     time.Duration
-	nodeMessageRate  float64
-	nodeByteRate     float64
-}
-
-// resolveRun merges, lowest precedence first: flag defaults, the config file, then
-// environment variables and flags (urfave/cli reports both as set).
-func resolveRun(c *cli.Context) (runConfig, error) {
-	rc := runConfig{
-		dataDir:          c.String(flagDataDir),
-		identity:         c.String(flagIdentity),
-		inboundLimit:     c.Int(flagInboundLimit),
-		outboundLimit:    c.Int(flagOutboundLimit),
-		magic:            c.Uint(flagMagic),
-		network:          c.String(flagNetwork),
-		rpcAddr:          c.String(flagRPCAddr),
-		bootstrapPeriod:  c.Duration(flagBootstrapPeriod),
-		discoveryPeriod:  c.Duration(flagDiscoveryPeriod),
-		feelerPeriod:     c.Duration(flagFeelerPeriod),
-		handshakeTimeout: c.Duration(flagHandshakeTimeout),
-		logLevel:         c.String(flagLogLevel),
-		peerMessageRate:  c.Float64(flagPeerMessageRate),
-		peerByteRate:     c.Float64(flagPeerByteRate),
-		misbehaviour:     c.Int(flagMisbehaviour),
-		writeTimeout:     c.Duration(flagWriteTimeout),
-		nodeMessageRate:  c.Float64(flagNodeMessageRate),
-		nodeByteRate:     c.Float64(flagNodeByteRate),
-	}
-	if path := c.String(flagConfig); path != "" {
-		fc, err := loadFile(path)
-		if err != nil {
-			return rc, err
+		return int(x), nil
+	case string:
+		if _, ok := f.(*altsrc.DurationFlag); ok {
+			return time.ParseDuration(x)
 		}
-		setString(c, flagDataDir, &rc.dataDir, fc.DataDir)
-		setString(c, flagIdentity, &rc.identity, fc.Identity)
-		setSlice(c, flagListen, &rc.listen, fc.Listen)
-		setSlice(c, flagAnnounce, &rc.announce, fc.Announce)
-		setSlice(c, flagBootstrap, &rc.bootstrap, fc.Bootstrap)
-		setValue(c, flagInboundLimit, &rc.inboundLimit, fc.InboundLimit)
-		setValue(c, flagOutboundLimit, &rc.outboundLimit, fc.OutboundLimit)
-		setValue(c, flagMagic, &rc.magic, fc.Magic)
-		setString(c, flagNetwork, &rc.network, fc.Network)
-		setString(c, flagRPCAddr, &rc.rpcAddr, fc.RPCAddr)
-		setDuration(c, flagBootstrapPeriod, &rc.bootstrapPeriod, fc.BootstrapPeriod)
-		setDuration(c, flagDiscoveryPeriod, &rc.discoveryPeriod, fc.DiscoveryPeriod)
-		setDuration(c, flagFeelerPeriod, &rc.feelerPeriod, fc.FeelerPeriod)
-		setDuration(c, flagMeltPeriod, &rc.meltPeriod, fc.MeltPeriod)
-		setDuration(c, flagIcePeriod, &rc.icePeriod, fc.IcePeriod)
-		setDuration(c, flagHandshakeTimeout, &rc.handshakeTimeout, fc.HandshakeTimeout)
-		setString(c, flagLogLevel, &rc.logLevel, fc.LogLevel)
-		setValue(c, flagPeerMessageRate, &rc.peerMessageRate, fc.PeerMessageRate)
-		setValue(c, flagPeerByteRate, &rc.peerByteRate, fc.PeerByteRate)
-		setValue(c, flagMisbehaviour, &rc.misbehaviour, fc.Misbehaviour)
-		setDuration(c, flagWriteTimeout, &rc.writeTimeout, fc.WriteTimeout)
-		setValue(c, flagNodeMessageRate, &rc.nodeMessageRate, fc.NodeMessageRate)
-		setValue(c, flagNodeByteRate, &rc.nodeByteRate, fc.NodeByteRate)
 	}
-	if c.IsSet(flagListen) {
-		rc.listen = c.StringSlice(flagListen)
-	}
-	if c.IsSet(flagAnnounce) {
-		rc.announce = c.StringSlice(flagAnnounce)
-	}
-	if c.IsSet(flagBootstrap) {
-		rc.bootstrap = c.StringSlice(flagBootstrap)
-	}
-	if c.IsSet(flagMeltPeriod) {
-		rc.meltPeriod = c.Duration(flagMeltPeriod)
-	}
-	if c.IsSet(flagIcePeriod) {
-		rc.icePeriod = c.Duration(flagIcePeriod)
-	}
-	return rc, nil
+	return v, nil
 }
 
-// setValue takes the file's value unless the flag or its environment variable is set.
-func setValue[T any](c *cli.Context, flag string, dst *T, v *T) {
-	if v != nil && !c.IsSet(flag) {
-		*dst = *v
-	}
-}
-
-func setString(c *cli.Context, flag string, dst *string, v *string) { setValue(c, flag, dst, v) }
-
-func setSlice(c *cli.Context, flag string, dst *[]string, v []string) {
-	if v != nil && !c.IsSet(flag) {
-		*dst = v
-	}
-}
-
-func setDuration(c *cli.Context, flag string, dst *time.Duration, v *duration) {
-	if v != nil && !c.IsSet(flag) {
-		*dst = v.Duration
-	}
-}
-
-// options turns the configuration into node options, checking every value.
-func (rc runConfig) options() ([]node.Option, error) {
-	opts := []node.Option{node.WithDataDir(rc.dataDir)}
-	switch rc.network {
+// nodeOptions turns the run flags into node options, checking every value.
+func nodeOptions(c *cli.Context) ([]node.Option, error) {
+	opts := []node.Option{node.WithDataDir(c.String(flagDataDir))}
+	switch network := c.String(flagNetwork); network {
 	case "": // the node's default, mainnet
 	case node.NetworkMainnet, node.NetworkTestnet:
 		// First, so that the options below override the network's choices.
-		opts = append(opts, node.WithNetwork(rc.network))
+		opts = append(opts, node.WithNetwork(network))
 	default:
-		return nil, fmt.Errorf("--%s %q: want %s or %s", flagNetwork, rc.network, node.NetworkMainnet, node.NetworkTestnet)
+		return nil, fmt.Errorf("--%s %q: want %s or %s", flagNetwork, network, node.NetworkMainnet, node.NetworkTestnet)
 	}
-	if rc.identity != "" {
-		key, err := node.LoadIdentity(rc.identity)
+	if path := c.String(flagIdentity); path != "" {
+		key, err := node.LoadIdentity(path)
 		if err != nil {
 			return nil, fmt.Errorf("--%s: %w", flagIdentity, err)
 		}
 		opts = append(opts, node.WithIdentity(key))
 	}
-	if len(rc.listen) > 0 {
-		addrs, err := parseAddrs(flagListen, rc.listen, false)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, node.WithListenAddrs(addrs...))
-	}
-	if len(rc.announce) > 0 {
-		addrs, err := parseAddrs(flagAnnounce, rc.announce, false)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, node.WithAnnounceAddrs(addrs...))
-	}
-	if len(rc.bootstrap) > 0 {
-		addrs, err := parseAddrs(flagBootstrap, rc.bootstrap, true)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, node.WithBootstrap(addrs...))
-	}
-	if rc.magic == 0 || rc.magic > 0xffff {
-		return nil, fmt.Errorf("--%s %d: want 1..65535", flagMagic, rc.magic)
-	}
-	if rc.writeTimeout <= 0 {
-		return nil, fmt.Errorf("--%s %v: want a positive duration", flagWriteTimeout, rc.writeTimeout)
-	}
-	for _, r := range []struct {
-		flag string
-		v    float64
-	}{{flagPeerMessageRate, rc.peerMessageRate}, {flagPeerByteRate, rc.peerByteRate}} {
-		if r.v == 0 || math.IsNaN(r.v) || math.IsInf(r.v, 0) {
-			return nil, fmt.Errorf("--%s %v: want a positive rate, or a negative one for no budget", r.flag, r.v)
+	for _, a := range []struct {
+		flag     string
+		withPeer bool
+		option   func(...ma.Multiaddr) node.Option
+	}{
+		{flagListen, false, node.WithListenAddrs},
+		{flagAnnounce, false, node.WithAnnounceAddrs},
+		{flagBootstrap, true, node.WithBootstrap},
+	} {
+		if values := c.StringSlice(a.flag); len(values) > 0 {
+			addrs, err := parseAddrs(a.flag, values, a.withPeer)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, a.option(addrs...))
 		}
 	}
-	for _, r := range []struct {
-		flag string
-		v    float64
-	}{{flagNodeMessageRate, rc.nodeMessageRate}, {flagNodeByteRate, rc.nodeByteRate}} {
-		if math.IsNaN(r.v) || math.IsInf(r.v, 0) {
-			return nil, fmt.Errorf("--%s %v: want a rate, or 0 for no limit", r.flag, r.v)
+	magic := c.Uint(flagMagic)
+	if magic == 0 || magic > 0xffff {
+		return nil, fmt.Errorf("--%s %d: want 1..65535", flagMagic, magic)
+	}
+	writeTimeout := c.Duration(flagWriteTimeout)
+	if writeTimeout <= 0 {
+		return nil, fmt.Errorf("--%s %v: want a positive duration", flagWriteTimeout, writeTimeout)
+	}
+	for _, flag := range []string{flagPeerMessageRate, flagPeerByteRate} {
+		if v := c.Float64(flag); v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("--%s %v: want a positive rate, or a negative one for no budget", flag, v)
 		}
 	}
-	if rc.misbehaviour == 0 {
+	for _, flag := range []string{flagNodeMessageRate, flagNodeByteRate} {
+		if v := c.Float64(flag); math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("--%s %v: want a rate, or 0 for no limit", flag, v)
+		}
+	}
+	if c.Int(flagMisbehaviour) == 0 {
 		return nil, fmt.Errorf("--%s 0: want a positive score, or a negative one to only count offences", flagMisbehaviour)
 	}
-	rpcAddr := rc.rpcAddr
+	rpcAddr := c.String(flagRPCAddr)
 	if rpcAddr == "off" {
 		rpcAddr = ""
 	}
 	opts = append(opts,
-		node.WithLimits(rc.inboundLimit, rc.outboundLimit),
-		node.WithMagic(uint16(rc.magic)),
+		node.WithLimits(c.Int(flagInboundLimit), c.Int(flagOutboundLimit)),
+		node.WithMagic(uint16(magic)),
 		node.WithRPCAddr(rpcAddr),
-		node.WithPeriods(rc.bootstrapPeriod, rc.discoveryPeriod, rc.feelerPeriod),
-		node.WithIce(rc.icePeriod, rc.meltPeriod),
-		node.WithHandshake(rc.handshakeTimeout, 10*time.Second),
+		node.WithPeriods(c.Duration(flagBootstrapPeriod), c.Duration(flagDiscoveryPeriod), c.Duration(flagFeelerPeriod)),
+		node.WithIce(c.Duration(flagIcePeriod), c.Duration(flagMeltPeriod)),
+		node.WithHandshake(c.Duration(flagHandshakeTimeout), session.DefaultMaxTimestampDiff),
+		node.WithMaxFrameSize(c.Int(flagMaxFrameSize)),
 		node.WithSessionBudgets(session.Budgets{
-			MessageRate:           rc.peerMessageRate,
-			ByteRate:              rc.peerByteRate,
-			MisbehaviourThreshold: rc.misbehaviour,
-			WriteTimeout:          rc.writeTimeout,
+			MessageRate:           c.Float64(flagPeerMessageRate),
+			ByteRate:              c.Float64(flagPeerByteRate),
+			MisbehaviourThreshold: c.Int(flagMisbehaviour),
+			WriteTimeout:          writeTimeout,
 		}),
-		node.WithReceiveBudget(rc.nodeMessageRate, rc.nodeByteRate),
+		node.WithReceiveBudget(c.Float64(flagNodeMessageRate), c.Float64(flagNodeByteRate)),
 	)
 	return opts, nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"github.com/witnet-p2p/witnet-p2p/node/inventory/invcli"
 )
 
 func main() {
@@ -46,7 +45,7 @@ func newApp() *cli.App {
 			identityCommand(),
 			devnetCommand(),
 			messageCommand(),
-			invcli.Command(),
+			inventoryCommand(),
 			versionCommand(),
 		},
 	})

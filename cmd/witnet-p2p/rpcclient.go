@@ -14,18 +14,26 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 )
 
-// rpcTimeout bounds one call to a node.
-const rpcTimeout = 10 * time.Second
+// flagTimeout bounds each call of the commands that have it (inventory); the others use
+// rpc.DefaultTimeout.
+const flagTimeout = "timeout"
 
-// clientFlags are the flags of the commands that talk to a running node.
-func clientFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr, Usage: "the node's JSON-RPC `HOST:PORT` (or http:// URL)"},
-		&cli.BoolFlag{Name: "json", Usage: "print the raw JSON result"},
-	}
+// rpcAddrFlag is the --rpc-addr flag of every command that talks to a running node.
+func rpcAddrFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagRPCAddr, Aliases: []string{"rpc"}, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr,
+		Usage: "the node's JSON-RPC `HOST:PORT` (or http:// URL)"}
 }
 
-func client(c *cli.Context) *rpc.Client { return rpc.NewClient(c.String(flagRPCAddr), rpcTimeout) }
+// clientFlags are the flags of the commands that print a node's answer as a table.
+func clientFlags() []cli.Flag {
+	return []cli.Flag{rpcAddrFlag(), &cli.BoolFlag{Name: "json", Usage: "print the raw JSON result"}}
+}
+
+// client calls the node at --rpc-addr; --timeout, where the command has it, bounds each
+// call (absent or 0: rpc.DefaultTimeout).
+func client(c *cli.Context) *rpc.Client {
+	return rpc.NewClient(c.String(flagRPCAddr), c.Duration(flagTimeout))
+}
 
 // clientCommand builds a command that calls method on a node and prints its result with
 // table unless --json.

@@ -35,14 +35,13 @@ func runNode(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("run takes no arguments, got %q", c.Args().First())
 	}
-	rc, err := resolveRun(c)
-	if err != nil {
+	if err := loadConfigFile(c); err != nil {
 		return err
 	}
-	if err := setupLogging(rc.logLevel); err != nil {
+	if err := setupLogging(c.String(flagLogLevel)); err != nil {
 		return err
 	}
-	opts, err := rc.options()
+	opts, err := nodeOptions(c)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,9 @@ import (
 // DefaultAddr is the default address of a node's HTTP listener.
 const DefaultAddr = "127.0.0.1:21338"
 
+// DefaultTimeout bounds one call of a Client made with timeout 0.
+const DefaultTimeout = 10 * time.Second
+
 // Client calls a node's JSON-RPC methods over HTTP.
 type Client struct {
 	url  string
@@ -25,10 +28,10 @@ type Client struct {
 }
 
 // NewClient returns a client for the listener at addr, either host:port or a full
-// http:// URL. timeout bounds each call (0 means 10 s).
+// http:// URL. timeout bounds each call (0: DefaultTimeout).
 func NewClient(addr string, timeout time.Duration) *Client {
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = DefaultTimeout
 	}
 	u := addr
 	if !strings.Contains(addr, "://") {

@@ -6,7 +6,7 @@
 // node holds each item, messages and bytes sent per delivered item, and draws the latency
 // distributions (CDF) into a PNG.
 //
-//	go run ./node/inventory/bench -png BENCHMARKS-inventory-cdf.png
+//	cd tools/invbench && go run . -png ../../BENCHMARKS-inventory-cdf.png
 package main
 
 import (
