@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -54,7 +55,7 @@ func TestGossipReachesEveryNodeOnce(t *testing.T) {
 		degree[ed[1]]++
 	}
 
-	tx := testTx(42)
+	tx := inventorytest.Tx(42)
 	it, isNew, err := engines[0].Submit(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	require.True(t, isNew)
@@ -121,7 +122,7 @@ func TestGossipReachesEveryNodeOnce(t *testing.T) {
 // announced, an item relayed from a peer is announced to the others, and when more
 // pushes are queued for one session than maxPushesPerFlush they are all announced.
 func TestPushOrAnnounce(t *testing.T) {
-	small := rawOf(t, testTx(1))
+	small := inventorytest.TxBytes(1)
 	cases := []struct {
 		name        string
 		pushMaxSize int
@@ -144,7 +145,7 @@ func TestPushOrAnnounce(t *testing.T) {
 				peers = append(peers, c)
 			}
 			if tc.relay {
-				e.received(peers[0], txMsg(testTx(1)))
+				e.received(peers[0], txMsg(inventorytest.Tx(1)))
 			} else {
 				_, isNew, err := e.Submit(protocol.KindTransaction, small)
 				require.NoError(t, err)
@@ -210,7 +211,7 @@ func TestPushOrAnnounce(t *testing.T) {
 			c, _ := net.link(e, pid(0), nil, pid(1))
 			queued := make([]outbound, n)
 			for i := range queued {
-				tx := testTx(uint64(100 + i))
+				tx := inventorytest.Tx(uint64(100 + i))
 				it, cmd, err := e.cfg.Decoder.Decode(protocol.KindTransaction, rawOf(t, tx))
 				require.NoError(t, err)
 				queued[i] = outbound{entry: it.Entry(), push: &pb.Message{Magic: uint32(protocol.Magic), Kind: cmd}}
@@ -242,7 +243,7 @@ func TestGossipAllKinds(t *testing.T) {
 		{protocol.KindBlock, rawOf(t, testBlock(t, 3, 1))},
 		{protocol.KindSuperBlock, rawOf(t, testSuperBlock(4))},
 		{protocol.KindSuperBlockVote, rawOf(t, testVote(4))},
-		{protocol.KindTransaction, rawOf(t, testTx(1))},
+		{protocol.KindTransaction, inventorytest.TxBytes(1)},
 	}
 	for _, x := range items {
 		it, _, err := a.Submit(x.kind, x.raw)
@@ -273,7 +274,7 @@ func TestRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
 	honest, _ := net.link(e, pid(1), nil, pid(8))
 	honest.id = pid(8)
 
-	tx := testTx(7)
+	tx := inventorytest.Tx(7)
 	it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	entries := []*pb.InventoryEntry{protocol.TxEntry(it.Hash)}
@@ -331,7 +332,7 @@ func TestUnrequestedItemsCannotExceedPool(t *testing.T) {
 	pushy, _ := net.link(e, pid(1), nil, pid(9))
 	pushy.id = pid(9)
 	for i := range 50 {
-		e.received(pushy, txMsg(testTx(uint64(i))))
+		e.received(pushy, txMsg(inventorytest.Tx(uint64(i))))
 	}
 	e.flush()
 	require.Equal(t, 10, store.Count(protocol.KindTransaction))
@@ -339,20 +340,20 @@ func TestUnrequestedItemsCannotExceedPool(t *testing.T) {
 	require.Equal(t, uint64(50), s.Unsolicited)
 	// The newest ten are the ones kept.
 	for i := range 50 {
-		it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, testTx(uint64(i))))
+		it, _, err := Decoder{}.Decode(protocol.KindTransaction, inventorytest.TxBytes(uint64(i)))
 		require.NoError(t, err)
 		require.Equal(t, i >= 40, storedBy(e, it.Hash), "tx %d", i)
 	}
 	// Sending them all again is suppressed (remembered beyond the pool).
 	for i := range 50 {
-		e.received(pushy, txMsg(testTx(uint64(i))))
+		e.received(pushy, txMsg(inventorytest.Tx(uint64(i))))
 	}
 	require.Equal(t, uint64(50), e.Stats().Duplicates)
 }
 
 func TestItemServing(t *testing.T) {
 	e := newTestEngine(t, Config{})
-	tx, blk, sb := testTx(1), testBlock(t, 9, 0), testSuperBlock(3)
+	tx, blk, sb := inventorytest.Tx(1), testBlock(t, 9, 0), testSuperBlock(3)
 	txIt, _, err := e.Submit(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	blkIt, _, err := e.Submit(protocol.KindBlock, rawOf(t, blk))
@@ -466,7 +467,7 @@ func TestBlockSyncOverBeacon(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e := newTestEngine(t, Config{Registerer: reg})
-	_, _, err := e.Submit(protocol.KindTransaction, rawOf(t, testTx(1)))
+	_, _, err := e.Submit(protocol.KindTransaction, inventorytest.TxBytes(1))
 	require.NoError(t, err)
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
@@ -551,7 +552,7 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 	other, _ := net.link(e, pid(1), nil, pid(8))
 	other.id = pid(8)
 
-	tx := testTx(11)
+	tx := inventorytest.Tx(11)
 	it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	e.received(from, txMsg(tx))
@@ -571,7 +572,7 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 	require.False(t, storedBy(e, it.Hash))
 
 	// Submit cuts the window short and returns after its commit (and the earlier one's).
-	sub, isNew, err := e.Submit(protocol.KindTransaction, rawOf(t, testTx(12)))
+	sub, isNew, err := e.Submit(protocol.KindTransaction, inventorytest.TxBytes(12))
 	require.NoError(t, err)
 	require.True(t, isNew)
 	require.True(t, storedBy(e, sub.Hash))
@@ -589,7 +590,7 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 // computes it meanwhile), and that one whose canonical encoding exceeds the size limit,
 // though its received form does not, is relayed but not stored.
 func TestRelayEncodesInWriter(t *testing.T) {
-	m := txMsg(testTx(21))
+	m := txMsg(inventorytest.Tx(21))
 	it, err := Decoder{}.identify(m)
 	require.NoError(t, err)
 	require.Nil(t, it.Raw, "identify leaves the encoding to the writer")
@@ -603,7 +604,7 @@ func TestRelayEncodesInWriter(t *testing.T) {
 	// An empty signature (outside the hashed body): the canonical form fills in its
 	// signature and public key, bytes more than the received form, which is exactly at
 	// the limit.
-	tx := testTx(22)
+	tx := inventorytest.Tx(22)
 	tx.GetValueTransfer().Signatures = append(tx.GetValueTransfer().Signatures, &pb.KeyedSignature{})
 	msg := &pb.Message{Magic: uint32(protocol.Magic), Kind: &pb.Message_Command{Kind: &pb.Message_Command_Transaction{Transaction: tx}}}
 	dec := Decoder{MaxTransactionSize: proto.Size(tx)}
@@ -629,7 +630,7 @@ func TestRelayEncodesInWriter(t *testing.T) {
 // path (identify: key only) with the full decoding (FromMessage: key and canonical
 // encoding), which the engine now leaves to its writer.
 func BenchmarkRelayDecode(b *testing.B) {
-	m := txMsg(testTx(7))
+	m := txMsg(inventorytest.Tx(7))
 	var d Decoder
 	for _, bc := range []struct {
 		name string
@@ -685,7 +686,7 @@ func benchStore(tb testing.TB) *Store {
 // superblocks are not requested, the others are.
 func TestAnnouncedItemsOnDiskNotRequested(t *testing.T) {
 	store := benchStore(t)
-	tx, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, testTx(31)))
+	tx, _, err := Decoder{}.Decode(protocol.KindTransaction, inventorytest.TxBytes(31))
 	require.NoError(t, err)
 	sb, _, err := Decoder{}.Decode(protocol.KindSuperBlock, rawOf(t, testSuperBlock(7)))
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -70,23 +69,6 @@ func testBlock(t *testing.T, epoch, n uint32) *pb.Block {
 	b.BlockHeader.Beacon.Checkpoint = epoch
 	b.BlockHeader.Signals = n
 	return b
-}
-
-// testTx is a value transfer of about 200 bytes, distinct for each n.
-func testTx(n uint64) *pb.Transaction {
-	pkh := make([]byte, 20)
-	binary.BigEndian.PutUint64(pkh, n)
-	txid := make([]byte, 32)
-	binary.BigEndian.PutUint64(txid, n)
-	body := &pb.VTTransactionBody{
-		Inputs: []*pb.Input{{OutputPointer: &pb.OutputPointer{TransactionId: &pb.Hash{Kind: &pb.Hash_SHA256{SHA256: txid}}, OutputIndex: 1}}},
-	}
-	for i := range 4 {
-		body.Outputs = append(body.Outputs, &pb.ValueTransferOutput{Pkh: &pb.PublicKeyHash{Hash: pkh}, Value: n*10 + uint64(i), TimeLock: 0})
-	}
-	tx := &pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{Body: body}}}
-	protocol.Canonicalize(tx)
-	return tx
 }
 
 func testSuperBlock(index uint32) *pb.SuperBlock {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/bbolt"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -156,7 +157,7 @@ func TestUnrequestedPushesBoundedByPool(t *testing.T) {
 	s := pusher.session(t, victim.host.ID(), session.Outbound)
 	const pushed = 40
 	for i := range pushed {
-		require.NoError(t, s.SendInventoryItem(txMsg(testTx(uint64(1000+i)))))
+		require.NoError(t, s.SendInventoryItem(txMsg(inventorytest.Tx(uint64(1000+i)))))
 	}
 	require.Eventually(t, func() bool { return victim.engine.Stats().Received == pushed }, 5*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return victim.engine.Stats().Stored[LabelTransaction] == pushed }, 5*time.Second, 5*time.Millisecond)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/witnet-p2p/witnet-p2p/node"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -65,8 +66,7 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 		return true
 	}, 10*time.Second, 10*time.Millisecond)
 
-	raw, err := protocol.CanonicalBytes(inventory.SampleTx(2026))
-	require.NoError(t, err)
+	raw := inventorytest.TxBytes(2026)
 	start := time.Now()
 	it, isNew, err := nodes[0].Engine().Submit(protocol.KindTransaction, raw)
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -59,7 +60,7 @@ func TestSuperBlockVotesLatestIndex(t *testing.T) {
 			e := newTestEngine(t, Config{})
 			var items []Item
 			if tc.other {
-				items = append(items, itemOf(t, protocol.NewSuperBlock(protocol.Magic, testSuperBlock(9))), itemOf(t, txMsg(testTx(1))))
+				items = append(items, itemOf(t, protocol.NewSuperBlock(protocol.Magic, testSuperBlock(9))), itemOf(t, txMsg(inventorytest.Tx(1))))
 			}
 			for _, v := range tc.votes {
 				items = append(items, voteItem(t, voteN(v[0], v[1])))
