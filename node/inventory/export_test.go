@@ -43,3 +43,11 @@ func (n *testNode) Session(t *testing.T, id peer.ID, typ session.Type) *session.
 
 // Dial opens an outbound session to a peer and waits for the handshake.
 func (n *testNode) Dial(t *testing.T, to peer.AddrInfo) { n.dialAddr(t, to) }
+
+// WaitGossipSent returns once the engine's flusher has handed to their sessions all the
+// announcements and pushes queued before the call.
+func (e *Engine) WaitGossipSent() { e.gossipSent() }
+
+// WaitFor polls until cond holds and fails the test if it does not within a deadline
+// generous enough for real hosts under the race detector.
+var WaitFor = waitFor
