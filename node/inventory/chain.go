@@ -9,6 +9,10 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
+// MaxBlocksSync is witnet-rust's MAX_BLOCKS_SYNC: the most block hashes announced to an
+// inbound peer whose beacon is behind ours.
+const MaxBlocksSync = 500
+
 // Chain wraps a node's chain state so that the LastBeacon of an inbound peer is answered
 // by the engine with the stored blocks the peer lacks (WIRE.md 7.6); every other method is
 // the wrapped chain's.
@@ -42,4 +46,69 @@ func (e *Engine) BeaconLoop(ctx context.Context, chain session.Chain, epochs pro
 		}
 		e.SendBeacons(chain.LastBeacon())
 	}
+}
+
+// InboundBeacon answers a LastBeacon received on an inbound session (WIRE.md 7.6): if the
+// peer's block checkpoint is behind our highest stored block, it is announced the stored
+// blocks of the epochs after its checkpoint, in epoch order, at most MaxBlocksSync. The
+// node's session.Chain implementation delegates to it.
+func (e *Engine) InboundBeacon(s *session.Session, b *pb.LastBeacon) { e.inboundBeacon(s, b) }
+
+func (e *Engine) inboundBeacon(c conn, b *pb.LastBeacon) {
+	theirs := b.GetHighestBlockCheckpoint().GetCheckpoint()
+	tip, ok, err := e.store.Tip()
+	if err != nil || !ok {
+		return
+	}
+	switch {
+	case theirs > tip.Epoch:
+		log.Debugw("inbound peer is ahead of us", "peer", c.ID(), "theirs", theirs, "ours", tip.Epoch)
+		return
+	case theirs == tip.Epoch:
+		return
+	}
+	refs, err := e.store.Blocks(theirs+1, tip.Epoch, MaxBlocksSync)
+	if err != nil || len(refs) == 0 {
+		return
+	}
+	entries := make([]*pb.InventoryEntry, len(refs))
+	for i, r := range refs {
+		entries[i] = protocol.BlockEntry(r.Hash)
+	}
+	if err := c.AnnounceItems(entries); err == nil {
+		e.stats.announcedOut.Add(uint64(len(entries)))
+		e.stats.announcementsOut.Add(1)
+	}
+}
+
+// SendBeacons sends b to every consolidated outbound session and returns how many took
+// it. The node calls it once per epoch with its LastBeacon, so that the peers it connected
+// to can announce the blocks it lacks.
+func (e *Engine) SendBeacons(b *pb.LastBeacon) int {
+	e.mu.Lock()
+	var out []conn
+	for c := range e.sessions {
+		if c.Type() == session.Outbound {
+			out = append(out, c)
+		}
+	}
+	e.mu.Unlock()
+	n := 0
+	for _, c := range out {
+		if c.SendLastBeacon(b) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// BlockBeacon returns the checkpoint of our highest stored block (epoch and hash), or a
+// zero checkpoint when no block is stored; a node without a chain of its own can use it
+// as its LastBeacon's highest_block_checkpoint.
+func (e *Engine) BlockBeacon() *pb.CheckpointBeacon {
+	tip, ok, err := e.store.Tip()
+	if err != nil || !ok {
+		return protocol.NewCheckpointBeacon(0, protocol.Hash{})
+	}
+	return protocol.NewCheckpointBeacon(tip.Epoch, tip.Hash)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
@@ -74,12 +75,12 @@ func TestDecodeBlockUsesItsEpochVersion(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	d := Decoder{MaxTransactionSize: 300}
-	big := testTx(1)
+	big := inventorytest.Tx(1)
 	big.GetValueTransfer().Body.Outputs = append(big.GetValueTransfer().Body.Outputs, big.GetValueTransfer().Body.Outputs...)
 	big.GetValueTransfer().Body.Outputs = append(big.GetValueTransfer().Body.Outputs, big.GetValueTransfer().Body.Outputs...)
 	bigRaw := rawOf(t, big)
 	require.Greater(t, len(bigRaw), 300)
-	badHash := testTx(2)
+	badHash := inventorytest.Tx(2)
 	badHash.GetValueTransfer().Body.Inputs[0].OutputPointer.TransactionId = &pb.Hash{Kind: &pb.Hash_SHA256{SHA256: []byte{1, 2, 3}}}
 	garbage, _ := hex.DecodeString("ffffffff")
 
@@ -89,7 +90,7 @@ func TestDecodeRejects(t *testing.T) {
 		raw    []byte
 		reason string
 	}{
-		{"not an item kind", protocol.KindVersion, rawOf(t, testTx(1)), ReasonWrongKind},
+		{"not an item kind", protocol.KindVersion, inventorytest.TxBytes(1), ReasonWrongKind},
 		{"empty", protocol.KindTransaction, nil, ReasonEmpty},
 		{"oversized", protocol.KindTransaction, bigRaw, ReasonOversized},
 		{"not protobuf", protocol.KindTransaction, garbage, ReasonUndecodable},
@@ -112,7 +113,7 @@ func TestItemCommandRoundTrip(t *testing.T) {
 		k protocol.Kind
 		b []byte
 	}{
-		{protocol.KindTransaction, rawOf(t, testTx(3))},
+		{protocol.KindTransaction, inventorytest.TxBytes(3)},
 		{protocol.KindBlock, rawOf(t, testBlock(t, 4, 1))},
 		{protocol.KindSuperBlock, rawOf(t, testSuperBlock(2))},
 		{protocol.KindSuperBlockVote, rawOf(t, testVote(2))},

@@ -12,10 +12,10 @@
 // memory and announced to every consolidated session except those known to hold it; one
 // writer goroutine commits accepted items to the Store in batches, off the relay path
 // (only Submit, whose caller is told the item is accepted, waits for the commit). An
-// announcement of unknown hashes is answered with a
-// request to the first peer that announced them, and later announcers are kept as
-// fall-backs; an item is accepted once per request, so a neighbour can make us receive an
-// item at most once, and an item already known is never announced again.
+// announcement of unknown hashes is answered with a request to the first peer that
+// announced them, and later announcers are kept as fall-backs; an item is accepted once
+// per request, so a neighbour can make us receive an item at most once, and an item
+// already known is never announced again.
 //
 // Unlike witnet-rust, which pushes transactions, superblocks and votes as full messages and
 // uses announcements only for blocks during synchronisation (WIRE.md 7.5), this package
@@ -25,4 +25,12 @@
 // them yet, so nothing is wasted and the hop costs one trip instead of three), unless
 // many are queued for one session at once. Superblock votes have no InventoryEntry
 // member, so they are always pushed as full messages, deduplicated by hash.
+//
+// Files: store.go is the Store. engine.go holds the Engine, its Config and its
+// sessions; the Engine's work is split by concern into items.go (accepting and serving
+// items), fetch.go (requesting announced items, and the sweep for late deliveries),
+// writer.go (the write-behind committer), gossip.go (the announcement flusher and
+// pushes), chain.go (beacons), votes.go (the votes served after our beacon block) and
+// metrics.go (counters and Prometheus). decode.go decodes and hashes items, ring.go holds
+// the bounded key and command caches, and rpc.go the JSON-RPC methods.
 package inventory

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -16,6 +17,7 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -36,6 +38,10 @@ func storedBy(e *Engine, h protocol.Hash) bool {
 // neighbour that announced it before the push arrived); that nobody gets it back; and
 // that a node announces it at most once per neighbour.
 func TestGossipReachesEveryNodeOnce(t *testing.T) {
+	synctest.Test(t, testGossipReachesEveryNodeOnce)
+}
+
+func testGossipReachesEveryNodeOnce(t *testing.T) {
 	// 0-1, 0-2, 1-2, 1-3, 2-3, 3-4, 4-5, 5-0: cycles of 3, 4 and 6.
 	edges := [][2]int{{0, 1}, {0, 2}, {1, 2}, {1, 3}, {2, 3}, {3, 4}, {4, 5}, {5, 0}}
 	const n = 6
@@ -54,30 +60,15 @@ func TestGossipReachesEveryNodeOnce(t *testing.T) {
 		degree[ed[1]]++
 	}
 
-	tx := testTx(42)
+	tx := inventorytest.Tx(42)
 	it, isNew, err := engines[0].Submit(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	require.True(t, isNew)
-	require.Eventually(t, func() bool {
-		for _, e := range engines {
-			if !storedBy(e, it.Hash) {
-				return false
-			}
-		}
-		return true
-	}, 5*time.Second, 5*time.Millisecond)
-	// Stats are counted just after the commit that made the item visible.
-	require.Eventually(t, func() bool {
-		for _, e := range engines {
-			if e.Stats().Stored[LabelTransaction] != 1 {
-				return false
-			}
-		}
-		return true
-	}, 5*time.Second, 5*time.Millisecond)
-	time.Sleep(50 * time.Millisecond) // let stray messages, if any, arrive
+	// Every message, stray ones included, has arrived and been handled.
+	settle(engines...)
 
 	for i, e := range engines {
+		require.True(t, storedBy(e, it.Hash), "node %d", i)
 		s := e.Stats()
 		got, byOrigin := 0, 0
 		for _, c := range conns[i] {
@@ -110,7 +101,10 @@ func TestGossipReachesEveryNodeOnce(t *testing.T) {
 	_, isNew, err = engines[0].Submit(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	require.False(t, isNew)
-	time.Sleep(20 * time.Millisecond)
+	settle(engines...)
+	for i, e := range engines {
+		require.Equal(t, uint64(1), e.Stats().Stored[LabelTransaction], "node %d", i)
+	}
 	after := engines[0].Stats()
 	require.Equal(t, before.AnnouncedOut, after.AnnouncedOut)
 	require.Equal(t, before.PushedOut, after.PushedOut)
@@ -121,7 +115,7 @@ func TestGossipReachesEveryNodeOnce(t *testing.T) {
 // announced, an item relayed from a peer is announced to the others, and when more
 // pushes are queued for one session than maxPushesPerFlush they are all announced.
 func TestPushOrAnnounce(t *testing.T) {
-	small := rawOf(t, testTx(1))
+	small := inventorytest.TxBytes(1)
 	cases := []struct {
 		name        string
 		pushMaxSize int
@@ -136,71 +130,71 @@ func TestPushOrAnnounce(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newTestEngine(t, Config{PushMaxSize: tc.pushMaxSize})
+			synctest.Test(t, func(t *testing.T) {
+				e := newTestEngine(t, Config{PushMaxSize: tc.pushMaxSize})
+				net := newFakeNet(t)
+				var peers []*fakeConn
+				for i := 1; i <= 3; i++ {
+					c, _ := net.link(e, pid(0), nil, pid(i))
+					peers = append(peers, c)
+				}
+				if tc.relay {
+					e.received(peers[0], txMsg(inventorytest.Tx(1)))
+				} else {
+					_, isNew, err := e.Submit(protocol.KindTransaction, small)
+					require.NoError(t, err)
+					require.True(t, isNew)
+				}
+				synctest.Wait()
+				targets := peers
+				if tc.relay {
+					targets = peers[1:]
+					require.Empty(t, peers[0].sentOf(protocol.KindInventoryAnnouncement), "announced back to its sender")
+					require.Empty(t, peers[0].sentOf(protocol.KindTransaction), "pushed back to its sender")
+				}
+				for _, c := range targets {
+					pushed, announced := len(c.sentOf(protocol.KindTransaction)), len(c.sentOf(protocol.KindInventoryAnnouncement))
+					if tc.wantPush {
+						require.Equal(t, [2]int{1, 0}, [2]int{pushed, announced}, "%s: pushes, announcements", c.ID())
+					} else {
+						require.Equal(t, [2]int{0, 1}, [2]int{pushed, announced}, "%s: pushes, announcements", c.ID())
+					}
+				}
+				s := e.Stats()
+				if tc.wantPush {
+					require.Equal(t, uint64(len(targets)), s.PushedOut)
+					require.Zero(t, s.AnnouncedOut)
+				} else {
+					require.Zero(t, s.PushedOut)
+					require.Equal(t, uint64(len(targets)), s.AnnouncedOut)
+				}
+			})
+		})
+	}
+
+	t.Run("submitted item that a peer announced is announced", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := newTestEngine(t, Config{})
 			net := newFakeNet(t)
 			var peers []*fakeConn
 			for i := 1; i <= 3; i++ {
 				c, _ := net.link(e, pid(0), nil, pid(i))
 				peers = append(peers, c)
 			}
-			if tc.relay {
-				e.received(peers[0], txMsg(testTx(1)))
-			} else {
-				_, isNew, err := e.Submit(protocol.KindTransaction, small)
-				require.NoError(t, err)
-				require.True(t, isNew)
+			it, _, err := e.cfg.Decoder.Decode(protocol.KindTransaction, small)
+			require.NoError(t, err)
+			require.Len(t, e.missing(peers[0], []*pb.InventoryEntry{it.Entry()}), 1)
+			_, isNew, err := e.Submit(protocol.KindTransaction, small)
+			require.NoError(t, err)
+			require.True(t, isNew)
+			synctest.Wait()
+			for _, c := range peers[1:] {
+				require.Len(t, c.sentOf(protocol.KindInventoryAnnouncement), 1)
+				require.Empty(t, c.sentOf(protocol.KindTransaction))
 			}
-			targets := peers
-			if tc.relay {
-				targets = peers[1:]
-				require.Empty(t, peers[0].sentOf(protocol.KindInventoryAnnouncement), "announced back to its sender")
-				require.Empty(t, peers[0].sentOf(protocol.KindTransaction), "pushed back to its sender")
-			}
-			for _, c := range targets {
-				require.Eventually(t, func() bool {
-					return len(c.sentOf(protocol.KindTransaction))+len(c.sentOf(protocol.KindInventoryAnnouncement)) > 0
-				}, 2*time.Second, time.Millisecond, "nothing sent to %s", c.ID())
-			}
-			time.Sleep(10 * time.Millisecond)
-			for _, c := range targets {
-				pushed, announced := len(c.sentOf(protocol.KindTransaction)), len(c.sentOf(protocol.KindInventoryAnnouncement))
-				if tc.wantPush {
-					require.Equal(t, [2]int{1, 0}, [2]int{pushed, announced}, "%s: pushes, announcements", c.ID())
-				} else {
-					require.Equal(t, [2]int{0, 1}, [2]int{pushed, announced}, "%s: pushes, announcements", c.ID())
-				}
-			}
-			s := e.Stats()
-			if tc.wantPush {
-				require.Equal(t, uint64(len(targets)), s.PushedOut)
-				require.Zero(t, s.AnnouncedOut)
-			} else {
-				require.Zero(t, s.PushedOut)
-				require.Equal(t, uint64(len(targets)), s.AnnouncedOut)
-			}
+			require.Empty(t, peers[0].sentOf(protocol.KindInventoryAnnouncement), "announced to a peer that announced it")
+			require.Zero(t, e.Stats().PushedOut)
 		})
-	}
-
-	t.Run("submitted item that a peer announced is announced", func(t *testing.T) {
-		e := newTestEngine(t, Config{})
-		net := newFakeNet(t)
-		var peers []*fakeConn
-		for i := 1; i <= 3; i++ {
-			c, _ := net.link(e, pid(0), nil, pid(i))
-			peers = append(peers, c)
-		}
-		it, _, err := e.cfg.Decoder.Decode(protocol.KindTransaction, small)
-		require.NoError(t, err)
-		require.Len(t, e.missing(peers[0], []*pb.InventoryEntry{it.Entry()}), 1)
-		_, isNew, err := e.Submit(protocol.KindTransaction, small)
-		require.NoError(t, err)
-		require.True(t, isNew)
-		for _, c := range peers[1:] {
-			require.Eventually(t, func() bool { return len(c.sentOf(protocol.KindInventoryAnnouncement)) == 1 }, 2*time.Second, time.Millisecond)
-			require.Empty(t, c.sentOf(protocol.KindTransaction))
-		}
-		require.Empty(t, peers[0].sentOf(protocol.KindInventoryAnnouncement), "announced to a peer that announced it")
-		require.Zero(t, e.Stats().PushedOut)
 	})
 
 	t.Run("a burst is announced", func(t *testing.T) {
@@ -210,7 +204,7 @@ func TestPushOrAnnounce(t *testing.T) {
 			c, _ := net.link(e, pid(0), nil, pid(1))
 			queued := make([]outbound, n)
 			for i := range queued {
-				tx := testTx(uint64(100 + i))
+				tx := inventorytest.Tx(uint64(100 + i))
 				it, cmd, err := e.cfg.Decoder.Decode(protocol.KindTransaction, rawOf(t, tx))
 				require.NoError(t, err)
 				queued[i] = outbound{entry: it.Entry(), push: &pb.Message{Magic: uint32(protocol.Magic), Kind: cmd}}
@@ -230,6 +224,10 @@ func TestPushOrAnnounce(t *testing.T) {
 }
 
 func TestGossipAllKinds(t *testing.T) {
+	synctest.Test(t, testGossipAllKinds)
+}
+
+func testGossipAllKinds(t *testing.T) {
 	net := newFakeNet(t)
 	a, b, c := newTestEngine(t, Config{}), newTestEngine(t, Config{}), newTestEngine(t, Config{})
 	net.link(a, pid(1), b, pid(2))
@@ -242,12 +240,13 @@ func TestGossipAllKinds(t *testing.T) {
 		{protocol.KindBlock, rawOf(t, testBlock(t, 3, 1))},
 		{protocol.KindSuperBlock, rawOf(t, testSuperBlock(4))},
 		{protocol.KindSuperBlockVote, rawOf(t, testVote(4))},
-		{protocol.KindTransaction, rawOf(t, testTx(1))},
+		{protocol.KindTransaction, inventorytest.TxBytes(1)},
 	}
 	for _, x := range items {
 		it, _, err := a.Submit(x.kind, x.raw)
 		require.NoError(t, err)
-		require.Eventually(t, func() bool { return storedBy(c, it.Hash) }, 5*time.Second, 5*time.Millisecond, kindLabel(x.kind))
+		settle(c)
+		require.True(t, storedBy(c, it.Hash), kindLabel(x.kind))
 	}
 	sb, err := c.store.SuperBlock(4)
 	require.NoError(t, err)
@@ -258,6 +257,10 @@ func TestGossipAllKinds(t *testing.T) {
 }
 
 func TestRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
+	synctest.Test(t, testRequestsNextAnnouncerThenIcesNonDeliverer)
+}
+
+func testRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
 	clock := session.NewFakeClock(time.Unix(1_700_000_000, 0))
 	var iced []peer.ID
 	var mu sync.Mutex
@@ -273,7 +276,7 @@ func TestRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
 	honest, _ := net.link(e, pid(1), nil, pid(8))
 	honest.id = pid(8)
 
-	tx := testTx(7)
+	tx := inventorytest.Tx(7)
 	it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	entries := []*pb.InventoryEntry{protocol.TxEntry(it.Hash)}
@@ -282,34 +285,24 @@ func TestRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
 	require.Empty(t, e.missing(honest, entries), "second announcer waits its turn")
 	require.Empty(t, e.missing(liar, entries), "a repeated announcement asks nothing")
 
-	// The sweep timer is the engine's only timer. Each advance must find it re-armed, or
-	// a sweep that read the clock before the advance would arm its successor after it,
-	// past the last advance, and never run again.
-	sweepArmed := func() {
-		require.Eventually(t, func() bool { return clock.Pending() == 1 }, 2*time.Second, time.Millisecond)
-	}
-	sweepArmed()
-	clock.Advance(1500 * time.Millisecond)
-	require.Eventually(t, func() bool { return len(honest.sentOf(protocol.KindInventoryRequest)) == 1 }, 2*time.Second, time.Millisecond)
+	// The sweep timer is the engine's only timer on the fake clock.
+	advance := func(d time.Duration) { advanceClock(t, clock, 1, d) }
+	advance(1500 * time.Millisecond)
+	require.Len(t, honest.sentOf(protocol.KindInventoryRequest), 1)
 	e.received(honest, txMsg(tx))
 	e.flush()
 	require.True(t, storedBy(e, it.Hash))
 	require.Zero(t, e.Stats().Unsolicited)
 
-	// The liar still owes the item; after the blocks timeout it is iced and dropped.
-	for range 10 {
-		sweepArmed()
-		clock.Advance(time.Second)
-	}
-	// The sweep ices the peer, then closes its session: wait for both.
-	require.Eventually(t, func() bool {
+	// The liar still owes the item, asked for at the start; the sweeps at 2.5 s to 9.5 s
+	// leave it be, the one at 10.5 s, past the blocks timeout, ices and drops it.
+	for range 8 {
+		advance(time.Second)
 		mu.Lock()
-		n := len(iced)
+		require.Empty(t, iced, "iced before the blocks timeout")
 		mu.Unlock()
-		liar.mu.Lock()
-		defer liar.mu.Unlock()
-		return n == 1 && liar.closed
-	}, 2*time.Second, time.Millisecond)
+	}
+	advance(time.Second)
 	mu.Lock()
 	require.Equal(t, []peer.ID{pid(9)}, iced)
 	mu.Unlock()
@@ -331,7 +324,7 @@ func TestUnrequestedItemsCannotExceedPool(t *testing.T) {
 	pushy, _ := net.link(e, pid(1), nil, pid(9))
 	pushy.id = pid(9)
 	for i := range 50 {
-		e.received(pushy, txMsg(testTx(uint64(i))))
+		e.received(pushy, txMsg(inventorytest.Tx(uint64(i))))
 	}
 	e.flush()
 	require.Equal(t, 10, store.Count(protocol.KindTransaction))
@@ -339,20 +332,20 @@ func TestUnrequestedItemsCannotExceedPool(t *testing.T) {
 	require.Equal(t, uint64(50), s.Unsolicited)
 	// The newest ten are the ones kept.
 	for i := range 50 {
-		it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, testTx(uint64(i))))
+		it, _, err := Decoder{}.Decode(protocol.KindTransaction, inventorytest.TxBytes(uint64(i)))
 		require.NoError(t, err)
 		require.Equal(t, i >= 40, storedBy(e, it.Hash), "tx %d", i)
 	}
 	// Sending them all again is suppressed (remembered beyond the pool).
 	for i := range 50 {
-		e.received(pushy, txMsg(testTx(uint64(i))))
+		e.received(pushy, txMsg(inventorytest.Tx(uint64(i))))
 	}
 	require.Equal(t, uint64(50), e.Stats().Duplicates)
 }
 
 func TestItemServing(t *testing.T) {
 	e := newTestEngine(t, Config{})
-	tx, blk, sb := testTx(1), testBlock(t, 9, 0), testSuperBlock(3)
+	tx, blk, sb := inventorytest.Tx(1), testBlock(t, 9, 0), testSuperBlock(3)
 	txIt, _, err := e.Submit(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	blkIt, _, err := e.Submit(protocol.KindBlock, rawOf(t, blk))
@@ -443,6 +436,10 @@ func TestSendBeaconsOnlyToOutbound(t *testing.T) {
 }
 
 func TestBlockSyncOverBeacon(t *testing.T) {
+	synctest.Test(t, testBlockSyncOverBeacon)
+}
+
+func testBlockSyncOverBeacon(t *testing.T) {
 	// b is behind: its outbound LastBeacon makes a announce the blocks b lacks, which b
 	// then requests and stores.
 	net := newFakeNet(t)
@@ -455,7 +452,8 @@ func TestBlockSyncOverBeacon(t *testing.T) {
 	}
 	net.link(b, pid(2), a, pid(1)) // b dials a: b's session is outbound, a's inbound
 	require.Equal(t, 1, b.SendBeacons(protocol.NewLastBeaconPB(b.BlockBeacon(), nil)))
-	require.Eventually(t, func() bool { return b.store.Count(protocol.KindBlock) == 4 }, 5*time.Second, 5*time.Millisecond)
+	settle(a, b)
+	require.Equal(t, 4, b.store.Count(protocol.KindBlock))
 	refs, err := b.store.Blocks(0, 10, 0)
 	require.NoError(t, err)
 	for i, r := range refs {
@@ -466,7 +464,7 @@ func TestBlockSyncOverBeacon(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e := newTestEngine(t, Config{Registerer: reg})
-	_, _, err := e.Submit(protocol.KindTransaction, rawOf(t, testTx(1)))
+	_, _, err := e.Submit(protocol.KindTransaction, inventorytest.TxBytes(1))
 	require.NoError(t, err)
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
@@ -505,6 +503,10 @@ func (c fixedChain) SuperBlockTarget() *pb.CheckpointBeacon         { return nil
 func (c fixedChain) InboundBeacon(*session.Session, *pb.LastBeacon) {}
 
 func TestBeaconLoopSendsEachEpoch(t *testing.T) {
+	synctest.Test(t, testBeaconLoopSendsEachEpoch)
+}
+
+func testBeaconLoopSendsEachEpoch(t *testing.T) {
 	epochs := protocol.EpochConstants{CheckpointZeroTimestamp: 1_000, CheckpointsPeriod: 45}
 	clock := session.NewFakeClock(time.Unix(1_000+45*10+5, 0)) // 5 s into epoch 10
 	e := newTestEngine(t, Config{Clock: clock})
@@ -516,18 +518,16 @@ func TestBeaconLoopSendsEachEpoch(t *testing.T) {
 		defer close(done)
 		e.BeaconLoop(ctx, fixedChain{protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(7, protocol.Hash{}), nil)}, epochs)
 	}()
-	waitTimer := func() {
-		require.Eventually(t, func() bool { return clock.Pending() >= 2 }, 2*time.Second, time.Millisecond) // sweep + beacon
-	}
-	waitTimer()
-	clock.Advance(39 * time.Second)
-	time.Sleep(20 * time.Millisecond)
+	// The loop's timer and the engine's sweep are armed on the fake clock.
+	advance := func(d time.Duration) { advanceClock(t, clock, 2, d) }
+	advance(39 * time.Second)
 	require.Empty(t, out.sentOf(protocol.KindLastBeacon), "not before the epoch starts")
-	clock.Advance(time.Second) // epoch 11 starts
-	require.Eventually(t, func() bool { return len(out.sentOf(protocol.KindLastBeacon)) == 1 }, 2*time.Second, time.Millisecond)
-	waitTimer()
-	clock.Advance(45 * time.Second)
-	require.Eventually(t, func() bool { return len(out.sentOf(protocol.KindLastBeacon)) == 2 }, 2*time.Second, time.Millisecond)
+	advance(time.Second) // epoch 11 starts
+	require.Len(t, out.sentOf(protocol.KindLastBeacon), 1)
+	advance(44 * time.Second)
+	require.Len(t, out.sentOf(protocol.KindLastBeacon), 1, "not before the next epoch starts")
+	advance(time.Second)
+	require.Len(t, out.sentOf(protocol.KindLastBeacon), 2)
 	cancel()
 	<-done
 	got := out.sentOf(protocol.KindLastBeacon)[0].GetKind().GetLastBeacon()
@@ -538,6 +538,10 @@ func TestBeaconLoopSendsEachEpoch(t *testing.T) {
 // announced as soon as it is accepted, while its commit waits for the batching window;
 // Submit does not wait for the window, and returns only once its item is on disk.
 func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
+	synctest.Test(t, testAcceptedItemVisibleBeforeCommit)
+}
+
+func testAcceptedItemVisibleBeforeCommit(t *testing.T) {
 	var mu sync.Mutex
 	var accepted, stored []protocol.Hash
 	e := newTestEngine(t, Config{
@@ -551,7 +555,7 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 	other, _ := net.link(e, pid(1), nil, pid(8))
 	other.id = pid(8)
 
-	tx := testTx(11)
+	tx := inventorytest.Tx(11)
 	it, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, tx))
 	require.NoError(t, err)
 	e.received(from, txMsg(tx))
@@ -562,7 +566,8 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 	cmd, ok := e.Item(protocol.TxEntry(it.Hash))
 	require.True(t, ok)
 	require.NotNil(t, cmd.GetTransaction())
-	require.Eventually(t, func() bool { return len(other.sentOf(protocol.KindInventoryAnnouncement)) == 1 }, 2*time.Second, time.Millisecond)
+	synctest.Wait()
+	require.Len(t, other.sentOf(protocol.KindInventoryAnnouncement), 1)
 	require.Empty(t, from.sentOf(protocol.KindInventoryAnnouncement), "not announced back to its sender")
 	mu.Lock()
 	require.Equal(t, []protocol.Hash{it.Hash}, accepted)
@@ -571,7 +576,7 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 	require.False(t, storedBy(e, it.Hash))
 
 	// Submit cuts the window short and returns after its commit (and the earlier one's).
-	sub, isNew, err := e.Submit(protocol.KindTransaction, rawOf(t, testTx(12)))
+	sub, isNew, err := e.Submit(protocol.KindTransaction, inventorytest.TxBytes(12))
 	require.NoError(t, err)
 	require.True(t, isNew)
 	require.True(t, storedBy(e, sub.Hash))
@@ -589,7 +594,11 @@ func TestAcceptedItemVisibleBeforeCommit(t *testing.T) {
 // computes it meanwhile), and that one whose canonical encoding exceeds the size limit,
 // though its received form does not, is relayed but not stored.
 func TestRelayEncodesInWriter(t *testing.T) {
-	m := txMsg(testTx(21))
+	synctest.Test(t, testRelayEncodesInWriter)
+}
+
+func testRelayEncodesInWriter(t *testing.T) {
+	m := txMsg(inventorytest.Tx(21))
 	it, err := Decoder{}.identify(m)
 	require.NoError(t, err)
 	require.Nil(t, it.Raw, "identify leaves the encoding to the writer")
@@ -603,7 +612,7 @@ func TestRelayEncodesInWriter(t *testing.T) {
 	// An empty signature (outside the hashed body): the canonical form fills in its
 	// signature and public key, bytes more than the received form, which is exactly at
 	// the limit.
-	tx := testTx(22)
+	tx := inventorytest.Tx(22)
 	tx.GetValueTransfer().Signatures = append(tx.GetValueTransfer().Signatures, &pb.KeyedSignature{})
 	msg := &pb.Message{Magic: uint32(protocol.Magic), Kind: &pb.Message_Command{Kind: &pb.Message_Command_Transaction{Transaction: tx}}}
 	dec := Decoder{MaxTransactionSize: proto.Size(tx)}
@@ -619,8 +628,8 @@ func TestRelayEncodesInWriter(t *testing.T) {
 	from, _ := net.link(e, pid(1), nil, pid(9))
 	other, _ := net.link(e, pid(1), nil, pid(8))
 	e.received(from, msg)
-	require.Eventually(t, func() bool { return len(other.sentOf(protocol.KindInventoryAnnouncement)) == 1 }, 2*time.Second, time.Millisecond)
-	e.flush()
+	settle(e)
+	require.Len(t, other.sentOf(protocol.KindInventoryAnnouncement), 1)
 	require.Equal(t, uint64(1), e.Stats().Invalid)
 	require.Zero(t, e.Stats().Stored[LabelTransaction])
 }
@@ -629,7 +638,7 @@ func TestRelayEncodesInWriter(t *testing.T) {
 // path (identify: key only) with the full decoding (FromMessage: key and canonical
 // encoding), which the engine now leaves to its writer.
 func BenchmarkRelayDecode(b *testing.B) {
-	m := txMsg(testTx(7))
+	m := txMsg(inventorytest.Tx(7))
 	var d Decoder
 	for _, bc := range []struct {
 		name string
@@ -685,7 +694,7 @@ func benchStore(tb testing.TB) *Store {
 // superblocks are not requested, the others are.
 func TestAnnouncedItemsOnDiskNotRequested(t *testing.T) {
 	store := benchStore(t)
-	tx, _, err := Decoder{}.Decode(protocol.KindTransaction, rawOf(t, testTx(31)))
+	tx, _, err := Decoder{}.Decode(protocol.KindTransaction, inventorytest.TxBytes(31))
 	require.NoError(t, err)
 	sb, _, err := Decoder{}.Decode(protocol.KindSuperBlock, rawOf(t, testSuperBlock(7)))
 	require.NoError(t, err)

@@ -13,6 +13,9 @@ var (
 	ErrNotFound = errors.New("inventory: item not found")
 	// ErrClosed is returned by an Engine or Store used after Close.
 	ErrClosed = errors.New("inventory: closed")
+	// ErrNotDelivered closes a session whose peer announced items, was asked for them and
+	// did not deliver them within the blocks timeout.
+	ErrNotDelivered = errors.New("inventory: announced items not delivered within the blocks timeout")
 )
 
 // ItemError reports an item refused before it reached the store: it did not decode, it was

@@ -6,7 +6,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
@@ -45,5 +44,10 @@ func (n *testNode) Session(t *testing.T, id peer.ID, typ session.Type) *session.
 // Dial opens an outbound session to a peer and waits for the handshake.
 func (n *testNode) Dial(t *testing.T, to peer.AddrInfo) { n.dialAddr(t, to) }
 
-// SampleTx returns testTx(n), a value transfer distinct for each n.
-func SampleTx(n uint64) *pb.Transaction { return testTx(n) }
+// WaitGossipSent returns once the engine's flusher has handed to their sessions all the
+// announcements and pushes queued before the call.
+func (e *Engine) WaitGossipSent() { e.gossipSent() }
+
+// WaitFor polls until cond holds and fails the test if it does not within a deadline
+// generous enough for real hosts under the race detector.
+var WaitFor = waitFor

@@ -1,13 +1,15 @@
 package inventory
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
@@ -72,23 +74,6 @@ func testBlock(t *testing.T, epoch, n uint32) *pb.Block {
 	return b
 }
 
-// testTx is a value transfer of about 200 bytes, distinct for each n.
-func testTx(n uint64) *pb.Transaction {
-	pkh := make([]byte, 20)
-	binary.BigEndian.PutUint64(pkh, n)
-	txid := make([]byte, 32)
-	binary.BigEndian.PutUint64(txid, n)
-	body := &pb.VTTransactionBody{
-		Inputs: []*pb.Input{{OutputPointer: &pb.OutputPointer{TransactionId: &pb.Hash{Kind: &pb.Hash_SHA256{SHA256: txid}}, OutputIndex: 1}}},
-	}
-	for i := range 4 {
-		body.Outputs = append(body.Outputs, &pb.ValueTransferOutput{Pkh: &pb.PublicKeyHash{Hash: pkh}, Value: n*10 + uint64(i), TimeLock: 0})
-	}
-	tx := &pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{Body: body}}}
-	protocol.Canonicalize(tx)
-	return tx
-}
-
 func testSuperBlock(index uint32) *pb.SuperBlock {
 	h := func(b byte) *pb.Hash {
 		var x protocol.Hash
@@ -121,6 +106,80 @@ func rawOf(t *testing.T, m proto.Message) []byte {
 	b, err := protocol.CanonicalBytes(m)
 	require.NoError(t, err)
 	return b
+}
+
+// waitTimeout bounds waitFor: generous, because the tests that poll run real libp2p hosts
+// under the race detector on shared cores.
+const waitTimeout = 10 * time.Second
+
+// waitFor polls until cond holds and fails the test if it does not within waitTimeout.
+// It is for tests on real time (real libp2p hosts); tests of engines over fakeConns run
+// in a synctest bubble and wait with synctest.Wait or settle instead.
+func waitFor(t testing.TB, cond func() bool, msgAndArgs ...any) {
+	t.Helper()
+	require.Eventually(t, cond, waitTimeout, 5*time.Millisecond, msgAndArgs...)
+}
+
+// settle runs inside a synctest bubble: it waits until the engines and their fakeConns
+// have nothing left to do but wait, then has each engine commit what it accepted (a
+// writer in its batching window would otherwise wait for virtual time to pass), so the
+// test can assert on what happened and on what did not.
+func settle(engines ...*Engine) {
+	synctest.Wait()
+	for _, e := range engines {
+		e.flush()
+	}
+	synctest.Wait()
+}
+
+// gossipSent returns once the flusher has handed to their sessions all that gossip
+// queued before the call, or once the engine is closed. It queues a barrier for a session
+// of its own: the flusher sends it in its next round, in any order with the round's other
+// sessions, so a second barrier, queued after the first is sent, goes in a later round,
+// and the round that took everything queued before the call is then over.
+func (e *Engine) gossipSent() {
+	for range 2 {
+		b := &barrierConn{sent: make(chan struct{})}
+		e.mu.Lock()
+		e.pending[b] = []outbound{{entry: protocol.TxEntry(protocol.Hash{})}}
+		e.mu.Unlock()
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+		select {
+		case <-b.sent:
+		case <-e.ctx.Done():
+			return
+		}
+	}
+}
+
+// barrierConn is the session gossipSent queues its barrier for: it reports the
+// announcement the flusher sends it, and refuses it so that the engine does not count it.
+type barrierConn struct {
+	fakeConn
+	sent chan struct{}
+}
+
+var errBarrier = errors.New("barrier: not sent")
+
+func (c *barrierConn) AnnounceItems([]*pb.InventoryEntry) error {
+	close(c.sent)
+	return errBarrier
+}
+
+// advanceClock runs inside a synctest bubble: once the goroutines are idle, it checks
+// how many timers are armed on clock (want timers), advances it by d and waits until what
+// the advance started (the due timers' functions, and what they start) is done. Waiting
+// before the advance matters: a timer function that read the clock before an advance
+// would re-arm its timer after it, past the advance, and not run again when expected.
+func advanceClock(t *testing.T, clock *session.FakeClock, timers int, d time.Duration) {
+	t.Helper()
+	synctest.Wait()
+	require.Equal(t, timers, clock.Pending(), "timers armed before the advance")
+	clock.Advance(d)
+	synctest.Wait()
 }
 
 func newTestEngine(t *testing.T, cfg Config) *Engine {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/bbolt"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -108,11 +109,11 @@ func (n *testNode) dialAddr(t *testing.T, to peer.AddrInfo) {
 func (n *testNode) session(t testing.TB, id peer.ID, typ session.Type) *session.Session {
 	t.Helper()
 	var s *session.Session
-	require.Eventually(t, func() bool {
+	waitFor(t, func() bool {
 		var ok bool
 		s, ok = n.mgr.Lookup(id, typ)
 		return ok && s.Status() == session.Consolidated
-	}, 5*time.Second, 5*time.Millisecond, "no consolidated %s session with %s", typ, id)
+	}, "no consolidated %s session with %s", typ, id)
 	return s
 }
 
@@ -138,13 +139,16 @@ func TestNonDeliveringPeerIsIced(t *testing.T) {
 	s := liar.session(t, victim.host.ID(), session.Outbound)
 	require.NoError(t, s.AnnounceItems([]*pb.InventoryEntry{protocol.TxEntry(protocol.Hash{1, 2, 3}), protocol.BlockEntry(protocol.Hash{4, 5, 6})}))
 
-	require.Eventually(t, func() bool { return len(victim.icedPeers()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	waitFor(t, func() bool { return len(victim.icedPeers()) == 1 }, "the liar was not iced")
 	require.Equal(t, liar.host.ID(), victim.icedPeers()[0])
-	select {
-	case <-s.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the liar's session was not dropped")
-	}
+	waitFor(t, func() bool {
+		select {
+		case <-s.Done():
+			return true
+		default:
+			return false
+		}
+	}, "the liar's session was not dropped")
 	require.Equal(t, uint64(1), victim.engine.Stats().Iced)
 }
 
@@ -156,10 +160,10 @@ func TestUnrequestedPushesBoundedByPool(t *testing.T) {
 	s := pusher.session(t, victim.host.ID(), session.Outbound)
 	const pushed = 40
 	for i := range pushed {
-		require.NoError(t, s.SendInventoryItem(txMsg(testTx(uint64(1000+i)))))
+		require.NoError(t, s.SendInventoryItem(txMsg(inventorytest.Tx(uint64(1000+i)))))
 	}
-	require.Eventually(t, func() bool { return victim.engine.Stats().Received == pushed }, 5*time.Second, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return victim.engine.Stats().Stored[LabelTransaction] == pushed }, 5*time.Second, 5*time.Millisecond)
+	waitFor(t, func() bool { return victim.engine.Stats().Received == pushed }, "not every push was received")
+	waitFor(t, func() bool { return victim.engine.Stats().Stored[LabelTransaction] == pushed }, "not every push was stored")
 	require.Equal(t, 8, victim.store.Count(protocol.KindTransaction))
 	require.Equal(t, uint64(pushed), victim.engine.Stats().Unsolicited)
 }

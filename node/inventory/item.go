@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
+	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
 // Item is one inventory item: the protobuf encoding of a Block, Transaction, SuperBlock or
@@ -72,4 +73,35 @@ func ParseKind(s string) (protocol.Kind, error) {
 		}
 	}
 	return protocol.KindNone, fmt.Errorf("inventory: unknown item kind %q (want block, transaction, superblock or superblockVote)", s)
+}
+
+// entryKey identifies an item as inventory entries do: blocks and transactions by hash,
+// superblocks by index; votes by hash (they have no entry).
+type entryKey struct {
+	superblock bool
+	index      uint32
+	hash       protocol.Hash
+}
+
+func keyOfItem(it Item) entryKey {
+	if it.Kind == protocol.KindSuperBlock {
+		return entryKey{superblock: true, index: it.Epoch}
+	}
+	return entryKey{hash: it.Hash}
+}
+
+// keyOfEntry returns the key an entry names; ok is false for an entry without a kind or
+// with a malformed hash.
+func keyOfEntry(e *pb.InventoryEntry) (k entryKey, kind protocol.Kind, ok bool) {
+	switch v := e.GetKind().(type) {
+	case *pb.InventoryEntry_Block:
+		h, err := protocol.HashFromBytes(v.Block.GetSHA256())
+		return entryKey{hash: h}, protocol.KindBlock, err == nil
+	case *pb.InventoryEntry_Tx:
+		h, err := protocol.HashFromBytes(v.Tx.GetSHA256())
+		return entryKey{hash: h}, protocol.KindTransaction, err == nil
+	case *pb.InventoryEntry_SuperBlock:
+		return entryKey{superblock: true, index: v.SuperBlock}, protocol.KindSuperBlock, true
+	}
+	return entryKey{}, protocol.KindNone, false
 }

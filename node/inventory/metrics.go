@@ -1,8 +1,77 @@
 package inventory
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
 )
+
+// counters are the engine's statistics (see Stats).
+type counters struct {
+	announcedIn, announcedOut, announcementsOut atomic.Uint64
+	requestedIn, requestedOut                   atomic.Uint64
+	pushedOut                                   atomic.Uint64
+	received, receivedNew, duplicates           atomic.Uint64
+	unsolicited, invalid                        atomic.Uint64
+	dupAnnouncements                            atomic.Uint64
+	submitted, iced                             atomic.Uint64
+	stored                                      [protocol.NumKinds]atomic.Uint64
+}
+
+// Stats is a snapshot of an engine's counters. Entry counts count inventory entries,
+// not messages.
+type Stats struct {
+	// AnnouncedIn counts announced entries received; AnnouncedOut entries sent.
+	AnnouncedIn, AnnouncedOut uint64
+	// AnnouncementsOut counts InventoryAnnouncement messages sent.
+	AnnouncementsOut uint64
+	// RequestedIn counts requested entries received (served or not); RequestedOut entries
+	// requested from peers.
+	RequestedIn, RequestedOut uint64
+	// PushedOut counts items sent in full without a request: submitted items (see
+	// Config.PushMaxSize) and superblock votes.
+	PushedOut uint64
+	// Received counts items received from peers, whatever became of them.
+	Received uint64
+	// ReceivedNew counts received items that were new (stored and gossiped).
+	ReceivedNew uint64
+	// Duplicates counts received items that were already known (dropped, not gossiped).
+	Duplicates uint64
+	// DuplicateAnnouncements counts announced entries not requested because the item was
+	// known or already requested from another peer.
+	DuplicateAnnouncements uint64
+	// Unsolicited counts received items that were not requested from that peer: pushes
+	// (a neighbour's own submitted items, votes) and anything else sent unasked.
+	Unsolicited uint64
+	// Invalid counts received items that could not be hashed or were too large.
+	Invalid uint64
+	// Submitted counts new items submitted locally.
+	Submitted uint64
+	// Stored counts new items stored, by kind.
+	Stored map[string]uint64
+	// Iced counts peers iced and dropped for not delivering.
+	Iced uint64
+}
+
+// Stats returns a snapshot of the engine's counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	s := Stats{
+		AnnouncedIn: c.announcedIn.Load(), AnnouncedOut: c.announcedOut.Load(),
+		AnnouncementsOut: c.announcementsOut.Load(),
+		RequestedIn:      c.requestedIn.Load(), RequestedOut: c.requestedOut.Load(),
+		PushedOut: c.pushedOut.Load(), Received: c.received.Load(), ReceivedNew: c.receivedNew.Load(), Duplicates: c.duplicates.Load(),
+		DuplicateAnnouncements: c.dupAnnouncements.Load(), Unsolicited: c.unsolicited.Load(),
+		Invalid: c.invalid.Load(), Submitted: c.submitted.Load(), Iced: c.iced.Load(),
+		Stored: make(map[string]uint64, len(itemKinds)),
+	}
+	for _, k := range itemKinds {
+		s.Stored[kindLabel(k)] = c.stored[k].Load()
+	}
+	return s
+}
 
 // collector exposes an engine's counters and its store's pool sizes. It reads them at
 // scrape time, so the gossip path keeps only atomic counters.

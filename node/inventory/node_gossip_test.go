@@ -3,7 +3,7 @@ package inventory_test
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/witnet-p2p/witnet-p2p/node"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -56,17 +57,16 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 			nd.Dial(t, addr(nodes[j]))
 		}
 	}
-	require.Eventually(t, func() bool {
+	inventory.WaitFor(t, func() bool {
 		for _, nd := range nodes {
 			if nd.Manager().NumSessions().OutboundConsolidated != 3 {
 				return false
 			}
 		}
 		return true
-	}, 10*time.Second, 10*time.Millisecond)
+	}, "every node has 3 consolidated outbound sessions")
 
-	raw, err := protocol.CanonicalBytes(inventory.SampleTx(2026))
-	require.NoError(t, err)
+	raw := inventorytest.TxBytes(2026)
 	start := time.Now()
 	it, isNew, err := nodes[0].Engine().Submit(protocol.KindTransaction, raw)
 	require.NoError(t, err)
@@ -80,7 +80,7 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 		return true
 	}, 5*time.Second, 2*time.Millisecond, "stored by all %d nodes within 5 s", n)
 	t.Logf("stored by all %d nodes after %v", n, time.Since(start))
-	time.Sleep(200 * time.Millisecond) // late duplicates, if any, would arrive now
+	waitSettled(t, nodes) // late duplicates, if any, have arrived now
 
 	// Session counters: the test sends nothing else, so every Transaction message is
 	// this item and every announcement is of it.
@@ -137,7 +137,7 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, isNew)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitSettled(t, nodes)
 	for i, nd := range nodes {
 		require.Equal(t, announced[i], nd.Engine().Stats().AnnouncedOut, "node %d announced the item again", i)
 	}
@@ -169,6 +169,59 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 	fresh.Dial(t, peer.AddrInfo{ID: re.ID(), Addrs: re.Addrs()})
 	s := fresh.Session(t, re.ID(), session.Outbound)
 	require.NoError(t, s.RequestBlock(protocol.TxEntry(it.Hash)))
-	require.Eventually(t, func() bool { ok, _ := fresh.Store().Has(it.Hash); return ok }, 5*time.Second, 5*time.Millisecond,
-		fmt.Sprintf("the restarted node did not serve %s", it.Hash))
+	inventory.WaitFor(t, func() bool { ok, _ := fresh.Store().Has(it.Hash); return ok },
+		"the restarted node did not serve %s", it.Hash)
+}
+
+// waitSettled waits until the gossip among nodes has settled: every engine's flusher has
+// handed its sessions what it queued, every message a session wrote has been read by the
+// peer's session, and no session's counters changed since the previous look (so a
+// message read but still being handled, or queued but not yet written, when the counters
+// balance is seen at the next look).
+func waitSettled(t *testing.T, nodes []*inventory.GossipNode) {
+	t.Helper()
+	byID := make(map[peer.ID]*inventory.GossipNode, len(nodes))
+	for _, nd := range nodes {
+		byID[nd.Host().ID()] = nd
+	}
+	type link struct {
+		from, to peer.ID
+		typ      session.Type
+	}
+	var last map[link]session.Stats
+	inventory.WaitFor(t, func() bool {
+		for _, nd := range nodes {
+			nd.Engine().WaitGossipSent()
+		}
+		now := make(map[link]session.Stats)
+		balanced := true
+		for _, nd := range nodes {
+			for _, p := range nd.Manager().ConsolidatedPeers() {
+				s, ok := nd.Manager().Lookup(p.Peer.ID, p.Type)
+				if !ok {
+					return false
+				}
+				back := session.Inbound
+				if p.Type == session.Inbound {
+					back = session.Outbound
+				}
+				far, ok := byID[p.Peer.ID]
+				if !ok {
+					continue // a peer outside the set
+				}
+				fs, ok := far.Manager().Lookup(nd.Host().ID(), back)
+				if !ok {
+					return false
+				}
+				st := s.Stats()
+				if st.MessagesOut != fs.Stats().MessagesIn {
+					balanced = false
+				}
+				now[link{nd.Host().ID(), p.Peer.ID, p.Type}] = st
+			}
+		}
+		settled := balanced && maps.Equal(now, last)
+		last = now
+		return settled
+	}, "the gossip did not settle")
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 )
@@ -53,7 +54,7 @@ func TestRPCSubmitAndGet(t *testing.T) {
 		kind protocol.Kind
 		raw  []byte
 	}{
-		{protocol.KindTransaction, rawOf(t, testTx(5))},
+		{protocol.KindTransaction, inventorytest.TxBytes(5)},
 		{protocol.KindBlock, rawOf(t, testBlock(t, 2, 0))},
 		{protocol.KindSuperBlock, rawOf(t, testSuperBlock(1))},
 		{protocol.KindSuperBlockVote, rawOf(t, testVote(1))},
@@ -78,8 +79,8 @@ func TestRPCRejectsBadItems(t *testing.T) {
 	e := newTestEngine(t, Config{Decoder: Decoder{MaxTransactionSize: 300}})
 	c := rpcServer(t, e)
 	ctx := context.Background()
-	txHex := hex.EncodeToString(rawOf(t, testTx(1)))
-	big := testTx(2)
+	txHex := hex.EncodeToString(inventorytest.TxBytes(1))
+	big := inventorytest.Tx(2)
 	for range 3 {
 		big.GetValueTransfer().Body.Outputs = append(big.GetValueTransfer().Body.Outputs, big.GetValueTransfer().Body.Outputs...)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -59,7 +60,7 @@ func TestSuperBlockVotesLatestIndex(t *testing.T) {
 			e := newTestEngine(t, Config{})
 			var items []Item
 			if tc.other {
-				items = append(items, itemOf(t, protocol.NewSuperBlock(protocol.Magic, testSuperBlock(9))), itemOf(t, txMsg(testTx(1))))
+				items = append(items, itemOf(t, protocol.NewSuperBlock(protocol.Magic, testSuperBlock(9))), itemOf(t, txMsg(inventorytest.Tx(1))))
 			}
 			for _, v := range tc.votes {
 				items = append(items, voteItem(t, voteN(v[0], v[1])))
@@ -160,14 +161,14 @@ func TestSyncBatchAndVotesOverLibp2p(t *testing.T) {
 	// the server's engine gets the client's beacon directly, as inventory.Chain gives it.
 	back := server.session(t, client.host.ID(), session.Inbound)
 	server.engine.InboundBeacon(back, protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(0, protocol.Hash{}), nil))
-	require.Eventually(t, func() bool { return len(inv.got()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	waitFor(t, func() bool { return len(inv.got()) == 1 }, "no block batch")
 	require.Equal(t, [][]uint32{{1, 2, 3}}, inv.got())
 	require.Zero(t, s.Stats().MessagesIn[protocol.KindSuperBlockVote], "votes sent without the beacon block")
 
 	h, err := protocol.BlockHash(testBlock(t, 0, 1), protocol.V1_7)
 	require.NoError(t, err)
 	require.NoError(t, s.RequestBlock(protocol.BlockEntry(h)))
-	require.Eventually(t, func() bool { return len(client.engine.SuperBlockVotes()) == 2 }, 5*time.Second, 5*time.Millisecond)
+	waitFor(t, func() bool { return len(client.engine.SuperBlockVotes()) == 2 }, "the votes did not follow the beacon block")
 	got := client.engine.SuperBlockVotes()
 	require.Len(t, got, 2)
 	for _, v := range got {
