@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
@@ -141,7 +142,7 @@ func TestCrashDuringGossip(t *testing.T) {
 	<-submitted
 	require.NotEmpty(t, acked)
 
-	db, err := OpenDB(dir)
+	db, err := datadir.OpenDB(dir)
 	require.NoError(t, err, "the bbolt file must open after SIGKILL")
 	defer db.Close()
 	book, err := peers.Open(db, peers.Config{})

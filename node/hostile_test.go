@@ -20,7 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -30,6 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/witnet-p2p/witnet-p2p/codec"
+	"github.com/witnet-p2p/witnet-p2p/node/hostlimits"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -189,7 +189,7 @@ type logLines struct{ *sessiontest.Logs }
 
 func captureHostileLogs(t *testing.T) *logLines {
 	t.Helper()
-	return &logLines{sessiontest.CaptureLogs(t, "info", "witnet/session", "witnet/manager", "witnet/node")}
+	return &logLines{sessiontest.CaptureLogs(t, "info", "witnet/session", "witnet/manager", "witnet/node", "witnet/hostlimits")}
 }
 
 // ended returns the reasons of the "session ended" lines logged for id.
@@ -570,7 +570,7 @@ func hostileCases() []hostileCase {
 				close(stop)
 				<-sampled
 				// "Open" is the attacker's view: no reset within 50 ms.
-				limited := e.n.Host().Network().ResourceManager().(*limitLogger).ResourceManager.(*streamRefusals).refusals.Load()
+				limited := e.n.Host().Network().ResourceManager().(*hostlimits.ResourceManager).StreamRefusals()
 				t.Logf("1000 streams: %d looked open after 50 ms, %d refused (%d of them by the streams-per-peer limit, the rest by the sessions manager)",
 					opened.Load(), refused.Load(), limited)
 				require.LessOrEqual(t, most.Load(), int64(1), "one inbound session per peer")
@@ -676,56 +676,4 @@ func hostileCases() []hostileCase {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func TestProtocolLimits(t *testing.T) {
-	l := deriveLimits(128, 12)
-	scaling := rcmgr.DefaultLimits
-	protocolLimits(&scaling, l)
-	got := scaling.AutoScale().ToPartialLimitConfig()
-	pp := got.ProtocolPeer[session.ProtocolID]
-	require.Equal(t, rcmgr.LimitVal(sessionStreamsPerPeer), pp.StreamsInbound)
-	require.Equal(t, rcmgr.LimitVal(sessionStreamsPerPeer), pp.StreamsOutbound)
-	require.Equal(t, rcmgr.LimitVal(sessionStreamsPerPeer), got.ServicePeer[session.ServiceName].StreamsInbound)
-	require.Equal(t, rcmgr.LimitVal(l.conns), got.Protocol[session.ProtocolID].StreamsInbound)
-}
-
-// TestSessionStreamLimit: the node's resource manager admits sessionStreamsPerPeer
-// session streams per peer each way, refuses the next one and logs the refusal.
-func TestSessionStreamLimit(t *testing.T) {
-	logs := captureHostileLogs(t)
-	rm, err := newResourceManager(deriveLimits(128, 12), false)
-	require.NoError(t, err)
-	defer rm.Close()
-	id := newID(t)
-	var scopes []network.StreamManagementScope
-	defer func() {
-		for _, s := range scopes {
-			s.Done()
-		}
-	}()
-	for _, dir := range []network.Direction{network.DirInbound, network.DirOutbound} {
-		for i := range sessionStreamsPerPeer + 1 {
-			s, err := rm.OpenStream(id, dir)
-			require.NoError(t, err)
-			scopes = append(scopes, s)
-			err = s.SetProtocol(session.ProtocolID)
-			if i < sessionStreamsPerPeer {
-				require.NoError(t, err, "%s stream %d", dirName(dir), i+1)
-			} else {
-				require.ErrorIs(t, err, network.ErrResourceLimitExceeded, "%s stream %d", dirName(dir), i+1)
-			}
-		}
-	}
-	// Another peer is not affected.
-	s, err := rm.OpenStream(newID(t), network.DirInbound)
-	require.NoError(t, err)
-	scopes = append(scopes, s)
-	require.NoError(t, s.SetProtocol(session.ProtocolID))
-	require.Eventually(t, func() bool {
-		return len(logs.Find(func(l map[string]any) bool {
-			return l["msg"] == "stream refused by a limit" && l["peer"] == id.String() && strings.Contains(fmt.Sprint(l["limit"]), "4 per peer")
-		})) > 0
-	}, 5*time.Second, time.Millisecond)
-	require.Equal(t, int64(2), rm.(*limitLogger).ResourceManager.(*streamRefusals).refusals.Load())
 }

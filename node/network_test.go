@@ -13,8 +13,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
+	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
 // Short periods for tests: every loop runs several times a second.
@@ -147,7 +149,7 @@ func describe(nodes []*Node) string {
 		nw, tr, ice := n.Book().Counts()
 		fmt.Fprintf(&b, "\n node %d: out %d+%d in %d+%d book new %d tried %d ice %d known %d feelers %d dialing %d",
 			i, c.OutboundConsolidated, c.OutboundUnconsolidated, c.InboundConsolidated, c.InboundUnconsolidated, nw, tr, ice,
-			len(knownIDs(n)), n.feelers.Load(), n.dialsInFlight())
+			len(knownIDs(n)), n.dialer.Feelers(), n.dialer.Dialing())
 	}
 	return b.String()
 }
@@ -195,7 +197,7 @@ func testRPC(t *testing.T, nodes []*Node) {
 	// outbound session: bootstrap rounds retry nodes[0] until it is consolidated (a busy
 	// nodes[0] may refuse the first dial), then have nothing to dial.
 	quiet := startNode(t, t.TempDir(), WithBootstrap(nodes[0].Addrs()[0]), WithRPCAddr("127.0.0.1:0"),
-		WithPeriods(300*time.Millisecond, time.Hour, 0), WithLimits(DefaultInboundLimit, 1))
+		WithPeriods(300*time.Millisecond, time.Hour, 0), WithLimits(session.DefaultInboundLimit, 1))
 	c = rpc.NewClient(quiet.RPCAddr().String(), 5*time.Second)
 	n = quiet
 	// Its one session must have consolidated first: consolidation writes the bootstrap
@@ -285,7 +287,7 @@ func TestSecondNodeOnSameDataDir(t *testing.T) {
 	dir := t.TempDir()
 	startNode(t, dir)
 	_, err := New(context.Background(), WithDataDir(dir), WithListenAddrs(loopback), WithRPCAddr(""), WithLibp2pMetrics(false))
-	require.ErrorIs(t, err, ErrDataDirLocked)
+	require.ErrorIs(t, err, datadir.ErrLocked)
 }
 
 // TestBookNeverHoldsSelf: a node told about itself keeps it out of its book.

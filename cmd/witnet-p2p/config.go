@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/witnet-p2p/witnet-p2p/node"
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -67,11 +68,11 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagListen, EnvVars: envOf(flagListen), DefaultText: "/ip4/0.0.0.0/tcp/21337, /ip4/0.0.0.0/udp/21337/quic-v1", Usage: "listen on this `MULTIADDR` (repeatable)"},
 		&cli.StringSliceFlag{Name: flagAnnounce, EnvVars: envOf(flagAnnounce), DefaultText: "listen addresses", Usage: "advertise this `MULTIADDR` to peers instead of the listen addresses (repeatable; NAT, containers)"},
 		&cli.StringSliceFlag{Name: flagBootstrap, EnvVars: envOf(flagBootstrap), Usage: "add this peer (`MULTIADDR` ending in /p2p/<id>) to the address book and dial it first (repeatable)"},
-		&cli.IntFlag{Name: flagInboundLimit, EnvVars: envOf(flagInboundLimit), Value: node.DefaultInboundLimit, Usage: "most inbound sessions (`N`)"},
-		&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: node.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"},
+		&cli.IntFlag{Name: flagInboundLimit, EnvVars: envOf(flagInboundLimit), Value: session.DefaultInboundLimit, Usage: "most inbound sessions (`N`)"},
+		&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: session.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"},
 		&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"},
 		&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"},
-		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: node.DefaultRPCAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"},
+		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"},
 		&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"},
 		&cli.DurationFlag{Name: flagDiscoveryPeriod, EnvVars: envOf(flagDiscoveryPeriod), Value: node.DefaultDiscoveryPeriod, Usage: "ask one outbound peer for peers every `PERIOD`"},
 		&cli.DurationFlag{Name: flagFeelerPeriod, EnvVars: envOf(flagFeelerPeriod), Value: node.DefaultFeelerPeriod, Usage: "test one new-bucket address every `PERIOD`"},
@@ -281,7 +282,7 @@ func (rc runConfig) options() ([]node.Option, error) {
 		return nil, fmt.Errorf("--%s %q: want %s or %s", flagNetwork, rc.network, node.NetworkMainnet, node.NetworkTestnet)
 	}
 	if rc.identity != "" {
-		key, err := node.LoadIdentity(rc.identity)
+		key, err := datadir.LoadIdentity(rc.identity)
 		if err != nil {
 			return nil, fmt.Errorf("--%s: %w", flagIdentity, err)
 		}
