@@ -74,7 +74,7 @@ func TestNetwork(t *testing.T) {
 	// Within 30 s: at least 2 consolidated outbound sessions each, and every node knows
 	// every other one (bootstrap gave each only the first; the rest came through GetPeers).
 	start := time.Now()
-	waitFor(t, 30*time.Second, nodes, func() bool {
+	waitFor(t, 30*time.Second, func() bool {
 		for i, n := range nodes {
 			if n.Manager().NumSessions().OutboundConsolidated < 2 {
 				return false
@@ -87,7 +87,7 @@ func TestNetwork(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, func() string { return describe(nodes) })
 	t.Logf("six nodes connected and discovered each other in %v", time.Since(start).Round(time.Millisecond))
 
 	t.Run("restart from data directory", func(t *testing.T) {
@@ -101,26 +101,14 @@ func TestNetwork(t *testing.T) {
 		n := startNode(t, dirs[size-1], WithListenAddrs(listen)) // no bootstrap flag
 		require.Equal(t, id, n.ID(), "identity reused")
 		require.NotZero(t, len(n.Book().Tried()), "tried bucket restored")
-		waitFor(t, 15*time.Second, []*Node{n}, func() bool {
+		waitFor(t, 15*time.Second, func() bool {
 			return n.Manager().NumSessions().OutboundConsolidated >= 2
-		})
+		}, func() string { return describe([]*Node{n}) })
 		nodes[size-1] = n
 	})
 
 	t.Run("JSON-RPC", func(t *testing.T) { testRPC(t, nodes) })
 	t.Run("metrics", func(t *testing.T) { testMetrics(t, nodes[0]) })
-}
-
-// waitFor polls cond until it holds, failing with the state of nodes after timeout.
-func waitFor(t *testing.T, timeout time.Duration, nodes []*Node, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v:%s", timeout, describe(nodes))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // tcpPort returns the TCP port of a multiaddr.
