@@ -52,7 +52,7 @@ const hostileHandshakeTimeout = time.Second
 // honestDeadline is how long an honest handshake may take after an attack.
 const honestDeadline = time.Second
 
-// hostileNode starts a node for one row: loopback, no loops, the suite's handshake
+// hostileNode starts a node for one row: loopback, no dialer rounds, the suite's handshake
 // timeout, plus opts.
 func hostileNode(t *testing.T, opts ...Option) *Node {
 	t.Helper()

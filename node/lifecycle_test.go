@@ -19,7 +19,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 )
 
-// TestCloseLeavesNoGoroutines: Close ends every goroutine the node started (loops, dials,
+// TestCloseLeavesNoGoroutines: Close ends every goroutine the node started (dialer rounds, dials,
 // session watchers, sessions, the HTTP listener and the libp2p host).
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	// go-log's and the race detector's background goroutines predate the node.

@@ -19,7 +19,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
-// Short periods for tests: every loop runs several times a second.
+// Short periods for tests: every dialer round runs several times a second.
 var fastPeriods = WithPeriods(300*time.Millisecond, 500*time.Millisecond, 100*time.Millisecond)
 
 var loopback = ma.StringCast("/ip4/127.0.0.1/tcp/0")
