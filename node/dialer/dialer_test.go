@@ -2,7 +2,6 @@ package dialer
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +15,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/test"
 	ma "github.com/multiformats/go-multiaddr"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
@@ -78,7 +77,7 @@ type harness struct {
 func newHarness(t *testing.T, outbound int) *harness {
 	h := &harness{
 		t:        t,
-		self:     newID(t),
+		self:     test.RandPeerIDFatal(t),
 		clock:    session.NewFakeClock(time.Unix(1_700_000_000, 0)),
 		outcomes: map[peer.ID]outcome{},
 		remotes:  map[peer.ID]*session.Session{},
@@ -124,18 +123,9 @@ func (h *harness) newDialer(cfg Config) *harness {
 	return h
 }
 
-func newID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	require.NoError(t, err)
-	id, err := peer.IDFromPublicKey(pub)
-	require.NoError(t, err)
-	return id
-}
-
 // peerAddr returns the address of a new peer, in a /16 of its own, answering with o.
 func (h *harness) peerAddr(o outcome) peers.Addr {
-	id := newID(h.t)
+	id := test.RandPeerIDFatal(h.t)
 	h.mu.Lock()
 	h.outcomes[id] = o
 	h.peers++

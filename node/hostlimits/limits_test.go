@@ -1,15 +1,13 @@
 package hostlimits
 
 import (
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/test"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
@@ -125,15 +123,6 @@ func TestProtocolLimits(t *testing.T) {
 	require.Equal(t, rcmgr.LimitVal(l.Conns), got.Protocol[session.ProtocolID].StreamsInbound)
 }
 
-func newID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	require.NoError(t, err)
-	id, err := peer.IDFromPublicKey(pub)
-	require.NoError(t, err)
-	return id
-}
-
 // TestSessionStreamLimit: the resource manager admits sessionStreamsPerPeer session
 // streams per peer each way, refuses the next one and logs the refusal.
 func TestSessionStreamLimit(t *testing.T) {
@@ -141,7 +130,7 @@ func TestSessionStreamLimit(t *testing.T) {
 	rm, err := NewResourceManager(Derive(128, 12), false)
 	require.NoError(t, err)
 	defer rm.Close()
-	id := newID(t)
+	id := test.RandPeerIDFatal(t)
 	var scopes []network.StreamManagementScope
 	defer func() {
 		for _, s := range scopes {
@@ -162,7 +151,7 @@ func TestSessionStreamLimit(t *testing.T) {
 		}
 	}
 	// Another peer is not affected.
-	s, err := rm.OpenStream(newID(t), network.DirInbound)
+	s, err := rm.OpenStream(test.RandPeerIDFatal(t), network.DirInbound)
 	require.NoError(t, err)
 	scopes = append(scopes, s)
 	require.NoError(t, s.SetProtocol(session.ProtocolID))
