@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 
@@ -190,4 +191,37 @@ func (a bookAdapter) RemoveTried(p session.Peer) {
 	if _, err := a.book.RemoveTried(p.ID, false); err != nil {
 		log.Warnw("address book: remove from tried", "peer", p.ID, "err", err)
 	}
+}
+
+// addPeers puts operator-given addresses (each ending in /p2p/<id>) in the new bucket,
+// melting them from ice first; it returns once the change is committed.
+func (n *Node) addPeers(addrs []ma.Multiaddr) error {
+	entries := make([]peers.Addr, 0, len(addrs))
+	for _, m := range addrs {
+		a, err := peers.AddrFromP2P(m)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, a)
+	}
+	added, err := n.book.AddNew(entries, nil)
+	log.Infow("peers added to the address book", "offered", len(entries), "added", added, "err", err)
+	return err
+}
+
+// addBootstrap puts the configured bootstrap peers in the address book. A peer the book
+// cannot index (a /dns4 or /dns6 address has no IP to bucket) stays out of it; it is still
+// dialled by every bootstrap round, libp2p resolving the name, and once its session
+// consolidates the resolved address goes to the tried bucket.
+func (n *Node) addBootstrap() error {
+	if len(n.cfg.bootstrap) == 0 {
+		return nil
+	}
+	err := n.addPeers(n.cfg.bootstrap)
+	var aerr *peers.AddrError
+	if errors.As(err, &aerr) {
+		log.Infow("bootstrap address kept out of the address book; it is dialled directly", "err", err)
+		return nil
+	}
+	return err
 }

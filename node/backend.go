@@ -107,7 +107,7 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		UptimeSeconds: int64(time.Since(n.started).Seconds()),
 		Inbound:       rpc.SessionCounts{Unconsolidated: c.InboundUnconsolidated, Consolidated: c.InboundConsolidated},
 		Outbound:      rpc.SessionCounts{Unconsolidated: c.OutboundUnconsolidated, Consolidated: c.OutboundConsolidated},
-		Feeler:        int(n.feelers.Load()),
+		Feeler:        n.dialer.Feelers(),
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
 	}
 	for k := range st.MessagesIn {

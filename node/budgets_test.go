@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/codec"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
@@ -81,4 +82,45 @@ func TestMaxFrameSizeOption(t *testing.T) {
 	require.Error(t, WithMaxFrameSize(1<<30)(&c), "too large")
 	require.NoError(t, WithMaxFrameSize(128<<10)(&c))
 	require.Equal(t, 128<<10, c.maxFrameSize)
+}
+
+// A node built with WithMaxFrameSize drops a peer whose frame announces more than the
+// limit, before reading it (ReasonDecode, iced); a node with the default limit takes the
+// same frame, a valid InventoryRequest it ignores, and keeps the session.
+func TestMaxFrameSizeDropsLargerFrames(t *testing.T) {
+	const limit = 128 << 10
+	frame := inventoryPayload(t, true, limit/32) // unknown block hashes, about 38 bytes each
+	require.Greater(t, len(frame), limit)
+	require.Less(t, len(frame), codec.DefaultMaxFrameSize)
+	cases := []struct {
+		name    string
+		opts    []Option
+		dropped bool
+	}{
+		{"128 KiB limit", []Option{WithMaxFrameSize(limit)}, true},
+		{"default limit", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := captureHostileLogs(t)
+			n := hostileNode(t, tc.opts...)
+			h := rawHost(t, "127.0.0.1", nil)
+			s := openRaw(t, h, n)
+			s.handshake(t, n)
+			ss, ok := n.Manager().Lookup(h.ID(), session.Inbound)
+			require.True(t, ok)
+			if tc.dropped {
+				writeAsync(t, s, frame) // the node resets the stream after the header
+				logs.requireEnded(t, h.ID(), session.ReasonDecode, "exceeds the maximum")
+				noSessionOf(t, n, h.ID())
+				require.True(t, n.Book().IsIced(h.ID()))
+				require.Zero(t, ss.Stats().MessagesIn[protocol.KindInventoryRequest])
+				return
+			}
+			require.NoError(t, s.frame(frame))
+			waitFor(t, 5*time.Second, func() bool { return ss.Stats().MessagesIn[protocol.KindInventoryRequest] == 1 }, nil)
+			require.Equal(t, session.Consolidated, ss.Status())
+			require.False(t, n.Book().IsIced(h.ID()))
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 )
@@ -86,7 +87,7 @@ func TestCrashKeepsAddedPeers(t *testing.T) {
 	require.NoError(t, cmd.Process.Kill()) // SIGKILL: no chance to flush anything
 	_ = cmd.Wait()
 
-	db, err := OpenDB(dir)
+	db, err := datadir.OpenDB(dir)
 	require.NoError(t, err)
 	defer db.Close()
 	book, err := peers.Open(db, peers.Config{})

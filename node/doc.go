@@ -1,21 +1,24 @@
 // Package node turns the Witnet sessions into a peer people can run.
 //
-// A Node owns, for one data directory:
+// A Node wires, for one data directory:
 //
-//   - the libp2p host (TCP and QUIC, TLS then Noise, yamux), with a connection manager and a
-//     resource manager whose limits are derived from the session limits rather than left to
-//     libp2p's silent defaults;
-//   - the identity key (identity.key, PKCS#8 PEM, mode 0600), created on first start;
-//   - one bbolt database (witnet-p2p.db) shared by the address book (node/peers) and, later,
-//     the inventory;
-//   - the sessions manager and the stream handler for the Witnet protocol;
-//   - the periodic loops of witnet-rust's sessions and peers managers: bootstrap, discovery,
-//     feelers and ice melting;
+//   - the data directory (node/datadir): the identity key and the bbolt database shared
+//     by the address book (node/peers) and the inventory (node/inventory);
+//   - the sessions manager and the stream handler for the Witnet protocol (session);
+//   - the libp2p host (TCP and QUIC, TLS then Noise, yamux), with the connection and
+//     resource managers of node/hostlimits, whose limits are derived from the session
+//     limits rather than left to libp2p's silent defaults;
+//   - the dialer (node/dialer): the bootstrap, discovery, feeler and melt rounds of
+//     witnet-rust's sessions and peers managers;
 //   - a static chain tip (a configured beacon and epoch constants) behind the interface the
 //     sessions use, so a real chain can replace it;
-//   - the HTTP listener with JSON-RPC (node/rpc), /metrics and /health.
+//   - the HTTP listener with JSON-RPC (node/rpc), /metrics and /health, and the metrics
+//     of the sessions and the address book.
 //
-// New builds and starts everything; Close stops it in the reverse order and flushes the
-// database. Configuration is by validating options (Option), each documented with its
-// default.
+// New builds and starts everything, one step after another (open the data directory,
+// build the sessions, the dialer and the host, start the HTTP listener, start the
+// dialer); Close stops it in the reverse order and closes the database. Configuration is
+// by validating options (Option), each documented with its default; the defaults the
+// sessions apply (limits, sybil range, handshake timeout and drift) are the session
+// package's.
 package node

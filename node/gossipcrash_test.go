@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
@@ -116,6 +117,7 @@ func TestCrashDuringGossip(t *testing.T) {
 	// Meanwhile a client submits transactions to the node itself: each hash it gets back
 	// is an acknowledged item.
 	var acked []protocol.Hash
+	var ackedN atomic.Int64
 	submitted := make(chan struct{})
 	go func() {
 		defer close(submitted)
@@ -130,18 +132,32 @@ func TestCrashDuringGossip(t *testing.T) {
 				return // the node was killed under the call: not acknowledged
 			}
 			acked = append(acked, h)
+			ackedN.Add(1)
 		}
 	}()
 
-	time.Sleep(2 * time.Second)
-	require.NoError(t, cmd.Process.Kill()) // SIGKILL mid-gossip
+	// SIGKILL mid-gossip, once the node has acknowledged items to the client and taken
+	// gossiped ones from the neighbours (each sends a transaction only when the node asks
+	// for it, because it does not hold it yet).
+	gossipStart := time.Now()
+	delivered := func() (n uint64) {
+		for _, nb := range neighbours {
+			n += nb.Traffic().MessagesOut[protocol.KindTransaction]
+		}
+		return n
+	}
+	waitFor(t, 30*time.Second, func() bool { return ackedN.Load() >= 20 && delivered() >= 100 }, func() string {
+		return fmt.Sprintf("%d acknowledged, %d delivered by the neighbours", ackedN.Load(), delivered())
+	})
+	gossipTime := time.Since(gossipStart)
+	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
 	close(stop)
 	wg.Wait()
 	<-submitted
 	require.NotEmpty(t, acked)
 
-	db, err := OpenDB(dir)
+	db, err := datadir.OpenDB(dir)
 	require.NoError(t, err, "the bbolt file must open after SIGKILL")
 	defer db.Close()
 	book, err := peers.Open(db, peers.Config{})
@@ -159,7 +175,7 @@ func TestCrashDuringGossip(t *testing.T) {
 		}
 	}
 	require.Empty(t, missing, "acknowledged items lost in the crash")
-	t.Logf("SIGKILL after 2 s of gossip: %d transactions submitted at the neighbours, %d acknowledged by the node over JSON-RPC, all %d there after restart; the store holds %d transactions; %d peers in the new bucket",
-		gossiped.Load(), len(acked), len(acked), store.Count(protocol.KindTransaction), len(book.New()))
+	t.Logf("SIGKILL after %v of gossip: %d transactions submitted at the neighbours, %d acknowledged by the node over JSON-RPC, all %d there after restart; the store holds %d transactions; %d peers in the new bucket",
+		gossipTime.Round(time.Millisecond), gossiped.Load(), len(acked), len(acked), store.Count(protocol.KindTransaction), len(book.New()))
 	require.Greater(t, store.Count(protocol.KindTransaction), len(acked), "gossiped items were stored too")
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -30,6 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/witnet-p2p/witnet-p2p/codec"
+	"github.com/witnet-p2p/witnet-p2p/node/hostlimits"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -52,7 +52,7 @@ const hostileHandshakeTimeout = time.Second
 // honestDeadline is how long an honest handshake may take after an attack.
 const honestDeadline = time.Second
 
-// hostileNode starts a node for one row: loopback, no loops, the suite's handshake
+// hostileNode starts a node for one row: loopback, no dialer rounds, the suite's handshake
 // timeout, plus opts.
 func hostileNode(t *testing.T, opts ...Option) *Node {
 	t.Helper()
@@ -171,17 +171,18 @@ func honestHandshake(t *testing.T, n *Node, ip string) time.Duration {
 	start := time.Now()
 	s, err := svc.Dial(ctx, nodeInfo(n), session.Outbound)
 	require.NoError(t, err, "honest dial")
-	for {
-		in, ok := n.Manager().Lookup(h.ID(), session.Inbound)
-		if s.Status() == session.Consolidated && ok && in.Status() == session.Consolidated {
-			break
-		}
-		if time.Since(start) > honestDeadline {
-			t.Fatalf("honest handshake not complete after %v (ours %v, node's %v): %v", honestDeadline, s.Status(), ok, s.Err())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, honestDeadline-time.Since(start), func() bool { return bothConsolidated(n, h.ID(), s) }, func() string {
+		_, ok := n.Manager().Lookup(h.ID(), session.Inbound)
+		return fmt.Sprintf("honest handshake not complete after %v (ours %v, node's %v): %v", honestDeadline, s.Status(), ok, s.Err())
+	})
 	return time.Since(start)
+}
+
+// bothConsolidated reports whether s, an outbound session of the peer id to n, and its
+// inbound end at n are both consolidated.
+func bothConsolidated(n *Node, id peer.ID, s *session.Session) bool {
+	in, ok := n.Manager().Lookup(id, session.Inbound)
+	return ok && s.Status() == session.Consolidated && in.Status() == session.Consolidated
 }
 
 // logLines collects the JSON log lines of the session, manager and node loggers.
@@ -189,7 +190,7 @@ type logLines struct{ *sessiontest.Logs }
 
 func captureHostileLogs(t *testing.T) *logLines {
 	t.Helper()
-	return &logLines{sessiontest.CaptureLogs(t, "info", "witnet/session", "witnet/manager", "witnet/node")}
+	return &logLines{sessiontest.CaptureLogs(t, "info", "witnet/session", "witnet/manager", "witnet/node", "witnet/hostlimits")}
 }
 
 // ended returns the reasons of the "session ended" lines logged for id.
@@ -206,19 +207,19 @@ func (c *logLines) ended(id peer.ID) []string {
 // detail is not empty, that text too) and returns that reason text.
 func (c *logLines) requireEnded(t *testing.T, id peer.ID, r session.Reason, detail string) string {
 	t.Helper()
-	var got []string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		got = c.ended(id)
-		for _, reason := range got {
+	var found string
+	waitFor(t, 10*time.Second, func() bool {
+		for _, reason := range c.ended(id) {
 			if strings.Contains(reason, r.Error()) && strings.Contains(reason, detail) {
-				return reason
+				found = reason
+				return true
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no 'session ended' log for %s with %q %q; logged: %q", id, r.Error(), detail, got)
-	return ""
+		return false
+	}, func() string {
+		return fmt.Sprintf("no 'session ended' log for %s with %q %q; logged: %q", id, r.Error(), detail, c.ended(id))
+	})
+	return found
 }
 
 // noSessionOf checks that n holds no session of id any more.
@@ -508,10 +509,10 @@ func hostileCases() []hostileCase {
 				require.NoError(t, s.frame(inventoryPayload(t, true, protocol.MaxInventoryEntries)))
 				// Nothing is held: the request is served up to the first missing item,
 				// which is the first, so nothing comes back and the session lives on.
-				require.NoError(t, s.s.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
-				_, err := s.r.ReadFrame()
-				var ne net.Error
-				require.True(t, errors.As(err, &ne) && ne.Timeout(), "want a read timeout, got %v", err)
+				// The session answers in order, so the reply to a GetPeers sent next is
+				// the first frame back.
+				require.NoError(t, s.msg(t, protocol.NewGetPeers(protocol.Magic)))
+				require.Equal(t, protocol.KindPeers, protocol.KindOf(s.recv(t)), "the first reply is to GetPeers")
 				ss, ok := e.n.Manager().Lookup(s.s.Conn().LocalPeer(), session.Inbound)
 				require.True(t, ok && ss.Status() == session.Consolidated, "the session must live on")
 			})},
@@ -570,7 +571,7 @@ func hostileCases() []hostileCase {
 				close(stop)
 				<-sampled
 				// "Open" is the attacker's view: no reset within 50 ms.
-				limited := e.n.Host().Network().ResourceManager().(*limitLogger).ResourceManager.(*streamRefusals).refusals.Load()
+				limited := e.n.Host().Network().ResourceManager().(*hostlimits.ResourceManager).StreamRefusals()
 				t.Logf("1000 streams: %d looked open after 50 ms, %d refused (%d of them by the streams-per-peer limit, the rest by the sessions manager)",
 					opened.Load(), refused.Load(), limited)
 				require.LessOrEqual(t, most.Load(), int64(1), "one inbound session per peer")
@@ -676,56 +677,4 @@ func hostileCases() []hostileCase {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func TestProtocolLimits(t *testing.T) {
-	l := deriveLimits(128, 12)
-	scaling := rcmgr.DefaultLimits
-	protocolLimits(&scaling, l)
-	got := scaling.AutoScale().ToPartialLimitConfig()
-	pp := got.ProtocolPeer[session.ProtocolID]
-	require.Equal(t, rcmgr.LimitVal(sessionStreamsPerPeer), pp.StreamsInbound)
-	require.Equal(t, rcmgr.LimitVal(sessionStreamsPerPeer), pp.StreamsOutbound)
-	require.Equal(t, rcmgr.LimitVal(sessionStreamsPerPeer), got.ServicePeer[session.ServiceName].StreamsInbound)
-	require.Equal(t, rcmgr.LimitVal(l.conns), got.Protocol[session.ProtocolID].StreamsInbound)
-}
-
-// TestSessionStreamLimit: the node's resource manager admits sessionStreamsPerPeer
-// session streams per peer each way, refuses the next one and logs the refusal.
-func TestSessionStreamLimit(t *testing.T) {
-	logs := captureHostileLogs(t)
-	rm, err := newResourceManager(deriveLimits(128, 12), false)
-	require.NoError(t, err)
-	defer rm.Close()
-	id := newID(t)
-	var scopes []network.StreamManagementScope
-	defer func() {
-		for _, s := range scopes {
-			s.Done()
-		}
-	}()
-	for _, dir := range []network.Direction{network.DirInbound, network.DirOutbound} {
-		for i := range sessionStreamsPerPeer + 1 {
-			s, err := rm.OpenStream(id, dir)
-			require.NoError(t, err)
-			scopes = append(scopes, s)
-			err = s.SetProtocol(session.ProtocolID)
-			if i < sessionStreamsPerPeer {
-				require.NoError(t, err, "%s stream %d", dirName(dir), i+1)
-			} else {
-				require.ErrorIs(t, err, network.ErrResourceLimitExceeded, "%s stream %d", dirName(dir), i+1)
-			}
-		}
-	}
-	// Another peer is not affected.
-	s, err := rm.OpenStream(newID(t), network.DirInbound)
-	require.NoError(t, err)
-	scopes = append(scopes, s)
-	require.NoError(t, s.SetProtocol(session.ProtocolID))
-	require.Eventually(t, func() bool {
-		return len(logs.Find(func(l map[string]any) bool {
-			return l["msg"] == "stream refused by a limit" && l["peer"] == id.String() && strings.Contains(fmt.Sprint(l["limit"]), "4 per peer")
-		})) > 0
-	}, 5*time.Second, time.Millisecond)
-	require.Equal(t, int64(2), rm.(*limitLogger).ResourceManager.(*streamRefusals).refusals.Load())
 }

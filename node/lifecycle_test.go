@@ -19,7 +19,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 )
 
-// TestCloseLeavesNoGoroutines: Close ends every goroutine the node started (loops, dials,
+// TestCloseLeavesNoGoroutines: Close ends every goroutine the node started (dialer rounds, dials,
 // session watchers, sessions, the HTTP listener and the libp2p host).
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	// go-log's and the race detector's background goroutines predate the node.
@@ -52,21 +52,25 @@ func TestUnreachablePeerIsIced(t *testing.T) {
 		return ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, id)), id
 	}
 
-	// From the book: one failed dial, then iced and left alone.
+	// From the book: one failed dial, then iced and left alone. A reachable peer added
+	// afterwards is dialled by a later bootstrap round, which must not dial the ghost.
 	addr, ghost := ghostAddr()
 	n := startNode(t, t.TempDir(), WithPeriods(100*time.Millisecond, time.Hour, 0))
 	require.NoError(t, n.addPeers([]ma.Multiaddr{addr}))
-	require.Eventually(t, func() bool { return n.Book().IsIced(ghost) }, 5*time.Second, 20*time.Millisecond)
-	time.Sleep(time.Second) // ten bootstrap rounds
-	require.Equal(t, 1.0, counterValue(t, n.metrics.dials.WithLabelValues("outbound", "failed")))
-	require.Zero(t, counterValue(t, n.metrics.dials.WithLabelValues("outbound", "ok")))
+	waitFor(t, 5*time.Second, func() bool { return n.Book().IsIced(ghost) }, nil)
+	require.Equal(t, 1.0, dialCount(t, n, "outbound", "failed"))
+	up := startNode(t, t.TempDir())
+	require.NoError(t, n.addPeers(up.Addrs()[:1]))
+	waitFor(t, 10*time.Second, func() bool { return n.Manager().NumSessions().OutboundConsolidated == 1 }, nil)
+	require.Equal(t, 1.0, dialCount(t, n, "outbound", "ok"))
+	require.Equal(t, 1.0, dialCount(t, n, "outbound", "failed"), "the iced peer was dialled again")
 
 	// Configured: iced, yet dialled again.
 	addr, ghost = ghostAddr()
 	b := startNode(t, t.TempDir(), WithBootstrap(addr), WithPeriods(100*time.Millisecond, time.Hour, 0))
-	require.Eventually(t, func() bool {
-		return b.Book().IsIced(ghost) && counterValue(t, b.metrics.dials.WithLabelValues("outbound", "failed")) >= 3
-	}, 5*time.Second, 20*time.Millisecond)
+	waitFor(t, 5*time.Second, func() bool {
+		return b.Book().IsIced(ghost) && dialCount(t, b, "outbound", "failed") >= 3
+	}, nil)
 }
 
 // TestDNSBootstrap: a /dns4 bootstrap address cannot be bucketed, but the node still
@@ -87,6 +91,28 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	var m dto.Metric
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
+}
+
+// dialCount returns the node's witnet_dials_total of typ and result, as /metrics serves it.
+func dialCount(t *testing.T, n *Node, typ, result string) float64 {
+	t.Helper()
+	families, err := n.Registry().Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != "witnet_dials_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["type"] == typ && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // TestRPCMethodsOption: methods added with WithRPCMethods are served next to the built-in

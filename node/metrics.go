@@ -89,7 +89,6 @@ func addStats(dst, src *session.Stats) {
 type metrics struct {
 	handshakeFailures *prometheus.CounterVec
 	sessionsClosed    *prometheus.CounterVec
-	dials             *prometheus.CounterVec
 	blockBatches      *prometheus.CounterVec
 	batchBlocks       prometheus.Counter
 }
@@ -104,10 +103,6 @@ func newMetrics() *metrics {
 			Namespace: metricNamespace, Name: "sessions_closed_total",
 			Help: "Sessions that ended, by session type and reason.",
 		}, []string{"type", "reason"}),
-		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metricNamespace, Name: "dials_total",
-			Help: "Outbound and feeler dials, by session type and result (ok, failed, refused).",
-		}, []string{"type", "result"}),
 		blockBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "block_batches_total",
 			Help: "Block downloads (the blocks requested from one InventoryAnnouncement) that ended, by result: complete, or aborted when the session ended first.",
@@ -167,7 +162,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(counts.InboundConsolidated, "inbound", "consolidated")
 	gauge(counts.OutboundUnconsolidated, "outbound", "unconsolidated")
 	gauge(counts.OutboundConsolidated, "outbound", "consolidated")
-	gauge(int(n.feelers.Load()), "feeler", "unconsolidated")
+	gauge(n.dialer.Feelers(), "feeler", "unconsolidated")
 
 	st := n.traffic.total()
 	for k := protocol.Kind(0); k < protocol.NumKinds; k++ {
@@ -196,13 +191,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // newRegistry returns the node's registry with the Go runtime and process collectors,
-// the event counters of m and the scrape-time collector of n.
+// the event counters of m and the scrape-time collector of n. The dialer and the inventory
+// register their own metrics in it.
 func newRegistry(n *Node, m *metrics) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.handshakeFailures, m.sessionsClosed, m.dials, m.blockBatches, m.batchBlocks,
+		m.handshakeFailures, m.sessionsClosed, m.blockBatches, m.batchBlocks,
 		(*collector)(n),
 	)
 	return reg

@@ -13,11 +13,13 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
+	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
-// Short periods for tests: every loop runs several times a second.
+// Short periods for tests: every dialer round runs several times a second.
 var fastPeriods = WithPeriods(300*time.Millisecond, 500*time.Millisecond, 100*time.Millisecond)
 
 var loopback = ma.StringCast("/ip4/127.0.0.1/tcp/0")
@@ -72,7 +74,7 @@ func TestNetwork(t *testing.T) {
 	// Within 30 s: at least 2 consolidated outbound sessions each, and every node knows
 	// every other one (bootstrap gave each only the first; the rest came through GetPeers).
 	start := time.Now()
-	waitFor(t, 30*time.Second, nodes, func() bool {
+	waitFor(t, 30*time.Second, func() bool {
 		for i, n := range nodes {
 			if n.Manager().NumSessions().OutboundConsolidated < 2 {
 				return false
@@ -85,7 +87,7 @@ func TestNetwork(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, func() string { return describe(nodes) })
 	t.Logf("six nodes connected and discovered each other in %v", time.Since(start).Round(time.Millisecond))
 
 	t.Run("restart from data directory", func(t *testing.T) {
@@ -99,26 +101,14 @@ func TestNetwork(t *testing.T) {
 		n := startNode(t, dirs[size-1], WithListenAddrs(listen)) // no bootstrap flag
 		require.Equal(t, id, n.ID(), "identity reused")
 		require.NotZero(t, len(n.Book().Tried()), "tried bucket restored")
-		waitFor(t, 15*time.Second, []*Node{n}, func() bool {
+		waitFor(t, 15*time.Second, func() bool {
 			return n.Manager().NumSessions().OutboundConsolidated >= 2
-		})
+		}, func() string { return describe([]*Node{n}) })
 		nodes[size-1] = n
 	})
 
 	t.Run("JSON-RPC", func(t *testing.T) { testRPC(t, nodes) })
 	t.Run("metrics", func(t *testing.T) { testMetrics(t, nodes[0]) })
-}
-
-// waitFor polls cond until it holds, failing with the state of nodes after timeout.
-func waitFor(t *testing.T, timeout time.Duration, nodes []*Node, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v:%s", timeout, describe(nodes))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // tcpPort returns the TCP port of a multiaddr.
@@ -147,7 +137,7 @@ func describe(nodes []*Node) string {
 		nw, tr, ice := n.Book().Counts()
 		fmt.Fprintf(&b, "\n node %d: out %d+%d in %d+%d book new %d tried %d ice %d known %d feelers %d dialing %d",
 			i, c.OutboundConsolidated, c.OutboundUnconsolidated, c.InboundConsolidated, c.InboundUnconsolidated, nw, tr, ice,
-			len(knownIDs(n)), n.feelers.Load(), n.dialsInFlight())
+			len(knownIDs(n)), n.dialer.Feelers(), n.dialer.Dialing())
 	}
 	return b.String()
 }
@@ -195,7 +185,7 @@ func testRPC(t *testing.T, nodes []*Node) {
 	// outbound session: bootstrap rounds retry nodes[0] until it is consolidated (a busy
 	// nodes[0] may refuse the first dial), then have nothing to dial.
 	quiet := startNode(t, t.TempDir(), WithBootstrap(nodes[0].Addrs()[0]), WithRPCAddr("127.0.0.1:0"),
-		WithPeriods(300*time.Millisecond, time.Hour, 0), WithLimits(DefaultInboundLimit, 1))
+		WithPeriods(300*time.Millisecond, time.Hour, 0), WithLimits(session.DefaultInboundLimit, 1))
 	c = rpc.NewClient(quiet.RPCAddr().String(), 5*time.Second)
 	n = quiet
 	// Its one session must have consolidated first: consolidation writes the bootstrap
@@ -285,7 +275,7 @@ func TestSecondNodeOnSameDataDir(t *testing.T) {
 	dir := t.TempDir()
 	startNode(t, dir)
 	_, err := New(context.Background(), WithDataDir(dir), WithListenAddrs(loopback), WithRPCAddr(""), WithLibp2pMetrics(false))
-	require.ErrorIs(t, err, ErrDataDirLocked)
+	require.ErrorIs(t, err, datadir.ErrLocked)
 }
 
 // TestBookNeverHoldsSelf: a node told about itself keeps it out of its book.

@@ -5,45 +5,39 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
+	"github.com/witnet-p2p/witnet-p2p/node/dialer"
+	"github.com/witnet-p2p/witnet-p2p/node/hostlimits"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
-	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
-// Node is a running Witnet peer: host, sessions, address book, loops and HTTP listener.
+// Node is a running Witnet peer: host, sessions, address book, dialer and HTTP listener.
 // Its methods are safe for concurrent use.
 type Node struct {
 	cfg     config // immutable after New
 	id      peer.ID
 	started time.Time
 
-	db         *bbolt.DB
+	dir        *datadir.Dir
 	book       *peers.Book
+	connMgr    *connmgr.BasicConnMgr // the host's once it is built
 	host       host.Host
 	mgr        *session.Manager
 	svc        *session.Service
+	dialer     *dialer.Dialer
 	chain      session.Chain
 	reg        *prometheus.Registry
 	metrics    *metrics
@@ -54,39 +48,28 @@ type Node struct {
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // loops, dials and session watchers
-
-	feelers atomic.Int32 // feeler dials and sessions in flight
+	wg     sync.WaitGroup // session watchers and the beacon loop
 
 	spawnMu  sync.Mutex
 	stopping bool // set by shutdown: spawn refuses new goroutines
-
-	dialMu  sync.Mutex
-	dialing map[peer.ID]struct{} // outbound dials in flight
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New builds a node from the options and starts it: it opens the data directory, starts
-// listening, puts the bootstrap peers in the address book, starts the loops (the first
-// bootstrap round right away) and the HTTP listener. ctx bounds the start only; Close
-// stops the node.
+// New builds a node from the options and starts it: it opens the data directory, builds
+// the sessions and the dialer, starts listening, puts the bootstrap peers in the address
+// book, starts the HTTP listener and then the dialer (its first bootstrap round right
+// away). ctx bounds the start only; Close stops the node.
 func New(ctx context.Context, opts ...Option) (*Node, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
-	n := &Node{cfg: cfg, started: time.Now(), traffic: newTraffic(), metrics: newMetrics(), dialing: map[peer.ID]struct{}{}}
+	n := &Node{cfg: cfg, started: time.Now(), traffic: newTraffic(), metrics: newMetrics()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -94,64 +77,85 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			n.shutdown()
 		}
 	}()
-
-	// The database first: its lock keeps a second node off this data directory.
-	db, err := OpenDB(cfg.dataDir)
-	if err != nil {
+	if err := n.openDataDir(); err != nil {
 		return nil, err
 	}
-	n.db = db
-
-	key := cfg.identity
-	if key == nil {
-		var created bool
-		if key, created, err = LoadOrCreateIdentity(cfg.dataDir); err != nil {
-			return nil, err
-		}
-		if created {
-			log.Infow("identity created", "path", IdentityPath(cfg.dataDir))
-		}
+	if err := n.buildSessions(); err != nil {
+		return nil, err
 	}
-	if n.id, err = peer.IDFromPrivateKey(key); err != nil {
-		return nil, fmt.Errorf("node: identity: %w", err)
+	if err := n.buildDialer(); err != nil {
+		return nil, err
 	}
-
-	bookCfg := peers.Config{Self: n.id, Now: cfg.clock.Now, IcePeriod: cfg.icePeriod, IcePeriodBeforeBootstrap: cfg.icePeriod}
-	if n.book, err = peers.Open(db, bookCfg); err != nil {
-		return nil, fmt.Errorf("node: address book: %w", err)
+	if err := n.buildHost(); err != nil {
+		return nil, err
 	}
-	adapter := bookAdapter{book: n.book}
+	if err := n.addBootstrap(); err != nil {
+		return nil, err
+	}
+	if err := n.startRPC(); err != nil {
+		return nil, err
+	}
+	n.start()
+	ok = true
+	newN, triedN, iceN := n.book.Counts()
+	log.Infow("node started", "peer", n.id, "addrs", n.Addrs(), "book_new", newN, "book_tried", triedN, "book_ice", iceN)
+	return n, nil
+}
 
+// openDataDir opens the data directory (whose lock keeps a second node off it), takes
+// the identity from it or the options, and opens the address book in its database.
+func (n *Node) openDataDir() error {
+	dir, err := datadir.Open(n.cfg.dataDir, n.cfg.identity)
+	if err != nil {
+		return err
+	}
+	n.dir, n.id = dir, dir.ID()
+	bookCfg := peers.Config{Self: n.id, Now: n.cfg.clock.Now, IcePeriod: n.cfg.icePeriod, IcePeriodBeforeBootstrap: n.cfg.icePeriod}
+	if n.book, err = peers.Open(dir.DB(), bookCfg); err != nil {
+		return fmt.Errorf("node: address book: %w", err)
+	}
+	return nil
+}
+
+// hostLimits returns the libp2p limits derived from the session limits.
+func (n *Node) hostLimits() hostlimits.Limits {
+	return hostlimits.Derive(n.cfg.inboundLimit, n.cfg.outboundLimit)
+}
+
+// buildSessions builds what the sessions work with: the chain, the sessions manager (and
+// the connection manager it protects sessions in), the metrics registry and the
+// inventory.
+func (n *Node) buildSessions() error {
+	cfg := &n.cfg
 	n.chain = cfg.chain
 	if n.chain == nil {
 		n.chain = NewStaticChain(cfg.beacon, cfg.epochs)
 	}
-
-	limits := deriveLimits(cfg.inboundLimit, cfg.outboundLimit)
-	cm, err := newConnManager(limits)
-	if err != nil {
-		return nil, fmt.Errorf("node: connection manager: %w", err)
+	var err error
+	if n.connMgr, err = hostlimits.NewConnManager(n.hostLimits()); err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
+	adapter := bookAdapter{book: n.book}
 	n.mgr = session.NewManager(session.ManagerConfig{
-		InboundLimit:        sessionLimit(cfg.inboundLimit),
-		OutboundLimit:       sessionLimit(cfg.outboundLimit),
+		InboundLimit:        noneIfZero(cfg.inboundLimit),
+		OutboundLimit:       noneIfZero(cfg.outboundLimit),
 		RejectSybilInbounds: cfg.rejectSybil,
-		SybilRangeLimit:     sybilBits(cfg.sybilRangeBits),
+		SybilRangeLimit:     noneIfZero(cfg.sybilRangeBits),
 		SybilOnLoopback:     !cfg.sybilLoopbackOK,
-		ConnManager:         cm,
+		ConnManager:         n.connMgr,
 		AddressBook:         adapter,
 		Iced:                n.book.IsIced,
 		Clock:               cfg.clock,
 		Self:                n.id,
 		PublicAddrs:         cfg.announce,
-		OnConsolidated:      func(s *session.Session) { n.inv.AddSession(s); n.onConsolidated(s) },
+		OnConsolidated:      n.onConsolidated,
 		OnUnregistered:      func(s *session.Session) { n.inv.RemoveSession(s); n.watch(s) },
 	})
 	n.reg = newRegistry(n, n.metrics)
 
-	invStore, err := inventory.OpenStore(db, inventory.StoreConfig{})
+	invStore, err := inventory.OpenStore(n.dir.DB(), inventory.StoreConfig{})
 	if err != nil {
-		return nil, fmt.Errorf("node: inventory: %w", err)
+		return fmt.Errorf("node: inventory: %w", err)
 	}
 	if n.inv, err = inventory.New(inventory.Config{
 		Store:      invStore,
@@ -161,163 +165,72 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		Ice:        adapter.Ice,
 		Registerer: n.reg,
 	}); err != nil {
-		return nil, fmt.Errorf("node: inventory: %w", err)
+		return fmt.Errorf("node: inventory: %w", err)
 	}
 	n.chain = inventory.Chain{Chain: n.chain, Engine: n.inv}
-
-	h, err := n.newHost(key, limits, cm)
-	if err != nil {
-		cm.Close()
-		return nil, err
-	}
-	n.host = h
-
-	sender, err := n.senderAddress()
-	if err != nil {
-		return nil, err
-	}
-	maxDrift := cfg.maxTimestampDiff
-	if maxDrift == 0 {
-		maxDrift = -1 // witnet-rust's handshake_max_ts_diff = 0: no check
-	}
-	scfg := session.Config{
-		Magic:            cfg.magic,
-		HandshakeTimeout: cfg.handshakeTimeout,
-		MaxTimestampDiff: maxDrift,
-		SenderAddress:    sender,
-		Clock:            cfg.clock,
-		Nonces:           session.NewNonceSet(0),
-		AddressBook:      adapter,
-		Chain:            n.chain,
-		Inventory:        n.inv,
-		Activations:      cfg.inventory.versions(),
-		Blocks:           n.blockSink(),
-		Budgets:          cfg.budgets,
-		MaxFrameSize:     cfg.maxFrameSize,
-	}
-	n.recvBudget = session.NewReceiveBudget(cfg.receiveMessages, cfg.receiveBytes)
-	scfg.ReceiveBudget = n.recvBudget
-	n.svc = session.NewService(h, n.mgr, scfg)
-
-	if err := n.addBootstrap(); err != nil {
-		return nil, err
-	}
-
-	if cfg.rpcAddr != "" {
-		if n.cfg.rpcMethods == nil {
-			n.cfg.rpcMethods = map[string]rpc.Method{}
-		}
-		for name, m := range n.inv.RPCMethods() {
-			n.cfg.rpcMethods[name] = m
-		}
-		if n.rpc, err = rpc.Listen(cfg.rpcAddr, (*rpcBackend)(n), n.reg); err != nil {
-			return nil, fmt.Errorf("node: %w", err)
-		}
-	}
-
-	n.startLoops()
-	ok = true
-	newN, triedN, iceN := n.book.Counts()
-	log.Infow("node started", "peer", n.id, "addrs", n.Addrs(), "book_new", newN, "book_tried", triedN, "book_ice", iceN)
-	return n, nil
+	return nil
 }
 
-// sessionLimit maps our limit (0 = none) to the manager's (0 = default, negative = none).
-func sessionLimit(v int) int {
+// noneIfZero maps our limits and range prefix, where 0 means none (no sessions, every
+// inbound peer in one range), to the sessions manager's, where 0 means its default and a
+// negative value means none.
+func noneIfZero(v int) int {
 	if v == 0 {
 		return -1
 	}
 	return v
 }
 
-// sybilBits maps our range prefix (0 = every inbound peer shares one range) to the
-// manager's (0 = default, negative = 0 bits).
-func sybilBits(v int) int {
-	if v == 0 {
-		return -1
-	}
-	return v
-}
-
-// newHost builds the libp2p host: TCP and QUIC, TLS preferred over Noise (TLS measured
-// about 35% faster for small frames), yamux, our connection and resource managers and the
-// sessions manager's gater.
-func (n *Node) newHost(key crypto.PrivKey, limits hostLimits, cm *connmgr.BasicConnMgr) (host.Host, error) {
-	cfg := &n.cfg
-	rm, err := newResourceManager(limits, cfg.libp2pMetrics)
+// buildDialer builds the dialer; start starts it. It is built before the host listens,
+// because the sessions manager tells it of every consolidated session.
+func (n *Node) buildDialer() error {
+	d, err := dialer.New(dialer.Config{
+		Book:     n.book,
+		Sessions: n.mgr,
+		Dial: func(ctx context.Context, ai peer.AddrInfo, t session.Type) (*session.Session, error) {
+			return n.svc.Dial(ctx, ai, t)
+		},
+		OnSession:       n.watch,
+		Clock:           n.cfg.clock,
+		Bootstrap:       n.cfg.bootstrap,
+		BootstrapPeriod: n.cfg.bootstrapPeriod,
+		DiscoveryPeriod: n.cfg.discoveryPeriod,
+		FeelerPeriod:    n.cfg.feelerPeriod,
+		MeltPeriod:      n.cfg.meltPeriod,
+		DialTimeout:     n.cfg.dialTimeout,
+		Registerer:      n.reg,
+	})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("node: %w", err)
 	}
-	opts := []libp2p.Option{
-		libp2p.Identity(key),
-		libp2p.ListenAddrs(cfg.listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
-		libp2p.Security(tls.ID, tls.New),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.ResourceManager(rm),
-		libp2p.ConnectionManager(cm),
-		libp2p.ConnectionGater(n.mgr.Gater()),
-		libp2p.UserAgent(protocol.UserAgent()),
-		libp2p.WithDialTimeout(cfg.dialTimeout),
-		libp2p.DisableRelay(),
-	}
-	if len(cfg.announce) > 0 {
-		announce := slices.Clone(cfg.announce)
-		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
-	}
-	if cfg.libp2pMetrics {
-		opts = append(opts, libp2p.PrometheusRegisterer(n.reg))
-	} else {
-		opts = append(opts, libp2p.DisableMetrics())
-	}
-	opts = append(opts, cfg.hostOptions...)
-	h, err := libp2p.New(opts...)
-	if err != nil {
-		rm.Close()
-		return nil, fmt.Errorf("node: libp2p host: %w", err)
-	}
-	return h, nil
+	n.dialer = d
+	return nil
 }
 
-// senderAddress picks the Version.sender_address we announce: the first announce address
-// if configured, else the best listen address (not loopback if there is another, TCP
-// before QUIC), as a binary multiaddr with our /p2p/<id>. Inbound peers put it in their
-// address book, which is how discovery spreads our address.
-func (n *Node) senderAddress() ([]byte, error) {
-	addrs := n.host.Addrs()
-	if len(n.cfg.announce) > 0 {
-		addrs = n.cfg.announce
+// startRPC starts the HTTP listener, unless it is turned off, with the inventory's
+// JSON-RPC methods next to the node's.
+func (n *Node) startRPC() error {
+	if n.cfg.rpcAddr == "" {
+		return nil
 	}
-	best := bestAddr(addrs)
-	if best == nil {
-		return nil, nil
+	if n.cfg.rpcMethods == nil {
+		n.cfg.rpcMethods = map[string]rpc.Method{}
 	}
-	return protocol.MultiaddrAddress(best.Encapsulate(mustP2P(n.id)))
+	for name, m := range n.inv.RPCMethods() {
+		n.cfg.rpcMethods[name] = m
+	}
+	var err error
+	if n.rpc, err = rpc.Listen(n.cfg.rpcAddr, (*rpcBackend)(n), n.reg); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
 }
 
-// bestAddr ranks addresses: routable before loopback, TCP before QUIC, then given order.
-func bestAddr(addrs []ma.Multiaddr) ma.Multiaddr {
-	var best ma.Multiaddr
-	bestRank := -1
-	for _, a := range addrs {
-		ip, err := manet.ToIP(a)
-		if err != nil || ip.IsUnspecified() {
-			continue
-		}
-		rank := 0
-		if !ip.IsLoopback() {
-			rank += 2
-		}
-		if transportCode(a) == ma.P_TCP {
-			rank++
-		}
-		if rank > bestRank {
-			best, bestRank = a, rank
-		}
-	}
-	return best
+// start starts the background work: the dialer's rounds (the first bootstrap round at
+// once) and the inventory's beacon loop.
+func (n *Node) start() {
+	n.dialer.Start()
+	n.spawn(func() { n.inv.BeaconLoop(n.ctx, n.chain, n.cfg.epochs) })
 }
 
 // ID returns the node's peer ID.
@@ -333,7 +246,7 @@ func (n *Node) Manager() *session.Manager { return n.mgr }
 func (n *Node) Book() *peers.Book { return n.book }
 
 // DB returns the node's database, shared by the address book and the inventory.
-func (n *Node) DB() *bbolt.DB { return n.db }
+func (n *Node) DB() *bbolt.DB { return n.dir.DB() }
 
 // Registry returns the node's Prometheus registry (served on /metrics).
 func (n *Node) Registry() *prometheus.Registry { return n.reg }
@@ -356,9 +269,10 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	return addrs
 }
 
-// Close stops the node: the loops and dials end, the HTTP listener closes, every session
-// is closed and unregistered, the host closes, and the database (every change of which
-// was already committed) is closed. It is idempotent and returns the first error.
+// Close stops the node: the dialer's rounds and dials end, the HTTP listener closes,
+// every session is closed and unregistered, the host closes, and the database (every
+// change of which was already committed) is closed. It is idempotent and returns the
+// first error.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		log.Infow("node stopping", "peer", n.id)
@@ -372,6 +286,9 @@ func (n *Node) Close() error {
 func (n *Node) shutdown() error {
 	var errs []error
 	n.cancel()
+	if n.dialer != nil {
+		n.dialer.Close()
+	}
 	if n.rpc != nil {
 		errs = append(errs, n.rpc.Close())
 	}
@@ -384,16 +301,19 @@ func (n *Node) shutdown() error {
 	n.spawnMu.Lock()
 	n.stopping = true
 	n.spawnMu.Unlock()
-	n.traffic.closeAll() // feelers, which the manager does not know
+	n.traffic.closeAll() // whatever session is left
 	n.wg.Wait()
 	if n.inv != nil {
 		errs = append(errs, n.inv.Close())
 	}
-	if n.host != nil {
-		errs = append(errs, n.host.Close())
+	switch {
+	case n.host != nil:
+		errs = append(errs, n.host.Close()) // closes the connection manager too
+	case n.connMgr != nil:
+		errs = append(errs, n.connMgr.Close())
 	}
-	if n.db != nil {
-		errs = append(errs, n.db.Close())
+	if n.dir != nil {
+		errs = append(errs, n.dir.Close())
 	}
 	return errors.Join(errs...)
 }

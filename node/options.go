@@ -18,17 +18,14 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
-// Defaults (WIRE.md section 10 unless said otherwise).
+// Defaults (WIRE.md section 10 unless said otherwise). The session limits, the sybil range,
+// the handshake timeout and drift are the session package's defaults
+// (session.DefaultInboundLimit, ...), the HTTP listener's address is rpc.DefaultAddr.
 const (
 	// DefaultDataDir holds the identity key and the database.
 	DefaultDataDir = ".witnet-p2p"
 	// DefaultPort is the libp2p port, TCP and UDP (QUIC): witnet-rust's 21337.
 	DefaultPort = 21337
-	// DefaultInboundLimit is inbound_limit: consolidated inbound sessions.
-	DefaultInboundLimit = 128
-	// DefaultOutboundLimit is outbound_limit: consolidated outbound sessions (witnet-rust's
-	// code default; its shipped witnet.toml says 8).
-	DefaultOutboundLimit = 12
 	// DefaultBootstrapPeriod is bootstrap_peers_period for every network.
 	DefaultBootstrapPeriod = 15 * time.Second
 	// DefaultDiscoveryPeriod is discovery_peers_period.
@@ -39,10 +36,6 @@ const (
 	// hard-coded 1 s; libp2p also negotiates security and a muxer within it, so we allow
 	// more).
 	DefaultDialTimeout = 5 * time.Second
-	// DefaultRPCAddr is the HTTP listener: loopback only, never public unless configured.
-	DefaultRPCAddr = rpc.DefaultAddr
-	// DefaultSybilRangeBits is reject_sybil_inbounds_range_limit.
-	DefaultSybilRangeBits = 18
 )
 
 // DefaultListenAddrs returns the default listen multiaddrs: TCP and QUIC on port 21337 of
@@ -113,19 +106,19 @@ func defaultConfig() config {
 	return config{
 		dataDir:          DefaultDataDir,
 		listen:           DefaultListenAddrs(),
-		inboundLimit:     DefaultInboundLimit,
-		outboundLimit:    DefaultOutboundLimit,
+		inboundLimit:     session.DefaultInboundLimit,
+		outboundLimit:    session.DefaultOutboundLimit,
 		magic:            protocol.Magic,
 		handshakeTimeout: session.DefaultHandshakeTimeout,
 		maxTimestampDiff: session.DefaultMaxTimestampDiff,
 		rejectSybil:      true,
-		sybilRangeBits:   DefaultSybilRangeBits,
+		sybilRangeBits:   session.DefaultSybilRangeLimit,
 		sybilLoopbackOK:  true,
 		bootstrapPeriod:  DefaultBootstrapPeriod,
 		discoveryPeriod:  DefaultDiscoveryPeriod,
 		feelerPeriod:     DefaultFeelerPeriod,
 		dialTimeout:      DefaultDialTimeout,
-		rpcAddr:          DefaultRPCAddr,
+		rpcAddr:          rpc.DefaultAddr,
 		beacon:           DefaultBeacon(),
 		epochs:           protocol.MainnetEpochs,
 		clock:            session.RealClock{},
@@ -133,6 +126,20 @@ func defaultConfig() config {
 		receiveMessages:  session.DefaultNodeMessageRate,
 		receiveBytes:     session.DefaultNodeByteRate,
 	}
+}
+
+// newConfig applies opts to the defaults and validates the result.
+func newConfig(opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return config{}, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return config{}, fmt.Errorf("node: %w", err)
+	}
+	return cfg, nil
 }
 
 // validate checks the combination of settings.
@@ -222,7 +229,8 @@ func WithBootstrap(addrs ...ma.Multiaddr) Option {
 }
 
 // WithLimits sets inbound_limit and outbound_limit, the sizes of the consolidated session
-// collections. Default: DefaultInboundLimit, DefaultOutboundLimit. The libp2p connection
+// collections. Default: session.DefaultInboundLimit, session.DefaultOutboundLimit
+// (witnet-rust's code defaults; its shipped witnet.toml says 8 outbound). The libp2p connection
 // and resource managers are derived from them. An inbound limit of 0 refuses every inbound
 // session; the outbound limit must be at least 1.
 func WithLimits(inbound, outbound int) Option {
@@ -248,7 +256,7 @@ func WithMagic(magic uint16) Option {
 
 // WithHandshake sets the handshake timeout and the largest accepted Version timestamp
 // drift (0 disables the drift check, as witnet-rust's handshake_max_ts_diff = 0).
-// Defaults: 5 s and 10 s.
+// Defaults: session.DefaultHandshakeTimeout and session.DefaultMaxTimestampDiff.
 func WithHandshake(timeout, maxTimestampDiff time.Duration) Option {
 	return func(c *config) error {
 		if timeout <= 0 || maxTimestampDiff < 0 {
@@ -312,8 +320,9 @@ func WithReceiveBudget(messagesPerSecond, bytesPerSecond float64) Option {
 	}
 }
 
-// WithSybilRule sets reject_sybil_inbounds and its range prefix length in bits (0..32).
-// Default: on, 18 bits, loopback exempt (see WithSybilLoopback).
+// WithSybilRule sets reject_sybil_inbounds and its range prefix length in bits (0..32;
+// reject_sybil_inbounds_range_limit). Default: on, session.DefaultSybilRangeLimit bits,
+// loopback exempt (see WithSybilLoopback).
 func WithSybilRule(reject bool, rangeBits int) Option {
 	return func(c *config) error {
 		if rangeBits < 0 || rangeBits > 32 {
@@ -334,9 +343,9 @@ func WithSybilLoopback(exempt bool) Option {
 	}
 }
 
-// WithPeriods sets the periods of the bootstrap, discovery and feeler loops. Defaults:
-// 15 s, 30 s, 2 s. A zero period disables its loop (the bootstrap loop still runs once at
-// start).
+// WithPeriods sets the periods of the dialer's bootstrap, discovery and feeler rounds.
+// Defaults: DefaultBootstrapPeriod, DefaultDiscoveryPeriod, DefaultFeelerPeriod. A zero
+// period turns its rounds off (the first bootstrap round still runs at start).
 func WithPeriods(bootstrap, discovery, feeler time.Duration) Option {
 	return func(c *config) error {
 		if bootstrap < 0 || discovery < 0 || feeler < 0 {
@@ -374,7 +383,8 @@ func WithDialTimeout(d time.Duration) Option {
 }
 
 // WithRPCAddr sets the host:port of the HTTP listener (JSON-RPC, /metrics, /health);
-// "" disables it, port 0 picks a free one. Default: DefaultRPCAddr (loopback).
+// "" disables it, port 0 picks a free one. Default: rpc.DefaultAddr (loopback only, never
+// public unless configured).
 func WithRPCAddr(addr string) Option {
 	return func(c *config) error {
 		if addr != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/witnet-p2p/witnet-p2p/codec"
 	"github.com/witnet-p2p/witnet-p2p/node"
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -75,7 +76,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: session.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"}),
 		altsrc.NewUintFlag(&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: node.DefaultRPCAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagDiscoveryPeriod, EnvVars: envOf(flagDiscoveryPeriod), Value: node.DefaultDiscoveryPeriod, Usage: "ask one outbound peer for peers every `PERIOD`"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagFeelerPeriod, EnvVars: envOf(flagFeelerPeriod), Value: node.DefaultFeelerPeriod, Usage: "test one new-bucket address every `PERIOD`"}),
@@ -173,7 +174,7 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 		return nil, fmt.Errorf("--%s %q: want %s or %s", flagNetwork, network, node.NetworkMainnet, node.NetworkTestnet)
 	}
 	if path := c.String(flagIdentity); path != "" {
-		key, err := node.LoadIdentity(path)
+		key, err := datadir.LoadIdentity(path)
 		if err != nil {
 			return nil, fmt.Errorf("--%s: %w", flagIdentity, err)
 		}

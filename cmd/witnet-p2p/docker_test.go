@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/witnet-p2p/witnet-p2p/node"
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 )
 
 // TestDockerFilesAgree checks what a Docker engine would only reveal at run time: the
@@ -26,9 +26,9 @@ func TestDockerFilesAgree(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(keyText), "# FOR LOCAL TESTING ONLY"))
 
-	key, err := node.LoadIdentity(keyFile)
+	key, err := datadir.LoadIdentity(keyFile)
 	require.NoError(t, err)
-	id, err := node.PeerIDOf(key)
+	id, err := datadir.PeerIDOf(key)
 	require.NoError(t, err)
 	ids := regexp.MustCompile(`/p2p/(\w+)`).FindAllStringSubmatch(string(compose), -1)
 	require.NotEmpty(t, ids)

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/witnet-p2p/witnet-p2p/node"
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 )
 
 // identityCommand shows the identity of a data directory, creating it if needed.
@@ -27,19 +28,19 @@ func identityCommand() *cli.Command {
 				return fmt.Errorf("identity takes no arguments, got %q", c.Args().First())
 			}
 			dir := c.String(flagDataDir)
-			path := node.IdentityPath(dir)
+			path := datadir.IdentityPath(dir)
 			var created bool
-			key, err := node.LoadIdentity(path)
+			key, err := datadir.LoadIdentity(path)
 			switch {
 			case errors.Is(err, fs.ErrNotExist) && !c.Bool("no-create"):
-				key, created, err = node.LoadOrCreateIdentity(dir)
+				key, created, err = datadir.LoadOrCreateIdentity(dir)
 			case errors.Is(err, fs.ErrNotExist):
 				return fmt.Errorf("no identity key at %s", path)
 			}
 			if err != nil {
 				return err
 			}
-			id, err := node.PeerIDOf(key)
+			id, err := datadir.PeerIDOf(key)
 			if err != nil {
 				return err
 			}

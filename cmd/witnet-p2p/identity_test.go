@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/witnet-p2p/witnet-p2p/node"
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 )
 
 func TestIdentityCommand(t *testing.T) {
@@ -19,7 +19,7 @@ func TestIdentityCommand(t *testing.T) {
 
 	out := mustRun(t, "", "identity", "--data-dir", dir)
 	require.True(t, strings.HasPrefix(out, "created a new identity\npeer ID:  12D3KooW"), out)
-	require.Contains(t, out, "key file: "+node.IdentityPath(dir))
+	require.Contains(t, out, "key file: "+datadir.IdentityPath(dir))
 
 	var shown struct {
 		PeerID  string `json:"peerId"`
@@ -31,13 +31,13 @@ func TestIdentityCommand(t *testing.T) {
 	require.Contains(t, out, shown.PeerID, "the same key is shown again")
 
 	// The key a node would use is the one shown.
-	key, err := node.LoadIdentity(shown.KeyFile)
+	key, err := datadir.LoadIdentity(shown.KeyFile)
 	require.NoError(t, err)
-	id, err := node.PeerIDOf(key)
+	id, err := datadir.PeerIDOf(key)
 	require.NoError(t, err)
 	require.Equal(t, shown.PeerID, id.String())
 
 	require.NoError(t, os.WriteFile(shown.KeyFile, []byte("junk"), 0o600))
 	_, _, err = runApp(t, "", "identity", "--data-dir", dir)
-	require.ErrorIs(t, err, node.ErrIdentityFormat)
+	require.ErrorIs(t, err, datadir.ErrIdentityFormat)
 }

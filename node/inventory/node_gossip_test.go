@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/witnet-p2p/witnet-p2p/node"
+	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
@@ -40,7 +41,7 @@ func TestTwelveNodesGossipTransaction(t *testing.T) {
 	nodes := make([]*inventory.GossipNode, n)
 	for i := range nodes {
 		dirs[i] = t.TempDir()
-		nodes[i] = inventory.StartGossipNode(t, filepath.Join(dirs[i], node.DBFile), 3)
+		nodes[i] = inventory.StartGossipNode(t, filepath.Join(dirs[i], datadir.DBFile), 3)
 	}
 	addr := func(nd *inventory.GossipNode) peer.AddrInfo {
 		return peer.AddrInfo{ID: nd.Host().ID(), Addrs: nd.Host().Addrs()}

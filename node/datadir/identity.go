@@ -1,4 +1,4 @@
-package node
+package datadir
 
 import (
 	"crypto/ed25519"
@@ -31,11 +31,11 @@ func IdentityPath(dataDir string) string { return filepath.Join(dataDir, Identit
 func LoadIdentity(path string) (crypto.PrivKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("node: read identity: %w", err)
+		return nil, fmt.Errorf("datadir: read identity: %w", err)
 	}
 	key, err := ParseIdentity(data)
 	if err != nil {
-		return nil, fmt.Errorf("node: identity %s: %w", path, err)
+		return nil, fmt.Errorf("datadir: identity %s: %w", path, err)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warnw("identity key file is readable by other users", "path", path, "mode", fi.Mode().Perm().String())
@@ -78,7 +78,7 @@ func MarshalIdentity(key crypto.PrivKey) ([]byte, error) {
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(std)
 	if err != nil {
-		return nil, fmt.Errorf("node: marshal identity: %w", err)
+		return nil, fmt.Errorf("datadir: marshal identity: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der}), nil
 }
@@ -97,17 +97,17 @@ func LoadOrCreateIdentity(dataDir string) (key crypto.PrivKey, created bool, err
 	}
 	key, _, err = crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
-		return nil, false, fmt.Errorf("node: generate identity: %w", err)
+		return nil, false, fmt.Errorf("datadir: generate identity: %w", err)
 	}
 	data, err := MarshalIdentity(key)
 	if err != nil {
 		return nil, false, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, false, fmt.Errorf("node: data directory: %w", err)
+		return nil, false, fmt.Errorf("datadir: %w", err)
 	}
 	if err := writeFileAtomic(path, data, 0o600); err != nil {
-		return nil, false, fmt.Errorf("node: write identity: %w", err)
+		return nil, false, fmt.Errorf("datadir: write identity: %w", err)
 	}
 	return key, true, nil
 }

@@ -1,4 +1,4 @@
-package node
+package hostlimits
 
 import (
 	"strconv"
@@ -31,8 +31,8 @@ const (
 
 // protocolLimits adds the limits of session.ProtocolID, and of the session service its
 // streams join, to scaling: per peer, sessionStreamsPerPeer streams each way; for all
-// peers together, one stream each way per connection the node admits (l.conns).
-func protocolLimits(scaling *rcmgr.ScalingLimitConfig, l hostLimits) {
+// peers together, one stream each way per connection the node admits (l.Conns).
+func protocolLimits(scaling *rcmgr.ScalingLimitConfig, l Limits) {
 	perPeer := rcmgr.BaseLimit{
 		StreamsInbound:  sessionStreamsPerPeer,
 		StreamsOutbound: sessionStreamsPerPeer,
@@ -40,23 +40,15 @@ func protocolLimits(scaling *rcmgr.ScalingLimitConfig, l hostLimits) {
 		Memory:          sessionMemoryPerPeer,
 	}
 	all := rcmgr.BaseLimit{
-		StreamsInbound:  l.conns,
-		StreamsOutbound: l.conns,
-		Streams:         2 * l.conns,
-		Memory:          int64(2*l.conns) * sessionMemoryPerStream,
+		StreamsInbound:  l.Conns,
+		StreamsOutbound: l.Conns,
+		Streams:         2 * l.Conns,
+		Memory:          int64(2*l.Conns) * sessionMemoryPerStream,
 	}
 	scaling.AddProtocolPeerLimit(session.ProtocolID, perPeer, rcmgr.BaseLimitIncrease{})
 	scaling.AddServicePeerLimit(session.ServiceName, perPeer, rcmgr.BaseLimitIncrease{})
 	scaling.AddProtocolLimit(session.ProtocolID, all, rcmgr.BaseLimitIncrease{})
 	scaling.AddServiceLimit(session.ServiceName, all, rcmgr.BaseLimitIncrease{})
-}
-
-// logStreamRefusals wraps rm so that a session stream refused by a limit is logged with
-// its peer: libp2p resets such a stream before any handler sees it and logs only at
-// debug level. A peer that hammers the limit would flood the log, so at most one line per
-// refusalLogInterval is written, with the number of refusals left unlogged before it.
-func logStreamRefusals(rm network.ResourceManager) network.ResourceManager {
-	return &streamRefusals{ResourceManager: rm}
 }
 
 // sessionLimitName describes the session stream limits in logs.
@@ -65,6 +57,11 @@ var sessionLimitName = "session streams: " + strconv.Itoa(sessionStreamsPerPeer)
 // refusalLogInterval is the least time between two logged stream refusals.
 const refusalLogInterval = time.Second
 
+// streamRefusals wraps a resource manager so that a session stream refused by a limit is
+// logged with its peer: libp2p resets such a stream before any handler sees it and logs
+// only at debug level. A peer that hammers the limit would flood the log, so at most one
+// line per refusalLogInterval is written, with the number of refusals left unlogged
+// before it.
 type streamRefusals struct {
 	network.ResourceManager
 

@@ -1,0 +1,54 @@
+package node
+
+import "github.com/witnet-p2p/witnet-p2p/session"
+
+// spawn runs f in a goroutine the node waits for on Close; it reports false (and does not
+// run f) once the node is closing.
+func (n *Node) spawn(f func()) bool {
+	n.spawnMu.Lock()
+	defer n.spawnMu.Unlock()
+	if n.stopping {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// onConsolidated is the sessions manager's OnConsolidated: the inventory starts serving
+// the session, the node follows it, and the dialer may ask it for peers.
+func (n *Node) onConsolidated(s *session.Session) {
+	n.inv.AddSession(s)
+	n.watch(s)
+	n.dialer.Consolidated(s)
+}
+
+// watch follows s until it ends, then adds its counters to the totals and counts how it
+// ended. It is called for every session the node learns about (dialled, consolidated or
+// unregistered); following one twice is a no-op.
+func (n *Node) watch(s *session.Session) {
+	if !n.traffic.add(s) {
+		return
+	}
+	if !n.spawn(func() {
+		<-s.Done()
+		n.ended(s)
+	}) {
+		n.traffic.end(s)
+	}
+}
+
+// ended accounts for a session that has ended.
+func (n *Node) ended(s *session.Session) {
+	n.traffic.end(s)
+	reason := session.ReasonOf(s.Err())
+	typ := s.Type().String()
+	n.metrics.sessionsClosed.WithLabelValues(typ, reason.String()).Inc()
+	if s.Status() != session.Consolidated && reason != session.ReasonFeelerDone {
+		n.metrics.handshakeFailures.WithLabelValues(typ, reason.String()).Inc()
+	}
+	log.Debugw("session ended", "peer", s.ID(), "type", typ, "status", s.Status(), "reason", reason)
+}
