@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
@@ -16,10 +15,10 @@ import (
 
 	"github.com/witnet-p2p/witnet-p2p/node/datadir"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
+	"github.com/witnet-p2p/witnet-p2p/node/inventory/inventorytest"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
-	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
 // gossipChildEnv makes the test binary run TestGossipChildProcess: a node on the given
@@ -39,25 +38,6 @@ func TestGossipChildProcess(t *testing.T) {
 	fmt.Printf("rpc %s\n", n.RPCAddr())
 	fmt.Printf("p2p %s\n", n.Addrs()[0])
 	select {}
-}
-
-// gossipTx is a value transfer distinct for each n (about 200 bytes), canonically encoded.
-func gossipTx(t *testing.T, n uint64) []byte {
-	pkh := make([]byte, 20)
-	binary.BigEndian.PutUint64(pkh, n)
-	txid := make([]byte, 32)
-	binary.BigEndian.PutUint64(txid, n)
-	body := &pb.VTTransactionBody{
-		Inputs: []*pb.Input{{OutputPointer: &pb.OutputPointer{TransactionId: &pb.Hash{Kind: &pb.Hash_SHA256{SHA256: txid}}, OutputIndex: 1}}},
-	}
-	for i := range 4 {
-		body.Outputs = append(body.Outputs, &pb.ValueTransferOutput{Pkh: &pb.PublicKeyHash{Hash: pkh}, Value: n*10 + uint64(i)})
-	}
-	tx := &pb.Transaction{Kind: &pb.Transaction_ValueTransfer{ValueTransfer: &pb.VTTransaction{Body: body}}}
-	protocol.Canonicalize(tx)
-	b, err := protocol.CanonicalBytes(tx)
-	require.NoError(t, err)
-	return b
 }
 
 // TestCrashDuringGossip: a node killed with SIGKILL while three neighbours gossip
@@ -104,7 +84,7 @@ func TestCrashDuringGossip(t *testing.T) {
 					return
 				default:
 				}
-				if _, isNew, err := nb.inv.Submit(protocol.KindTransaction, gossipTx(t, uint64(i+1)<<40|k)); err == nil && isNew {
+				if _, isNew, err := nb.inv.Submit(protocol.KindTransaction, inventorytest.TxBytes(uint64(i+1)<<40|k)); err == nil && isNew {
 					gossiped.Add(1)
 				}
 				if k%64 == 63 {
@@ -127,7 +107,7 @@ func TestCrashDuringGossip(t *testing.T) {
 				return
 			default:
 			}
-			h, err := inventory.SubmitItem(ctx, client, protocol.KindTransaction, gossipTx(t, 9<<40|k))
+			h, err := inventory.SubmitItem(ctx, client, protocol.KindTransaction, inventorytest.TxBytes(9<<40|k))
 			if err != nil {
 				return // the node was killed under the call: not acknowledged
 			}
