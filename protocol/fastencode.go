@@ -52,6 +52,9 @@ func tryFast(m *pb.Message, k Kind) bool {
 // generated struct keeps them (see unknownFieldsOf). Any other type, or a generated struct
 // whose layout is not the expected one, takes the reflective way.
 func hasUnknown(m proto.Message) bool {
+	if unknownByReflection {
+		return len(m.ProtoReflect().GetUnknown()) != 0
+	}
 	var (
 		p  unsafe.Pointer
 		at unknownAt
@@ -109,6 +112,10 @@ func hasUnknown(m proto.Message) bool {
 	}
 	return len(m.ProtoReflect().GetUnknown()) != 0
 }
+
+// unknownByReflection makes hasUnknown ask m.ProtoReflect().GetUnknown() for every
+// type (a benchmark switch of the codec comparison).
+var unknownByReflection bool
 
 // unknownAt is where a generated message struct keeps its unknown fields.
 type unknownAt struct {
