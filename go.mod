@@ -2,10 +2,7 @@ module github.com/witnet-p2p/witnet-p2p
 
 go 1.26.8
 
-tool (
-	github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
-	google.golang.org/protobuf/cmd/protoc-gen-go
-)
+tool google.golang.org/protobuf/cmd/protoc-gen-go
 
 require (
 	github.com/BurntSushi/toml v1.6.0
@@ -92,7 +89,6 @@ require (
 	github.com/pion/transport/v4 v4.0.1 // indirect
 	github.com/pion/turn/v4 v4.0.2 // indirect
 	github.com/pion/webrtc/v4 v4.1.2 // indirect
-	github.com/planetscale/vtprotobuf v0.6.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect

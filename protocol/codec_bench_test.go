@@ -23,11 +23,8 @@ type codec struct {
 }
 
 // codecs are the ways compared: "hand" is Marshal and the direct decoder (each falling
-// back to protobuf-go for what it does not take); "hand-protoreflect" is Marshal with
-// the direct encoder asking ProtoReflect().GetUnknown() instead of reading the generated
-// structs; "vtproto" is vtprotobuf's generated MarshalVT and UnmarshalVT;
-// "vtproto-discard" is UnmarshalVT followed by the protoreflect walk that drops unknown
-// fields as DiscardUnknown does; "proto" is protobuf-go (Deterministic, DiscardUnknown).
+// back to protobuf-go for what it does not take), "proto" is protobuf-go alone
+// (Deterministic, DiscardUnknown), the baseline. Neither validates.
 var codecs = []codec{
 	{"hand", Marshal, func(b []byte) (*pb.Message, error) {
 		if m, ok := decodeFast(b); ok {
@@ -36,31 +33,14 @@ var codecs = []codec{
 		m := new(pb.Message)
 		return m, unmarshalOpts.Unmarshal(b, m)
 	}},
-	{"hand-protoreflect", func(m *pb.Message) ([]byte, error) {
-		unknownByReflection = true
-		defer func() { unknownByReflection = false }()
-		return Marshal(m)
-	}, nil},
-	{"vtproto", (*pb.Message).MarshalVT, func(b []byte) (*pb.Message, error) {
-		m := new(pb.Message)
-		return m, m.UnmarshalVT(b)
-	}},
-	{"vtproto-discard", nil, func(b []byte) (*pb.Message, error) {
-		m := new(pb.Message)
-		if err := m.UnmarshalVT(b); err != nil {
-			return nil, err
-		}
-		dropUnknown(m.ProtoReflect())
-		return m, nil
-	}},
 	{"proto", func(m *pb.Message) ([]byte, error) { return canonicalMarshal.Marshal(m) }, func(b []byte) (*pb.Message, error) {
 		m := new(pb.Message)
 		return m, unmarshalOpts.Unmarshal(b, m)
 	}},
 }
 
-// BenchmarkCodec measures the codecs side by side on the messages a node exchanges most.
-// Run with -args -codec.rounds 5 for medians.
+// BenchmarkCodec measures the codecs side by side on the messages a node exchanges most,
+// interleaved: run with -args -codec.rounds 5 for medians (BENCHMARKS.md).
 func BenchmarkCodec(b *testing.B) {
 	cases := []struct {
 		name string
@@ -80,9 +60,6 @@ func BenchmarkCodec(b *testing.B) {
 			require.NoError(b, err)
 			for i := range codecs {
 				cd := codecs[(i+round)%len(codecs)]
-				if cd.marshal == nil {
-					continue
-				}
 				b.Run(fmt.Sprintf("Marshal/%s/codec=%s", c.name, cd.name), func(b *testing.B) {
 					got, err := cd.marshal(m)
 					require.NoError(b, err)
@@ -98,9 +75,6 @@ func BenchmarkCodec(b *testing.B) {
 			}
 			for i := range codecs {
 				cd := codecs[(i+round)%len(codecs)]
-				if cd.unmarshal == nil {
-					continue
-				}
 				b.Run(fmt.Sprintf("Unmarshal/%s/codec=%s", c.name, cd.name), func(b *testing.B) {
 					got, err := cd.unmarshal(want)
 					require.NoError(b, err)

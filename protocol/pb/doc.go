@@ -10,6 +10,4 @@ package pb
 
 //go:generate go build -o protoc-gen-go.bin google.golang.org/protobuf/cmd/protoc-gen-go
 //go:generate protoc --plugin=protoc-gen-go=protoc-gen-go.bin --go_out=. --go_opt=paths=source_relative witnet.proto
-//go:generate go build -o protoc-gen-go-vtproto.bin github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
-//go:generate protoc --plugin=protoc-gen-go-vtproto=protoc-gen-go-vtproto.bin --go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size witnet.proto
-//go:generate rm -f protoc-gen-go.bin protoc-gen-go-vtproto.bin
+//go:generate rm -f protoc-gen-go.bin
