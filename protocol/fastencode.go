@@ -1,10 +1,8 @@
 package protocol
 
 import (
-	"reflect"
 	"sync"
 	"unicode/utf8"
-	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -13,9 +11,10 @@ import (
 )
 
 // A direct encoder for the hot commands (those fastdecode.go reads; of transactions, value
-// transfers only). proto.Marshal sizes
-// and then writes every message, finding each oneof member's coder through a map keyed by
-// its Go type; this encoder writes the same bytes in one pass.
+// transfers only). proto.Marshal sizes and then writes every message, finding each oneof
+// member's coder through a map keyed by its Go type; this encoder writes the same bytes in
+// one pass. It reads the generated structs through their exported fields and getters only,
+// and asks protobuf's public API for unknown fields.
 //
 // It follows the proto3 rules the generated code follows: fields in field-number order,
 // a scalar only when it is not zero, a singular sub-message whenever its pointer is not
@@ -45,113 +44,12 @@ func tryFast(m *pb.Message, k Kind) bool {
 	return vt
 }
 
-// hasUnknown reports whether m carries unknown fields (which proto.Marshal would write).
-// The encoder asks this of every message it writes, and the reflective way
-// (m.ProtoReflect().GetUnknown()) was a tenth of the cost of encoding a LastBeacon; for the
-// message types it writes, the unknown fields are read directly at the offset where the
-// generated struct keeps them (see unknownFieldsOf). Any other type, or a generated struct
-// whose layout is not the expected one, takes the reflective way.
+// hasUnknown reports whether m carries unknown fields, which proto.Marshal would write
+// (the encoder then declines). It asks protobuf's public reflection API; m must not be a
+// typed nil (every caller checks its pointer first).
 func hasUnknown(m proto.Message) bool {
-	var (
-		p  unsafe.Pointer
-		at unknownAt
-	)
-	switch m := m.(type) {
-	case *pb.Message:
-		p, at = unsafe.Pointer(m), unknownMessage
-	case *pb.Message_Command:
-		p, at = unsafe.Pointer(m), unknownMessage_Command
-	case *pb.Verack:
-		p, at = unsafe.Pointer(m), unknownVerack
-	case *pb.GetPeers:
-		p, at = unsafe.Pointer(m), unknownGetPeers
-	case *pb.InventoryAnnouncement:
-		p, at = unsafe.Pointer(m), unknownInventoryAnnouncement
-	case *pb.InventoryRequest:
-		p, at = unsafe.Pointer(m), unknownInventoryRequest
-	case *pb.InventoryEntry:
-		p, at = unsafe.Pointer(m), unknownInventoryEntry
-	case *pb.Hash:
-		p, at = unsafe.Pointer(m), unknownHash
-	case *pb.LastBeacon:
-		p, at = unsafe.Pointer(m), unknownLastBeacon
-	case *pb.CheckpointBeacon:
-		p, at = unsafe.Pointer(m), unknownCheckpointBeacon
-	case *pb.Version:
-		p, at = unsafe.Pointer(m), unknownVersion
-	case *pb.Address:
-		p, at = unsafe.Pointer(m), unknownAddress
-	case *pb.Transaction:
-		p, at = unsafe.Pointer(m), unknownTransaction
-	case *pb.VTTransaction:
-		p, at = unsafe.Pointer(m), unknownVTTransaction
-	case *pb.VTTransactionBody:
-		p, at = unsafe.Pointer(m), unknownVTTransactionBody
-	case *pb.Input:
-		p, at = unsafe.Pointer(m), unknownInput
-	case *pb.OutputPointer:
-		p, at = unsafe.Pointer(m), unknownOutputPointer
-	case *pb.ValueTransferOutput:
-		p, at = unsafe.Pointer(m), unknownValueTransferOutput
-	case *pb.PublicKeyHash:
-		p, at = unsafe.Pointer(m), unknownPublicKeyHash
-	case *pb.KeyedSignature:
-		p, at = unsafe.Pointer(m), unknownKeyedSignature
-	case *pb.Signature:
-		p, at = unsafe.Pointer(m), unknownSignature
-	case *pb.Secp256K1Signature:
-		p, at = unsafe.Pointer(m), unknownSecp256K1Signature
-	case *pb.PublicKey:
-		p, at = unsafe.Pointer(m), unknownPublicKey
-	}
-	if at.ok {
-		return p != nil && len(*(*[]byte)(unsafe.Add(p, at.offset))) != 0
-	}
 	return len(m.ProtoReflect().GetUnknown()) != 0
 }
-
-// unknownAt is where a generated message struct keeps its unknown fields.
-type unknownAt struct {
-	offset uintptr
-	ok     bool // the struct has an unknownFields field of type []byte, at offset
-}
-
-// unknownFieldsOf finds the unknownFields field of the generated struct t, the field in
-// which protobuf-go keeps the bytes of unknown fields (it finds it by the same name).
-func unknownFieldsOf(t reflect.Type) unknownAt {
-	f, ok := t.FieldByName("unknownFields")
-	if !ok || f.Type.Kind() != reflect.Slice || f.Type.Elem().Kind() != reflect.Uint8 {
-		return unknownAt{}
-	}
-	return unknownAt{offset: f.Offset, ok: true}
-}
-
-// Where the message types the encoder writes keep their unknown fields.
-var (
-	unknownMessage               = unknownFieldsOf(reflect.TypeFor[pb.Message]())
-	unknownMessage_Command       = unknownFieldsOf(reflect.TypeFor[pb.Message_Command]())
-	unknownVerack                = unknownFieldsOf(reflect.TypeFor[pb.Verack]())
-	unknownGetPeers              = unknownFieldsOf(reflect.TypeFor[pb.GetPeers]())
-	unknownInventoryAnnouncement = unknownFieldsOf(reflect.TypeFor[pb.InventoryAnnouncement]())
-	unknownInventoryRequest      = unknownFieldsOf(reflect.TypeFor[pb.InventoryRequest]())
-	unknownInventoryEntry        = unknownFieldsOf(reflect.TypeFor[pb.InventoryEntry]())
-	unknownHash                  = unknownFieldsOf(reflect.TypeFor[pb.Hash]())
-	unknownLastBeacon            = unknownFieldsOf(reflect.TypeFor[pb.LastBeacon]())
-	unknownCheckpointBeacon      = unknownFieldsOf(reflect.TypeFor[pb.CheckpointBeacon]())
-	unknownVersion               = unknownFieldsOf(reflect.TypeFor[pb.Version]())
-	unknownAddress               = unknownFieldsOf(reflect.TypeFor[pb.Address]())
-	unknownTransaction           = unknownFieldsOf(reflect.TypeFor[pb.Transaction]())
-	unknownVTTransaction         = unknownFieldsOf(reflect.TypeFor[pb.VTTransaction]())
-	unknownVTTransactionBody     = unknownFieldsOf(reflect.TypeFor[pb.VTTransactionBody]())
-	unknownInput                 = unknownFieldsOf(reflect.TypeFor[pb.Input]())
-	unknownOutputPointer         = unknownFieldsOf(reflect.TypeFor[pb.OutputPointer]())
-	unknownValueTransferOutput   = unknownFieldsOf(reflect.TypeFor[pb.ValueTransferOutput]())
-	unknownPublicKeyHash         = unknownFieldsOf(reflect.TypeFor[pb.PublicKeyHash]())
-	unknownKeyedSignature        = unknownFieldsOf(reflect.TypeFor[pb.KeyedSignature]())
-	unknownSignature             = unknownFieldsOf(reflect.TypeFor[pb.Signature]())
-	unknownSecp256K1Signature    = unknownFieldsOf(reflect.TypeFor[pb.Secp256K1Signature]())
-	unknownPublicKey             = unknownFieldsOf(reflect.TypeFor[pb.PublicKey]())
-)
 
 // openField appends tag and a one-byte length placeholder and returns where the field's
 // body starts.
