@@ -84,9 +84,9 @@ func (r *Reader) readFrame(inPlace bool) ([]byte, error) {
 		return nil, eofIsUnexpected(err)
 	}
 	n := binary.BigEndian.Uint32(r.buf[r.r:])
-	if uint64(n) > uint64(r.max) {
+	if err := checkSize(uint64(n), r.max); err != nil {
 		r.r += HeaderSize
-		return nil, &FrameTooLargeError{Size: uint64(n), Max: r.max}
+		return nil, err
 	}
 	if inPlace && uint64(n)+HeaderSize <= uint64(len(r.buf)) {
 		size := HeaderSize + int(n)

@@ -74,17 +74,16 @@ func (b *sendBatch) addSeparate(payload []byte, k protocol.Kind) {
 // refused with a *codec.FrameTooLargeError; on any error the batch is left as it was.
 func (b *sendBatch) add(m *pb.Message, k protocol.Kind, max int) error {
 	start := len(b.buf)
-	buf, err := protocol.MarshalAppend(codec.AppendHeader(b.buf, 0), m)
+	buf, err := protocol.MarshalAppend(codec.StartFrame(b.buf), m)
 	if err != nil {
 		b.buf = buf[:start]
 		return err
 	}
-	n := len(buf) - start - codec.HeaderSize
-	if n > max {
+	n, err := codec.FinishFrame(buf, start, max)
+	if err != nil {
 		b.buf = buf[:start]
-		return &codec.FrameTooLargeError{Size: uint64(n), Max: max}
+		return err
 	}
-	codec.PutHeader(buf[start:], n)
 	f := outFrame{size: uint32(n), kind: k}
 	if n > maxInlinePayload {
 		f.big = append([]byte(nil), buf[start+codec.HeaderSize:]...)
@@ -171,8 +170,8 @@ func (q *sendQueue) push(m *pb.Message, k protocol.Kind, max int, wait bool, clo
 		if payload, err = protocol.Marshal(m); err != nil {
 			return err
 		}
-		if len(payload) > max {
-			return &codec.FrameTooLargeError{Size: uint64(len(payload)), Max: max}
+		if err := codec.CheckSize(len(payload), max); err != nil {
+			return err
 		}
 	}
 	for {
