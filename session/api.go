@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ func (t Type) String() string {
 	case Feeler:
 		return "feeler"
 	}
-	return "type(" + itoa(uint64(t)) + ")"
+	return "type(" + strconv.FormatUint(uint64(t), 10) + ")"
 }
 
 // Status is where a session is in its life: before or after the handshake.
@@ -89,7 +90,7 @@ func (s Status) String() string {
 	case Consolidated:
 		return "consolidated"
 	}
-	return "status(" + itoa(uint64(s)) + ")"
+	return "status(" + strconv.FormatUint(uint64(s), 10) + ")"
 }
 
 // Peer describes the remote end of a session.
@@ -394,21 +395,6 @@ func (n *NonceSet) Contains(nonce uint64) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.set[nonce] > 0
-}
-
-// itoa formats v without importing strconv into every file.
-func itoa(v uint64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
 }
 
 // Stats are a session's message counters, indexed by protocol.Kind (index 0,

@@ -1,6 +1,9 @@
 package session
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // Reason says why a session ended. It is an error, so Session.Err can return it directly
 // (possibly wrapped with its cause: use errors.Is(err, ReasonX) or ReasonOf(err)).
@@ -86,7 +89,7 @@ func (r Reason) Error() string {
 	if r < numReasons {
 		return "session: " + reasonNames[r]
 	}
-	return "session: reason(" + itoa(uint64(r)) + ")"
+	return "session: reason(" + strconv.FormatUint(uint64(r), 10) + ")"
 }
 
 // String returns the reason's short name, for logs and metric labels.
@@ -94,7 +97,7 @@ func (r Reason) String() string {
 	if r < numReasons {
 		return reasonNames[r]
 	}
-	return "reason(" + itoa(uint64(r)) + ")"
+	return "reason(" + strconv.FormatUint(uint64(r), 10) + ")"
 }
 
 // Ices reports whether a session of type t that ends for reason r ices the peer.
