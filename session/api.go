@@ -217,6 +217,39 @@ type VoteSource interface {
 	SuperBlockVotes() []*pb.SuperBlockVote
 }
 
+// Stand-ins for the services Config leaves nil (see withDefaults): no registry, an empty
+// address book and inventory, a chain with no checkpoint at epoch 0.
+type (
+	nopRegistry    struct{}
+	nopAddressBook struct{}
+	nopInventory   struct{}
+	zeroChain      struct{}
+)
+
+func (nopRegistry) Register(*Session) error                              { return nil }
+func (nopRegistry) Consolidate(*Session) error                           { return nil }
+func (nopRegistry) Unregister(*Session, Type, Status)                    {}
+func (nopRegistry) OutboundBeacon(*Session, *pb.LastBeacon)              {}
+func (nopAddressBook) PeersForGetPeers() [][]byte                        { return nil }
+func (nopAddressBook) AddPeers(Peer, [][]byte)                           {}
+func (nopAddressBook) Good(Peer)                                         {}
+func (nopAddressBook) Ice(Peer)                                          {}
+func (nopAddressBook) RemoveTried(Peer)                                  {}
+func (nopInventory) Missing(e []*pb.InventoryEntry) []*pb.InventoryEntry { return e }
+func (nopInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
+func (nopInventory) Received(*Session, *pb.Message)                      {}
+func (zeroChain) LastBeacon() *pb.LastBeacon                             { return protocol.NewLastBeaconPB(nil, nil) }
+func (zeroChain) Epoch(time.Time) uint32                                 { return 0 }
+func (zeroChain) SuperBlockTarget() *pb.CheckpointBeacon                 { return nil }
+func (zeroChain) InboundBeacon(*Session, *pb.LastBeacon)                 {}
+
+var (
+	_ Registry    = nopRegistry{}
+	_ AddressBook = nopAddressBook{}
+	_ Inventory   = nopInventory{}
+	_ Chain       = zeroChain{}
+)
+
 // Budgets are the limits a session applies to its peer: what the peer may send (message
 // and byte budgets), how bad its misbehaviour score may get, and how long it may leave our
 // writes blocked. A peer that exceeds a budget or reaches the threshold is disconnected

@@ -380,35 +380,3 @@ func cloneOrNil[M proto.Message](m M) M {
 	}
 	return proto.Clone(m).(M)
 }
-
-// Stand-ins for the services Config leaves nil.
-type (
-	nopRegistry    struct{}
-	nopAddressBook struct{}
-	nopInventory   struct{}
-	zeroChain      struct{}
-)
-
-func (nopRegistry) Register(*Session) error                              { return nil }
-func (nopRegistry) Consolidate(*Session) error                           { return nil }
-func (nopRegistry) Unregister(*Session, Type, Status)                    {}
-func (nopRegistry) OutboundBeacon(*Session, *pb.LastBeacon)              {}
-func (nopAddressBook) PeersForGetPeers() [][]byte                        { return nil }
-func (nopAddressBook) AddPeers(Peer, [][]byte)                           {}
-func (nopAddressBook) Good(Peer)                                         {}
-func (nopAddressBook) Ice(Peer)                                          {}
-func (nopAddressBook) RemoveTried(Peer)                                  {}
-func (nopInventory) Missing(e []*pb.InventoryEntry) []*pb.InventoryEntry { return e }
-func (nopInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
-func (nopInventory) Received(*Session, *pb.Message)                      {}
-func (zeroChain) LastBeacon() *pb.LastBeacon                             { return protocol.NewLastBeaconPB(nil, nil) }
-func (zeroChain) Epoch(time.Time) uint32                                 { return 0 }
-func (zeroChain) SuperBlockTarget() *pb.CheckpointBeacon                 { return nil }
-func (zeroChain) InboundBeacon(*Session, *pb.LastBeacon)                 {}
-
-var (
-	_ Registry    = nopRegistry{}
-	_ AddressBook = nopAddressBook{}
-	_ Inventory   = nopInventory{}
-	_ Chain       = zeroChain{}
-)
