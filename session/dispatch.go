@@ -317,11 +317,9 @@ func (s *Session) GetPeers() error {
 }
 
 // AnnounceItems sends an InventoryAnnouncement of entries (block hashes, in sync answer
-// order). It returns ErrEmptyInventory for an empty list.
+// order). It returns ErrEmptyInventory (protocol.ErrEmptyInventory) for an empty list,
+// as protocol.NewInventoryAnnouncement does.
 func (s *Session) AnnounceItems(entries []*pb.InventoryEntry) error {
-	if len(entries) == 0 {
-		return ErrEmptyInventory
-	}
 	m, err := protocol.NewInventoryAnnouncement(s.cfg.Magic, entries)
 	if err != nil {
 		return err

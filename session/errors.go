@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"strconv"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
 )
 
 // Reason says why a session ended. It is an error, so Session.Err can return it directly
@@ -159,8 +161,9 @@ var (
 	// the handshake completed: witnet peers ignore those messages in that state.
 	ErrNotConsolidated = errors.New("session: not consolidated")
 	// ErrEmptyInventory is returned by AnnounceItems given no entries (witnet-rust never
-	// sends an empty announcement).
-	ErrEmptyInventory = errors.New("session: empty inventory list")
+	// sends an empty announcement). It is protocol.ErrEmptyInventory, the error of the
+	// inventory builders, under the name session's callers know.
+	ErrEmptyInventory = protocol.ErrEmptyInventory
 	// ErrNotItem is returned by SendInventoryItem for a message that is not a Block,
 	// Transaction, SuperBlock or SuperBlockVote.
 	ErrNotItem = errors.New("session: not an inventory item message")

@@ -621,6 +621,7 @@ func TestSeedAPIStates(t *testing.T) {
 	consolidateInbound(t, p, e.clock, s)
 
 	require.ErrorIs(t, s.AnnounceItems(nil), ErrEmptyInventory)
+	require.ErrorIs(t, s.AnnounceItems([]*pb.InventoryEntry{}), protocol.ErrEmptyInventory, "one error, both names")
 	require.ErrorIs(t, s.SendInventoryItem(protocol.NewGetPeers(protocol.Magic)), ErrNotItem)
 
 	want := map[string]protocol.Kind{
