@@ -10,16 +10,17 @@ import "encoding/binary"
 // CheckSize returns a *FrameTooLargeError when a payload of n bytes is longer than
 // maxFrameSize (a non-positive maxFrameSize means DefaultMaxFrameSize), else nil.
 func CheckSize(n, maxFrameSize int) error {
-	return checkSize(uint64(n), normalizeMax(maxFrameSize))
-}
-
-// checkSize is CheckSize for a maximum already normalized.
-func checkSize(n uint64, max int) error {
-	if n > uint64(max) {
-		return &FrameTooLargeError{Size: n, Max: max}
+	if max := normalizeMax(maxFrameSize); tooLarge(uint64(n), max) {
+		return &FrameTooLargeError{Size: uint64(n), Max: max}
 	}
 	return nil
 }
+
+// tooLarge reports whether a payload of n bytes exceeds max, a maximum already
+// normalized. It is the one test of the limit; the callers on hot paths (the Reader, the
+// Writer) build the *FrameTooLargeError themselves, so that no error value is produced
+// and tested when the frame fits.
+func tooLarge(n uint64, max int) bool { return n > uint64(max) }
 
 // AppendHeader appends the header of a frame whose payload is n bytes long to dst; the
 // caller writes the payload after it, from wherever it keeps it. n must have passed
@@ -42,8 +43,8 @@ func StartFrame(dst []byte) []byte {
 // *FrameTooLargeError, the header left unwritten; the caller then drops buf[start:].
 func FinishFrame(buf []byte, start, maxFrameSize int) (int, error) {
 	n := len(buf) - start - HeaderSize
-	if err := CheckSize(n, maxFrameSize); err != nil {
-		return 0, err
+	if max := normalizeMax(maxFrameSize); tooLarge(uint64(n), max) {
+		return 0, &FrameTooLargeError{Size: uint64(n), Max: max}
 	}
 	binary.BigEndian.PutUint32(buf[start:], uint32(n))
 	return n, nil

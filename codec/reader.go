@@ -84,9 +84,9 @@ func (r *Reader) readFrame(inPlace bool) ([]byte, error) {
 		return nil, eofIsUnexpected(err)
 	}
 	n := binary.BigEndian.Uint32(r.buf[r.r:])
-	if err := checkSize(uint64(n), r.max); err != nil {
+	if tooLarge(uint64(n), r.max) {
 		r.r += HeaderSize
-		return nil, err
+		return nil, &FrameTooLargeError{Size: uint64(n), Max: r.max}
 	}
 	if inPlace && uint64(n)+HeaderSize <= uint64(len(r.buf)) {
 		size := HeaderSize + int(n)

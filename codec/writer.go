@@ -43,8 +43,8 @@ func (w *Writer) Append(payload []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := checkSize(uint64(len(payload)), w.max); err != nil {
-		return err
+	if tooLarge(uint64(len(payload)), w.max) {
+		return &FrameTooLargeError{Size: uint64(len(payload)), Max: w.max}
 	}
 	need := HeaderSize + len(payload)
 	if need > cap(w.buf)-len(w.buf) && len(w.buf) > 0 && need <= cap(w.buf) {
