@@ -3,9 +3,10 @@ package codec
 // HeaderSize is the length of the frame header: a big-endian uint32 payload length.
 const HeaderSize = 4
 
-// DefaultMaxFrameSize is the largest payload accepted when a Reader or Writer is created
-// with a non-positive maximum. 8 MiB is well above the largest block witnet-rust produces
-// while bounding what one announced length can make us allocate.
+// DefaultMaxFrameSize is the largest payload accepted where a non-positive maximum is
+// given (to NewReader, NewWriter, CheckSize or FinishFrame). 8 MiB is well above the
+// largest block witnet-rust produces while bounding what one announced length can make us
+// allocate.
 const DefaultMaxFrameSize = 8 << 20
 
 // maxWireLen is the largest length a 4-byte header can express.

@@ -6,6 +6,12 @@
 // frame size, and the Reader checks it before it allocates or reads a payload, so a peer
 // cannot make us buffer gigabytes by announcing a large frame.
 //
-// A Reader and a Writer each belong to one goroutine: the session's read loop and its
-// write loop. Neither is safe for concurrent use.
+// The header's encoding and the size limit are written once, in frame.go, and every
+// encoder uses them. A Writer frames payloads that are already encoded onto a stream
+// through a buffer of its own; the message tool and test peers use it. A session does not:
+// its messages are encoded by whichever goroutine queues them, straight into the pooled
+// buffer of the session's next write (StartFrame, then the payload, then FinishFrame), and
+// its writer goroutine writes that buffer as it is. A Reader reads frames from a stream; a
+// session's reader goroutine owns one. Neither a Reader nor a Writer is safe for
+// concurrent use.
 package codec

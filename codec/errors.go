@@ -11,11 +11,11 @@ import (
 var ErrFrameTooLarge = errors.New("codec: frame too large")
 
 // FrameTooLargeError reports a frame longer than the maximum frame size: announced by a
-// length header on the read side, or the length of a payload given to a Writer.
+// length header on the read side, or the length of a payload being framed.
 type FrameTooLargeError struct {
 	// Size is the payload length in bytes (the header value when reading).
 	Size uint64
-	// Max is the maximum payload length the Reader or Writer accepts.
+	// Max is the maximum payload length in force.
 	Max int
 }
 

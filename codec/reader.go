@@ -84,7 +84,7 @@ func (r *Reader) readFrame(inPlace bool) ([]byte, error) {
 		return nil, eofIsUnexpected(err)
 	}
 	n := binary.BigEndian.Uint32(r.buf[r.r:])
-	if uint64(n) > uint64(r.max) {
+	if tooLarge(uint64(n), r.max) {
 		r.r += HeaderSize
 		return nil, &FrameTooLargeError{Size: uint64(n), Max: r.max}
 	}

@@ -1,16 +1,14 @@
 package codec
 
-import (
-	"encoding/binary"
-	"io"
-)
+import "io"
 
 // Writer writes length-prefixed frames to a stream. Frames given to Append are collected in
 // an internal buffer and reach the stream on Flush, normally as a single Write, so a batch
 // of small messages costs one write on the libp2p stream. Once its buffer exists, a Writer
 // does not allocate.
 //
-// A Writer is not safe for concurrent use: a session has one writer goroutine that owns it.
+// A Writer suits a caller that holds encoded payloads: the message tool, and test peers
+// that write frames by hand. It is not safe for concurrent use.
 //
 // Errors are sticky: after a failed Write to the underlying stream, part of a frame may
 // have been sent, so the stream can no longer be framed and every later call returns the
@@ -45,7 +43,7 @@ func (w *Writer) Append(payload []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if uint64(len(payload)) > uint64(w.max) {
+	if tooLarge(uint64(len(payload)), w.max) {
 		return &FrameTooLargeError{Size: uint64(len(payload)), Max: w.max}
 	}
 	need := HeaderSize + len(payload)
@@ -55,8 +53,7 @@ func (w *Writer) Append(payload []byte) error {
 		}
 	}
 	if need <= cap(w.buf)-len(w.buf) {
-		w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(len(payload)))
-		w.buf = append(w.buf, payload...)
+		w.buf = append(AppendHeader(w.buf, len(payload)), payload...)
 		return nil
 	}
 	// Larger than the buffer: send the pending frames together with this header, then the
@@ -66,7 +63,7 @@ func (w *Writer) Append(payload []byte) error {
 			return err
 		}
 	}
-	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(len(payload)))
+	w.buf = AppendHeader(w.buf, len(payload))
 	if err := w.Flush(); err != nil {
 		return err
 	}
@@ -106,18 +103,4 @@ func (w *Writer) write(p []byte) error {
 		w.err = err
 	}
 	return err
-}
-
-// AppendHeader appends the header of a frame whose payload is n bytes long to dst. With
-// PutHeader it lets a caller build frames in a buffer of its own: append a header for 0,
-// append the payload, then put the real length. n must not exceed what a header can
-// express (the caller checks its frame limit first).
-func AppendHeader(dst []byte, n int) []byte {
-	return binary.BigEndian.AppendUint32(dst, uint32(n))
-}
-
-// PutHeader writes the header of a frame whose payload is n bytes long into the first
-// HeaderSize bytes of b.
-func PutHeader(b []byte, n int) {
-	binary.BigEndian.PutUint32(b, uint32(n))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ func (t Type) String() string {
 	case Feeler:
 		return "feeler"
 	}
-	return "type(" + itoa(uint64(t)) + ")"
+	return "type(" + strconv.FormatUint(uint64(t), 10) + ")"
 }
 
 // Status is where a session is in its life: before or after the handshake.
@@ -89,7 +90,7 @@ func (s Status) String() string {
 	case Consolidated:
 		return "consolidated"
 	}
-	return "status(" + itoa(uint64(s)) + ")"
+	return "status(" + strconv.FormatUint(uint64(s), 10) + ")"
 }
 
 // Peer describes the remote end of a session.
@@ -215,6 +216,39 @@ type VoteSource interface {
 	// SuperBlockVotes returns the votes to send, which are only read.
 	SuperBlockVotes() []*pb.SuperBlockVote
 }
+
+// Stand-ins for the services Config leaves nil (see withDefaults): no registry, an empty
+// address book and inventory, a chain with no checkpoint at epoch 0.
+type (
+	nopRegistry    struct{}
+	nopAddressBook struct{}
+	nopInventory   struct{}
+	zeroChain      struct{}
+)
+
+func (nopRegistry) Register(*Session) error                              { return nil }
+func (nopRegistry) Consolidate(*Session) error                           { return nil }
+func (nopRegistry) Unregister(*Session, Type, Status)                    {}
+func (nopRegistry) OutboundBeacon(*Session, *pb.LastBeacon)              {}
+func (nopAddressBook) PeersForGetPeers() [][]byte                        { return nil }
+func (nopAddressBook) AddPeers(Peer, [][]byte)                           {}
+func (nopAddressBook) Good(Peer)                                         {}
+func (nopAddressBook) Ice(Peer)                                          {}
+func (nopAddressBook) RemoveTried(Peer)                                  {}
+func (nopInventory) Missing(e []*pb.InventoryEntry) []*pb.InventoryEntry { return e }
+func (nopInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
+func (nopInventory) Received(*Session, *pb.Message)                      {}
+func (zeroChain) LastBeacon() *pb.LastBeacon                             { return protocol.NewLastBeaconPB(nil, nil) }
+func (zeroChain) Epoch(time.Time) uint32                                 { return 0 }
+func (zeroChain) SuperBlockTarget() *pb.CheckpointBeacon                 { return nil }
+func (zeroChain) InboundBeacon(*Session, *pb.LastBeacon)                 {}
+
+var (
+	_ Registry    = nopRegistry{}
+	_ AddressBook = nopAddressBook{}
+	_ Inventory   = nopInventory{}
+	_ Chain       = zeroChain{}
+)
 
 // Budgets are the limits a session applies to its peer: what the peer may send (message
 // and byte budgets), how bad its misbehaviour score may get, and how long it may leave our
@@ -394,21 +428,6 @@ func (n *NonceSet) Contains(nonce uint64) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.set[nonce] > 0
-}
-
-// itoa formats v without importing strconv into every file.
-func itoa(v uint64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
 }
 
 // Stats are a session's message counters, indexed by protocol.Kind (index 0,

@@ -19,7 +19,10 @@ func (RealClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterF
 
 // FakeClock is a manual Clock for tests: time moves only when Advance or Set is called,
 // and timers whose deadline is reached then fire, each in its own goroutine (as
-// time.AfterFunc does), in deadline order. It is safe for concurrent use.
+// time.AfterFunc does), started in deadline order. Advance and Set do not wait for those
+// goroutines: a test inside a testing/synctest bubble follows them with synctest.Wait,
+// which returns once they have run and every goroutine they woke is blocked again;
+// elsewhere, wait on a condition they establish. It is safe for concurrent use.
 type FakeClock struct {
 	mu     sync.Mutex
 	now    time.Time

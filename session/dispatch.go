@@ -317,11 +317,9 @@ func (s *Session) GetPeers() error {
 }
 
 // AnnounceItems sends an InventoryAnnouncement of entries (block hashes, in sync answer
-// order). It returns ErrEmptyInventory for an empty list.
+// order). It returns ErrEmptyInventory (protocol.ErrEmptyInventory) for an empty list,
+// as protocol.NewInventoryAnnouncement does.
 func (s *Session) AnnounceItems(entries []*pb.InventoryEntry) error {
-	if len(entries) == 0 {
-		return ErrEmptyInventory
-	}
 	m, err := protocol.NewInventoryAnnouncement(s.cfg.Magic, entries)
 	if err != nil {
 		return err
@@ -380,35 +378,3 @@ func cloneOrNil[M proto.Message](m M) M {
 	}
 	return proto.Clone(m).(M)
 }
-
-// Stand-ins for the services Config leaves nil.
-type (
-	nopRegistry    struct{}
-	nopAddressBook struct{}
-	nopInventory   struct{}
-	zeroChain      struct{}
-)
-
-func (nopRegistry) Register(*Session) error                              { return nil }
-func (nopRegistry) Consolidate(*Session) error                           { return nil }
-func (nopRegistry) Unregister(*Session, Type, Status)                    {}
-func (nopRegistry) OutboundBeacon(*Session, *pb.LastBeacon)              {}
-func (nopAddressBook) PeersForGetPeers() [][]byte                        { return nil }
-func (nopAddressBook) AddPeers(Peer, [][]byte)                           {}
-func (nopAddressBook) Good(Peer)                                         {}
-func (nopAddressBook) Ice(Peer)                                          {}
-func (nopAddressBook) RemoveTried(Peer)                                  {}
-func (nopInventory) Missing(e []*pb.InventoryEntry) []*pb.InventoryEntry { return e }
-func (nopInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
-func (nopInventory) Received(*Session, *pb.Message)                      {}
-func (zeroChain) LastBeacon() *pb.LastBeacon                             { return protocol.NewLastBeaconPB(nil, nil) }
-func (zeroChain) Epoch(time.Time) uint32                                 { return 0 }
-func (zeroChain) SuperBlockTarget() *pb.CheckpointBeacon                 { return nil }
-func (zeroChain) InboundBeacon(*Session, *pb.LastBeacon)                 {}
-
-var (
-	_ Registry    = nopRegistry{}
-	_ AddressBook = nopAddressBook{}
-	_ Inventory   = nopInventory{}
-	_ Chain       = zeroChain{}
-)

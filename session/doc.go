@@ -8,17 +8,19 @@
 // package goes beyond it (self-connection detection, a bounded send queue, typed
 // disconnect reasons, no panics on bad input) the code says so.
 //
-// Each started session runs exactly two goroutines: a reader, which owns the handshake
-// state machine (handshake.go, a pure function of the flags, the message and the time)
-// and performs its effects (dispatch.go), and a writer, which writes everything queued
-// at once: messages are encoded, framed, into pooled batch buffers as they are queued,
-// so an idle session holds no send buffer.
+// Each started session runs exactly two goroutines: a reader, which reads frames with a
+// codec.Reader, owns the handshake state machine (handshake.go, a pure function of the
+// flags, the message and the time) and performs its effects (dispatch.go); and a writer,
+// which writes everything queued at once (sendqueue.go). The writer does not frame
+// anything: whichever goroutine queues a message encodes and frames it (codec.StartFrame,
+// codec.FinishFrame) straight into the pooled buffer of the next write, which the writer
+// takes whole, so an idle session holds no send buffer.
 // When the session ends, a short-lived third goroutine closes the stream (or resets it,
 // after an error), so that nothing that closes a session waits on the network. The
 // handshake timeout and the write-stall check are Clock timers, so tests drive them with
-// a FakeClock. Whatever ends a session, its Registry sees exactly one
-// Unregister, after both goroutines returned; Done then closes and Err says why, as a
-// Reason (errors.go).
+// a FakeClock, inside a testing/synctest bubble. Whatever ends a session, its Registry
+// sees exactly one Unregister, after both goroutines returned; Done then closes and Err
+// says why, as a Reason (errors.go).
 //
 // Beyond witnet-rust, a session polices its peer (police.go): received messages and bytes
 // are charged to token-bucket budgets, messages the protocol ignores cost misbehaviour

@@ -1,6 +1,11 @@
 package session
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+
+	"github.com/witnet-p2p/witnet-p2p/protocol"
+)
 
 // Reason says why a session ended. It is an error, so Session.Err can return it directly
 // (possibly wrapped with its cause: use errors.Is(err, ReasonX) or ReasonOf(err)).
@@ -86,7 +91,7 @@ func (r Reason) Error() string {
 	if r < numReasons {
 		return "session: " + reasonNames[r]
 	}
-	return "session: reason(" + itoa(uint64(r)) + ")"
+	return "session: reason(" + strconv.FormatUint(uint64(r), 10) + ")"
 }
 
 // String returns the reason's short name, for logs and metric labels.
@@ -94,7 +99,7 @@ func (r Reason) String() string {
 	if r < numReasons {
 		return reasonNames[r]
 	}
-	return "reason(" + itoa(uint64(r)) + ")"
+	return "reason(" + strconv.FormatUint(uint64(r), 10) + ")"
 }
 
 // Ices reports whether a session of type t that ends for reason r ices the peer.
@@ -156,8 +161,9 @@ var (
 	// the handshake completed: witnet peers ignore those messages in that state.
 	ErrNotConsolidated = errors.New("session: not consolidated")
 	// ErrEmptyInventory is returned by AnnounceItems given no entries (witnet-rust never
-	// sends an empty announcement).
-	ErrEmptyInventory = errors.New("session: empty inventory list")
+	// sends an empty announcement). It is protocol.ErrEmptyInventory, the error of the
+	// inventory builders, under the name session's callers know.
+	ErrEmptyInventory = protocol.ErrEmptyInventory
 	// ErrNotItem is returned by SendInventoryItem for a message that is not a Block,
 	// Transaction, SuperBlock or SuperBlockVote.
 	ErrNotItem = errors.New("session: not an inventory item message")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -38,41 +39,45 @@ func FuzzSession(f *testing.F) {
 		typ := Type(data[0] % 3)
 		stream := data[1:]
 
-		e := fuzzEnv()
-		c1, c2 := net.Pipe()
-		drained := make(chan struct{})
-		go func() { // the peer reads whatever the session sends
-			defer close(drained)
-			_, _ = io.Copy(io.Discard, c2)
-		}()
-		s := New(c1, testPeer(t, 1), typ, e.cfg)
-		s.Start()
-		_, _ = c2.Write(stream) // returns early with an error if the session ends first
-		_ = c2.Close()
+		// In a synctest bubble: a session that never ends fails at once (virtual time), and
+		// so does any goroutine it leaves behind.
+		synctest.Test(t, func(t *testing.T) {
+			e := fuzzEnv()
+			c1, c2 := net.Pipe()
+			drained := make(chan struct{})
+			go func() { // the peer reads whatever the session sends
+				defer close(drained)
+				_, _ = io.Copy(io.Discard, c2)
+			}()
+			s := New(c1, testPeer(t, 1), typ, e.cfg)
+			s.Start()
+			_, _ = c2.Write(stream) // returns early with an error if the session ends first
+			_ = c2.Close()
 
-		select {
-		case <-s.Done():
-		case <-time.After(10 * time.Second):
-			t.Fatalf("session still running 10 s after its peer hung up")
-		}
-		<-drained
+			select {
+			case <-s.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("session still running after its peer hung up")
+			}
+			<-drained
 
-		err := s.Err()
-		r := ReasonOf(err)
-		if r == ReasonNone || r >= numReasons {
-			t.Fatalf("ended with %v (reason %d)", err, r)
-		}
-		iced := e.book.icedCount()
-		if want := r.Ices(typ); (iced == 1) != want || iced > 1 {
-			t.Fatalf("reason %v (ices=%v) but the peer was iced %d times", err, want, iced)
-		}
-		registered, _, unregistered := e.reg.snapshot()
-		switch {
-		case typ == Feeler && (registered != 0 || len(unregistered) != 0):
-			t.Fatal("a feeler touched the registry")
-		case typ != Feeler && len(unregistered) != registered:
-			t.Fatalf("registered %d times, unregistered %d times", registered, len(unregistered))
-		}
+			err := s.Err()
+			r := ReasonOf(err)
+			if r == ReasonNone || r >= numReasons {
+				t.Fatalf("ended with %v (reason %d)", err, r)
+			}
+			iced := e.book.icedCount()
+			if want := r.Ices(typ); (iced == 1) != want || iced > 1 {
+				t.Fatalf("reason %v (ices=%v) but the peer was iced %d times", err, want, iced)
+			}
+			registered, _, unregistered := e.reg.snapshot()
+			switch {
+			case typ == Feeler && (registered != 0 || len(unregistered) != 0):
+				t.Fatal("a feeler touched the registry")
+			case typ != Feeler && len(unregistered) != registered:
+				t.Fatalf("registered %d times, unregistered %d times", registered, len(unregistered))
+			}
+		})
 	})
 }
 

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -61,7 +62,7 @@ func (e effect) String() string {
 	if int(e) < len(effectNames) {
 		return effectNames[e]
 	}
-	return "effect(" + itoa(uint64(e)) + ")"
+	return "effect(" + strconv.FormatUint(uint64(e), 10) + ")"
 }
 
 // maxEffects is the most effects one message can produce (a first Version on an inbound
@@ -242,7 +243,7 @@ func (m *machine) checkVersion(v *pb.Version, now time.Time, r *rules) error {
 type magicMismatch struct{ got, want uint32 }
 
 func (e magicMismatch) Error() string {
-	return "magic " + itoa(uint64(e.got)) + ", expected " + itoa(uint64(e.want))
+	return "magic " + strconv.FormatUint(uint64(e.got), 10) + ", expected " + strconv.FormatUint(uint64(e.want), 10)
 }
 
 func magicError(got, want uint32) error { return magicMismatch{got: got, want: want} }

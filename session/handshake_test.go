@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -328,69 +329,72 @@ func TestFailureRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			noLeaks(t)
-			e := newEnv(NewFakeClock(t0))
-			if tc.setup != nil {
-				tc.setup(e)
-			}
-			s, p := pipeSession(t, tc.typ, e)
-			tc.drive(t, s, p, e)
-			waitDone(t, s)
-			require.Equal(t, tc.reason, ReasonOf(s.Err()), "err: %v", s.Err())
-			require.Equal(t, tc.reason.Ices(tc.typ), tc.ice, "Reason.Ices agrees with the rule")
-			if tc.ice {
-				require.Equal(t, 1, e.book.icedCount())
-			} else {
-				require.Zero(t, e.book.icedCount())
-			}
-			if tc.typ == Feeler {
-				_, _, unreg := e.reg.snapshot()
-				require.Empty(t, unreg)
-			} else {
-				requireUnregisteredOnce(t, e.reg, tc.typ, tc.last)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(NewFakeClock(t0))
+				if tc.setup != nil {
+					tc.setup(e)
+				}
+				s, p := pipeSession(t, tc.typ, e)
+				tc.drive(t, s, p, e)
+				waitDone(t, s)
+				require.Equal(t, tc.reason, ReasonOf(s.Err()), "err: %v", s.Err())
+				require.Equal(t, tc.reason.Ices(tc.typ), tc.ice, "Reason.Ices agrees with the rule")
+				if tc.ice {
+					require.Equal(t, 1, e.book.icedCount())
+				} else {
+					require.Zero(t, e.book.icedCount())
+				}
+				if tc.typ == Feeler {
+					_, _, unreg := e.reg.snapshot()
+					require.Empty(t, unreg)
+				} else {
+					requireUnregisteredOnce(t, e.reg, tc.typ, tc.last)
+				}
+			})
 		})
 	}
 }
 
 func TestRepeatedHandshakeMessagesTolerated(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	s, p := pipeSession(t, Inbound, e)
-	require.NoError(t, p.send(peerVersion(e.clock, nil, 42)))
-	require.NoError(t, p.send(peerVersion(e.clock, nil, 43))) // repeated Version: logged
-	p.expect(protocol.KindVerack)
-	p.expect(protocol.KindVersion)
-	require.NoError(t, p.send(protocol.NewVerack(protocol.Magic)))
-	waitUntil(t, func() bool { return s.Status() == Consolidated }, "consolidation")
-	require.Equal(t, uint64(42), s.RemoteVersion().GetNonce(), "the first Version is kept")
-	require.NoError(t, p.send(protocol.NewVerack(protocol.Magic))) // after consolidation: counted
-	require.NoError(t, p.send(protocol.NewGetPeers(protocol.Magic)))
-	p.expect(protocol.KindPeers)
-	p.expectNothing()
-	st := s.Stats()
-	require.Equal(t, uint64(2), st.MessagesIn[protocol.KindVersion])
-	require.Equal(t, uint64(2), st.MessagesIn[protocol.KindVerack])
-	require.Equal(t, uint64(1), st.Unexpected[protocol.KindVerack])
-	require.Zero(t, st.Unexpected[protocol.KindVersion], "a repeat during the handshake is not 'unexpected'")
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		s, p := pipeSession(t, Inbound, e)
+		require.NoError(t, p.send(peerVersion(e.clock, nil, 42)))
+		require.NoError(t, p.send(peerVersion(e.clock, nil, 43))) // repeated Version: logged
+		p.expect(protocol.KindVerack)
+		p.expect(protocol.KindVersion)
+		require.NoError(t, p.send(protocol.NewVerack(protocol.Magic)))
+		requireSettled(t, func() bool { return s.Status() == Consolidated }, "consolidation")
+		require.Equal(t, uint64(42), s.RemoteVersion().GetNonce(), "the first Version is kept")
+		require.NoError(t, p.send(protocol.NewVerack(protocol.Magic))) // after consolidation: counted
+		require.NoError(t, p.send(protocol.NewGetPeers(protocol.Magic)))
+		p.expect(protocol.KindPeers)
+		p.expectNothing()
+		st := s.Stats()
+		require.Equal(t, uint64(2), st.MessagesIn[protocol.KindVersion])
+		require.Equal(t, uint64(2), st.MessagesIn[protocol.KindVerack])
+		require.Equal(t, uint64(1), st.Unexpected[protocol.KindVerack])
+		require.Zero(t, st.Unexpected[protocol.KindVersion], "a repeat during the handshake is not 'unexpected'")
+	})
 }
 
 func TestWrongStateKindsCounted(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	s, p := pipeSession(t, Inbound, e)
-	// Before the handshake: consolidated-only kinds are ignored and counted.
-	for _, k := range []protocol.Kind{protocol.KindGetPeers, protocol.KindPeers, protocol.KindBlock, protocol.KindLastBeacon, protocol.KindGetPeers} {
-		require.NoError(t, p.send(msgOf(k, t0)))
-	}
-	consolidateInbound(t, p, e.clock, s)
-	st := s.Stats()
-	require.Equal(t, uint64(2), st.Unexpected[protocol.KindGetPeers])
-	require.Equal(t, uint64(1), st.Unexpected[protocol.KindPeers], "an early Peers is ignored, not unsolicited")
-	require.Equal(t, uint64(1), st.Unexpected[protocol.KindBlock])
-	require.Equal(t, uint64(1), st.Unexpected[protocol.KindLastBeacon])
-	require.Empty(t, e.inv.receivedKinds(), "nothing delivered before consolidation")
-	require.Zero(t, e.book.icedCount())
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		s, p := pipeSession(t, Inbound, e)
+		// Before the handshake: consolidated-only kinds are ignored and counted.
+		for _, k := range []protocol.Kind{protocol.KindGetPeers, protocol.KindPeers, protocol.KindBlock, protocol.KindLastBeacon, protocol.KindGetPeers} {
+			require.NoError(t, p.send(msgOf(k, t0)))
+		}
+		consolidateInbound(t, p, e.clock, s)
+		st := s.Stats()
+		require.Equal(t, uint64(2), st.Unexpected[protocol.KindGetPeers])
+		require.Equal(t, uint64(1), st.Unexpected[protocol.KindPeers], "an early Peers is ignored, not unsolicited")
+		require.Equal(t, uint64(1), st.Unexpected[protocol.KindBlock])
+		require.Equal(t, uint64(1), st.Unexpected[protocol.KindLastBeacon])
+		require.Empty(t, e.inv.receivedKinds(), "nothing delivered before consolidation")
+		require.Zero(t, e.book.icedCount())
+	})
 }
 
 func TestReasons(t *testing.T) {
@@ -435,13 +439,14 @@ func TestBlocksBatchLimit(t *testing.T) {
 // TestHandshakeOverPipeBothOrders consolidates pairs where the inbound side's Version
 // races with nothing (it only answers) and where both sides are slow readers.
 func TestHandshakeOverPipeManyPairs(t *testing.T) {
-	noLeaks(t)
-	clock := NewFakeClock(t0)
-	for i := range 20 {
-		a, b := newEnv(clock), newEnv(clock)
-		c1, c2 := net.Pipe()
-		out := startSession(t, c1, testPeer(t, i), Outbound, a.cfg)
-		in := startSession(t, c2, testPeer(t, i+1), Inbound, b.cfg)
-		waitUntil(t, func() bool { return out.Status() == Consolidated && in.Status() == Consolidated }, "pair consolidated")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		clock := NewFakeClock(t0)
+		for i := range 20 {
+			a, b := newEnv(clock), newEnv(clock)
+			c1, c2 := net.Pipe()
+			out := startSession(t, c1, testPeer(t, i), Outbound, a.cfg)
+			in := startSession(t, c2, testPeer(t, i+1), Inbound, b.cfg)
+			requireSettled(t, func() bool { return out.Status() == Consolidated && in.Status() == Consolidated }, "pair consolidated")
+		}
+	})
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/witnet-p2p/witnet-p2p/codec"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session/sessiontest"
@@ -386,7 +385,7 @@ func TestLibp2pNotifieeDropsAtOnce(t *testing.T) {
 	b := newNode(t, "127.0.0.1", ManagerConfig{}, Config{})
 	raw := newRaw(t, "127.0.0.1")
 	st := raw.open(t, b)
-	raw.handshake(t, st)
+	st.Handshake(t)
 	b.waitCounts(t, SessionCounts{InboundConsolidated: 1})
 	conns := b.h.Network().ConnsToPeer(raw.h.ID())
 	require.Len(t, conns, 1)
@@ -417,19 +416,8 @@ func newRaw(t testing.TB, ip string) *rawPeer {
 
 func (p *rawPeer) info() peer.AddrInfo { return peer.AddrInfo{ID: p.h.ID(), Addrs: p.h.Addrs()} }
 
-// rawStream is a raw Witnet stream.
-type rawStream struct {
-	s network.Stream
-	r *codec.Reader
-	w *codec.Writer
-}
-
-func wrapRaw(s network.Stream) *rawStream {
-	return &rawStream{s: s, r: codec.NewReader(s, 0), w: codec.NewWriter(s, 0)}
-}
-
 // open connects to n and opens a Witnet stream.
-func (p *rawPeer) open(t testing.TB, n *lpNode) *rawStream {
+func (p *rawPeer) open(t testing.TB, n *lpNode) *sessiontest.RawStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -437,36 +425,7 @@ func (p *rawPeer) open(t testing.TB, n *lpNode) *rawStream {
 	s, err := p.h.NewStream(ctx, n.h.ID(), ProtocolID)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Reset() })
-	return wrapRaw(s)
-}
-
-// send writes one frame per payload.
-func (s *rawStream) send(t testing.TB, payloads ...[]byte) {
-	t.Helper()
-	for _, p := range payloads {
-		require.NoError(t, s.w.WriteFrame(p))
-	}
-}
-
-// sendMsg marshals and writes messages.
-func (s *rawStream) sendMsg(t testing.TB, msgs ...*pb.Message) {
-	t.Helper()
-	for _, m := range msgs {
-		b, err := protocol.Marshal(m)
-		require.NoError(t, err)
-		s.send(t, b)
-	}
-}
-
-// recv reads one message.
-func (s *rawStream) recv(t testing.TB) *pb.Message {
-	t.Helper()
-	require.NoError(t, s.s.SetReadDeadline(time.Now().Add(5*time.Second)))
-	f, err := s.r.ReadFrame()
-	require.NoError(t, err)
-	m, err := protocol.Unmarshal(f)
-	require.NoError(t, err)
-	return m
+	return sessiontest.NewRawStream(s)
 }
 
 // version is a Version from the raw peer with the given timestamp and beacon.
@@ -474,18 +433,9 @@ func rawVersion(ts time.Time, beacon *pb.LastBeacon) *pb.Message {
 	return protocol.NewVersion(protocol.VersionParams{Magic: protocol.Magic, Timestamp: ts.Unix(), Nonce: protocol.RandomNonce(), Beacon: beacon})
 }
 
-// handshake plays the outbound side of a handshake on an inbound session of the node.
-func (p *rawPeer) handshake(t testing.TB, s *rawStream) {
-	t.Helper()
-	s.sendMsg(t, rawVersion(time.Now(), nil))
-	require.Equal(t, protocol.KindVerack, protocol.KindOf(s.recv(t)))
-	require.Equal(t, protocol.KindVersion, protocol.KindOf(s.recv(t)))
-	s.sendMsg(t, protocol.NewVerack(protocol.Magic))
-}
-
 // serve makes the raw peer answer the node's outbound sessions with fn.
-func (p *rawPeer) serve(fn func(s *rawStream)) {
-	p.h.SetStreamHandler(ProtocolID, func(s network.Stream) { fn(wrapRaw(s)) })
+func (p *rawPeer) serve(fn func(s *sessiontest.RawStream)) {
+	p.h.SetStreamHandler(ProtocolID, func(s network.Stream) { fn(sessiontest.NewRawStream(s)) })
 }
 
 // requireEnd waits for the session's end and checks its reason and the icing.
@@ -520,21 +470,21 @@ func TestLibp2pFailureRules(t *testing.T) {
 		ice    bool
 		want   Reason
 		setup  func(n *lpNode)
-		after  func(t *testing.T, s *rawStream) // runs after the writes
-		clock  bool                             // give the node a FakeClock
+		after  func(t *testing.T, s *sessiontest.RawStream) // runs after the writes
+		clock  bool                                         // give the node a FakeClock
 	}
 	inbound := []raw{
 		{name: "undecodable payload", frames: [][]byte{{0xff, 0xff, 0xff}}, want: ReasonDecode, ice: true},
 		{name: "empty frame", frames: [][]byte{{}}, want: ReasonDecode, ice: true},
 		{name: "bad magic", msgs: []*pb.Message{badMagic}, want: ReasonBadMagic, ice: true},
-		{name: "bad magic after consolidation", after: func(t *testing.T, s *rawStream) {
+		{name: "bad magic after consolidation", after: func(t *testing.T, s *sessiontest.RawStream) {
 			m := protocol.NewLastBeacon(protocol.Magic, nil)
 			m.Magic = 1
-			s.sendMsg(t, m)
+			s.Send(t, m)
 		}, want: ReasonBadMagic, ice: true},
 		{name: "version timestamp too old", msgs: []*pb.Message{rawVersion(time.Now().Add(-time.Hour), nil)}, want: ReasonTimestamp, ice: true},
 		{name: "version timestamp in the future", msgs: []*pb.Message{rawVersion(time.Now().Add(time.Hour), nil)}, want: ReasonTimestamp, ice: true},
-		{name: "unsolicited peers", after: func(t *testing.T, s *rawStream) { s.sendMsg(t, peers) }, want: ReasonUnsolicitedPeers, ice: true},
+		{name: "unsolicited peers", after: func(t *testing.T, s *sessiontest.RawStream) { s.Send(t, peers) }, want: ReasonUnsolicitedPeers, ice: true},
 		{name: "consolidation refused", setup: func(n *lpNode) { n.m.SetLimits(-1, 0) }, msgs: []*pb.Message{okVersion(), verack}, want: ReasonConsolidateRefused, ice: true},
 		{name: "handshake timeout", clock: true, want: ReasonHandshakeTimeout, ice: false},
 	}
@@ -551,12 +501,12 @@ func TestLibp2pFailureRules(t *testing.T) {
 			p := newRaw(t, "127.0.0.1")
 			st := p.open(t, n)
 			if tc.after != nil {
-				p.handshake(t, st)
+				st.Handshake(t)
 				n.waitCounts(t, SessionCounts{InboundConsolidated: 1})
 			} else {
 				// A message ignored while unconsolidated: once the session has counted it,
 				// its reader runs, so its handshake timer is armed.
-				st.sendMsg(t, protocol.NewGetPeers(protocol.Magic))
+				st.Send(t, protocol.NewGetPeers(protocol.Magic))
 				n.waitCounts(t, SessionCounts{InboundUnconsolidated: 1})
 			}
 			s := mustLookup(t, n.m, p.h.ID(), Inbound)
@@ -568,9 +518,9 @@ func TestLibp2pFailureRules(t *testing.T) {
 				tc.setup(n)
 			}
 			for _, f := range tc.frames {
-				st.send(t, f)
+				require.NoError(t, st.WriteFrame(f))
 			}
-			st.sendMsg(t, tc.msgs...)
+			st.Send(t, tc.msgs...)
 			if tc.after != nil {
 				tc.after(t, st)
 			}
@@ -613,26 +563,18 @@ func TestLibp2pFailureRules(t *testing.T) {
 			n := newNode(t, "127.0.0.1", ManagerConfig{}, Config{Clock: clk, Chain: chain})
 			p := newRaw(t, "127.0.0.1")
 			got := make(chan struct{})
-			p.serve(func(s *rawStream) {
+			p.serve(func(s *sessiontest.RawStream) {
 				// Runs on a libp2p goroutine: report with Errorf, never FailNow.
 				defer close(got)
-				f, err := s.r.ReadFrame()
-				if err != nil {
-					t.Errorf("reading the node's Version: %v", err)
+				if m, err := s.ReadMsg(); err != nil || protocol.KindOf(m) != protocol.KindVersion {
+					t.Errorf("the node's first message: %v, %v", protocol.KindOf(m), err)
 					return
-				}
-				if m, err := protocol.Unmarshal(f); err != nil || protocol.KindOf(m) != protocol.KindVersion {
-					t.Errorf("first message: %v, %v", protocol.KindOf(m), err)
 				}
 				if tc.reply == nil {
 					return
 				}
 				for _, m := range []*pb.Message{verack, tc.reply} {
-					b, err := protocol.Marshal(m)
-					if err == nil {
-						err = s.w.WriteFrame(b)
-					}
-					if err != nil {
+					if err := s.WriteMsg(m); err != nil {
 						t.Errorf("answering: %v", err)
 						return
 					}

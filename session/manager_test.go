@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/connmgr"
@@ -114,8 +115,8 @@ type pipeEnd struct {
 }
 
 // pipePair runs a handshake over net.Pipe between an Outbound session of dialer and an
-// Inbound session of listener, and waits until both are consolidated. Both end with the
-// test.
+// Inbound session of listener, in the test's synctest bubble, and checks that both are
+// consolidated once it settled. Both end with the test.
 func pipePair(t *testing.T, dialer, listener pipeEnd) (out, in *Session) {
 	t.Helper()
 	c1, c2 := net.Pipe()
@@ -132,9 +133,9 @@ func pipePair(t *testing.T, dialer, listener pipeEnd) (out, in *Session) {
 	})
 	in.Start()
 	out.Start()
-	require.Eventually(t, func() bool {
+	requireSettled(t, func() bool {
 		return out.Status() == Consolidated && in.Status() == Consolidated
-	}, 5*time.Second, time.Millisecond, "handshake over a pipe: out %v in %v", out.Err(), in.Err())
+	}, "handshake over a pipe")
 	return out, in
 }
 
@@ -460,187 +461,197 @@ func newHub(t *testing.T) *hub {
 func received(s *Session, k protocol.Kind) uint64 { return s.Stats().MessagesIn[k] }
 
 func TestManagerBroadcast(t *testing.T) {
-	h := newHub(t)
-	beacon := protocol.NewLastBeacon(protocol.Magic, nil)
-	require.Equal(t, 1, h.m.Broadcast(beacon, true))
-	require.Eventually(t, func() bool { return received(h.farZ, protocol.KindLastBeacon) == 1 }, 2*time.Second, time.Millisecond)
-	require.Equal(t, 3, h.m.Broadcast(beacon, false))
-	require.Eventually(t, func() bool {
-		return received(h.farZ, protocol.KindLastBeacon) == 2 &&
-			received(h.farX, protocol.KindLastBeacon) == 1 &&
-			received(h.farY, protocol.KindLastBeacon) == 1
-	}, 2*time.Second, time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t)
+		beacon := protocol.NewLastBeacon(protocol.Magic, nil)
+		require.Equal(t, 1, h.m.Broadcast(beacon, true))
+		requireSettled(t, func() bool { return received(h.farZ, protocol.KindLastBeacon) == 1 }, "z got the consolidated broadcast")
+		require.Equal(t, 3, h.m.Broadcast(beacon, false))
+		requireSettled(t, func() bool {
+			return received(h.farZ, protocol.KindLastBeacon) == 2 &&
+				received(h.farX, protocol.KindLastBeacon) == 1 &&
+				received(h.farY, protocol.KindLastBeacon) == 1
+		}, "everyone got the broadcast")
+	})
 }
 
 func TestManagerAnycastAndConsensus(t *testing.T) {
-	h := newHub(t)
-	msg := protocol.NewLastBeacon(protocol.Magic, nil) // the far ends are inbound: dropped by their chain
-	_, err := h.m.Anycast(msg, true)
-	require.ErrorIs(t, err, ErrNoSessions, "empty consensus subset")
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t)
+		msg := protocol.NewLastBeacon(protocol.Magic, nil) // the far ends are inbound: dropped by their chain
+		_, err := h.m.Anycast(msg, true)
+		require.ErrorIs(t, err, ErrNoSessions, "empty consensus subset")
 
-	err = h.m.SetConsensus([]peer.ID{h.x, h.z})
-	require.ErrorIs(t, err, ErrNotOutboundConsolidated, "z is inbound")
-	require.ElementsMatch(t, []peer.ID{h.x}, h.m.ConsensusPeers())
-	require.Equal(t, 1, h.m.NumSessions().Consensus)
-	for _, p := range h.m.ConsolidatedPeers() {
-		require.Equal(t, p.Peer.ID == h.x, p.Consensus, "consensus flag of %s", p.Peer.ID)
-	}
+		err = h.m.SetConsensus([]peer.ID{h.x, h.z})
+		require.ErrorIs(t, err, ErrNotOutboundConsolidated, "z is inbound")
+		require.ElementsMatch(t, []peer.ID{h.x}, h.m.ConsensusPeers())
+		require.Equal(t, 1, h.m.NumSessions().Consensus)
+		for _, p := range h.m.ConsolidatedPeers() {
+			require.Equal(t, p.Peer.ID == h.x, p.Consensus, "consensus flag of %s", p.Peer.ID)
+		}
 
-	const n = 40
-	for range n {
-		s, err := h.m.Anycast(msg, true)
-		require.NoError(t, err)
-		require.Same(t, h.outX, s)
-	}
-	require.Eventually(t, func() bool { return received(h.farX, protocol.KindLastBeacon) == n }, 2*time.Second, time.Millisecond)
-	for range n {
-		s, err := h.m.Anycast(msg, false)
-		require.NoError(t, err)
-		require.NotSame(t, h.inZ, s, "anycast is outbound only")
-	}
-	require.Eventually(t, func() bool {
-		return received(h.farX, protocol.KindLastBeacon)+received(h.farY, protocol.KindLastBeacon) == 2*n
-	}, 2*time.Second, time.Millisecond)
-	require.NotZero(t, received(h.farY, protocol.KindLastBeacon), "40 uniform draws never chose y")
-	require.Zero(t, received(h.farZ, protocol.KindLastBeacon))
+		const n = 40
+		for range n {
+			s, err := h.m.Anycast(msg, true)
+			require.NoError(t, err)
+			require.Same(t, h.outX, s)
+		}
+		requireSettled(t, func() bool { return received(h.farX, protocol.KindLastBeacon) == n }, "x got every consensus anycast")
+		for range n {
+			s, err := h.m.Anycast(msg, false)
+			require.NoError(t, err)
+			require.NotSame(t, h.inZ, s, "anycast is outbound only")
+		}
+		requireSettled(t, func() bool {
+			return received(h.farX, protocol.KindLastBeacon)+received(h.farY, protocol.KindLastBeacon) == 2*n
+		}, "x and y got every anycast")
+		require.NotZero(t, received(h.farY, protocol.KindLastBeacon), "40 uniform draws never chose y")
+		require.Zero(t, received(h.farZ, protocol.KindLastBeacon))
 
-	// Leaving the outbound collection leaves the consensus subset.
-	require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.x, h.z}), "z has no outbound session")
-	require.Empty(t, h.m.ConsensusPeers())
-	_, err = h.m.Anycast(msg, true)
-	require.ErrorIs(t, err, ErrNoSessions)
-	<-h.outX.Done()
-	require.ErrorIs(t, h.outX.Err(), ReasonLocalClose)
-	_, _, removed := h.book.snapshot()
-	require.Equal(t, []peer.ID{h.x}, removed, "a dropped outbound peer leaves the tried bucket")
+		// Leaving the outbound collection leaves the consensus subset.
+		require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.x, h.z}), "z has no outbound session")
+		require.Empty(t, h.m.ConsensusPeers())
+		_, err = h.m.Anycast(msg, true)
+		require.ErrorIs(t, err, ErrNoSessions)
+		<-h.outX.Done()
+		require.ErrorIs(t, h.outX.Err(), ReasonLocalClose)
+		_, _, removed := h.book.snapshot()
+		require.Equal(t, []peer.ID{h.x}, removed, "a dropped outbound peer leaves the tried bucket")
+	})
 }
 
 func TestManagerPeerBeacons(t *testing.T) {
-	h := newHub(t)
-	h.m.BeginEpoch(7)
-	_, ok := h.m.PeerBeacons(6)
-	require.False(t, ok, "not the epoch being collected")
-	got, ok := h.m.PeerBeacons(7)
-	require.True(t, ok)
-	require.Empty(t, got.Beacons)
-	require.ElementsMatch(t, []peer.ID{h.x, h.y}, got.Missing)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t)
+		h.m.BeginEpoch(7)
+		_, ok := h.m.PeerBeacons(6)
+		require.False(t, ok, "not the epoch being collected")
+		got, ok := h.m.PeerBeacons(7)
+		require.True(t, ok)
+		require.Empty(t, got.Beacons)
+		require.ElementsMatch(t, []peer.ID{h.x, h.y}, got.Missing)
 
-	bx := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(70, protocol.Hash{1}), nil)
-	require.NoError(t, h.farX.SendLastBeacon(bx))
-	// A beacon on an inbound session goes to the chain, not to the consensus.
-	require.NoError(t, h.farZ.Send(protocol.NewLastBeacon(protocol.Magic, nil)))
-	require.Eventually(t, func() bool {
-		got, _ := h.m.PeerBeacons(7)
-		return len(got.Beacons) == 1
-	}, 2*time.Second, time.Millisecond)
-	got, _ = h.m.PeerBeacons(7)
-	require.Equal(t, []peer.ID{h.y}, got.Missing)
-	require.EqualValues(t, 70, got.Beacons[h.x].GetHighestBlockCheckpoint().GetCheckpoint())
-	select {
-	case <-h.beaconsCh:
-		t.Fatal("reported before every outbound peer sent its beacon")
-	default:
-	}
+		bx := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(70, protocol.Hash{1}), nil)
+		require.NoError(t, h.farX.SendLastBeacon(bx))
+		// A beacon on an inbound session goes to the chain, not to the consensus.
+		require.NoError(t, h.farZ.Send(protocol.NewLastBeacon(protocol.Magic, nil)))
+		requireSettled(t, func() bool {
+			got, _ := h.m.PeerBeacons(7)
+			return len(got.Beacons) == 1
+		}, "x's beacon collected")
+		got, _ = h.m.PeerBeacons(7)
+		require.Equal(t, []peer.ID{h.y}, got.Missing)
+		require.EqualValues(t, 70, got.Beacons[h.x].GetHighestBlockCheckpoint().GetCheckpoint())
+		select {
+		case <-h.beaconsCh:
+			t.Fatal("reported before every outbound peer sent its beacon")
+		default:
+		}
 
-	by := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(71, protocol.Hash{2}), nil)
-	require.NoError(t, h.farY.SendLastBeacon(by))
-	select {
-	case rep := <-h.beaconsCh:
-		require.EqualValues(t, 7, rep.Epoch)
-		require.Len(t, rep.Beacons, 2)
-		require.Empty(t, rep.Missing)
-	case <-time.After(2 * time.Second):
-		t.Fatal("no report once all beacons arrived")
-	}
-	// Once per epoch.
-	require.NoError(t, h.farY.SendLastBeacon(by))
-	require.Eventually(t, func() bool { return received(h.outY, protocol.KindLastBeacon) == 2 }, 2*time.Second, time.Millisecond)
-	require.Empty(t, h.beaconsCh)
+		by := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(71, protocol.Hash{2}), nil)
+		require.NoError(t, h.farY.SendLastBeacon(by))
+		select {
+		case rep := <-h.beaconsCh:
+			require.EqualValues(t, 7, rep.Epoch)
+			require.Len(t, rep.Beacons, 2)
+			require.Empty(t, rep.Missing)
+		case <-time.After(2 * time.Second):
+			t.Fatal("no report once all beacons arrived")
+		}
+		// Once per epoch.
+		require.NoError(t, h.farY.SendLastBeacon(by))
+		requireSettled(t, func() bool { return received(h.outY, protocol.KindLastBeacon) == 2 }, "y's second beacon read")
+		require.Empty(t, h.beaconsCh)
 
-	// Next epoch: x sends, then y leaves; the set is complete without y.
-	h.m.BeginEpoch(8)
-	require.NoError(t, h.farX.SendLastBeacon(bx))
-	require.Eventually(t, func() bool {
-		got, _ := h.m.PeerBeacons(8)
-		return len(got.Beacons) == 1
-	}, 2*time.Second, time.Millisecond)
-	require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.y}))
-	select {
-	case rep := <-h.beaconsCh:
-		require.EqualValues(t, 8, rep.Epoch)
-		require.Len(t, rep.Beacons, 1)
-		require.Contains(t, rep.Beacons, h.x)
-	case <-time.After(2 * time.Second):
-		t.Fatal("no report after the last missing peer left")
-	}
+		// Next epoch: x sends, then y leaves; the set is complete without y.
+		h.m.BeginEpoch(8)
+		require.NoError(t, h.farX.SendLastBeacon(bx))
+		requireSettled(t, func() bool {
+			got, _ := h.m.PeerBeacons(8)
+			return len(got.Beacons) == 1
+		}, "x's beacon collected for epoch 8")
+		require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.y}))
+		select {
+		case rep := <-h.beaconsCh:
+			require.EqualValues(t, 8, rep.Epoch)
+			require.Len(t, rep.Beacons, 1)
+			require.Contains(t, rep.Beacons, h.x)
+		case <-time.After(2 * time.Second):
+			t.Fatal("no report after the last missing peer left")
+		}
+	})
 }
 
 func TestManagerCloseAndUnregister(t *testing.T) {
-	h := newHub(t)
-	require.True(t, h.cm.IsProtected(h.x, ProtectTag+"/outbound"))
-	require.True(t, h.cm.IsProtected(h.z, ProtectTag+"/inbound"))
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t)
+		require.True(t, h.cm.IsProtected(h.x, ProtectTag+"/outbound"))
+		require.True(t, h.cm.IsProtected(h.z, ProtectTag+"/inbound"))
 
-	// A session ending on its own unregisters through the Registry.
-	h.farY.Close(nil)
-	<-h.outY.Done()
-	require.ErrorIs(t, h.outY.Err(), ReasonRemoteClosed)
-	require.Equal(t, SessionCounts{InboundConsolidated: 1, OutboundConsolidated: 1}, h.m.NumSessions())
-	require.False(t, h.cm.IsProtected(h.y, ""))
-	_, _, removed := h.book.snapshot()
-	require.Equal(t, []peer.ID{h.y}, removed)
+		// A session ending on its own unregisters through the Registry.
+		h.farY.Close(nil)
+		<-h.outY.Done()
+		require.ErrorIs(t, h.outY.Err(), ReasonRemoteClosed)
+		require.Equal(t, SessionCounts{InboundConsolidated: 1, OutboundConsolidated: 1}, h.m.NumSessions())
+		require.False(t, h.cm.IsProtected(h.y, ""))
+		_, _, removed := h.book.snapshot()
+		require.Equal(t, []peer.ID{h.y}, removed)
 
-	// Close drops everything at once, keeps the address book, refuses what comes next.
-	require.NoError(t, h.m.Close())
-	require.Equal(t, SessionCounts{}, h.m.NumSessions())
-	for _, s := range []*Session{h.outX, h.inZ} {
-		<-s.Done()
-		require.ErrorIs(t, s.Err(), ReasonLocalClose)
-	}
-	require.False(t, h.cm.IsProtected(h.x, ""))
-	require.False(t, h.cm.IsProtected(h.z, ""))
-	_, _, removed = h.book.snapshot()
-	require.Equal(t, []peer.ID{h.y}, removed, "Close does not empty the tried bucket")
-	require.Equal(t, 0, h.m.Broadcast(protocol.NewLastBeacon(protocol.Magic, nil), false))
-	_, err := h.m.Anycast(protocol.NewGetPeers(protocol.Magic), false)
-	require.ErrorIs(t, err, ErrNoSessions)
+		// Close drops everything at once, keeps the address book, refuses what comes next.
+		require.NoError(t, h.m.Close())
+		require.Equal(t, SessionCounts{}, h.m.NumSessions())
+		for _, s := range []*Session{h.outX, h.inZ} {
+			<-s.Done()
+			require.ErrorIs(t, s.Err(), ReasonLocalClose)
+		}
+		require.False(t, h.cm.IsProtected(h.x, ""))
+		require.False(t, h.cm.IsProtected(h.z, ""))
+		_, _, removed = h.book.snapshot()
+		require.Equal(t, []peer.ID{h.y}, removed, "Close does not empty the tried bucket")
+		require.Equal(t, 0, h.m.Broadcast(protocol.NewLastBeacon(protocol.Magic, nil), false))
+		_, err := h.m.Anycast(protocol.NewGetPeers(protocol.Magic), false)
+		require.ErrorIs(t, err, ErrNoSessions)
+	})
 }
 
 // TestManagerRefusals runs the refusals the Registry can give through real sessions:
 // a duplicate registration and a refused consolidation.
 func TestManagerRefusals(t *testing.T) {
-	book := &mgrBook{}
-	m := NewManager(ManagerConfig{AddressBook: book})
-	me := pipeEnd{reg: m, id: test.RandPeerIDFatal(t), ip: "10.0.0.1", book: book}
-	far := pipeEnd{id: test.RandPeerIDFatal(t), ip: "10.1.0.1"}
-	out, _ := pipePair(t, me, far)
+	synctest.Test(t, func(t *testing.T) {
+		book := &mgrBook{}
+		m := NewManager(ManagerConfig{AddressBook: book})
+		me := pipeEnd{reg: m, id: test.RandPeerIDFatal(t), ip: "10.0.0.1", book: book}
+		far := pipeEnd{id: test.RandPeerIDFatal(t), ip: "10.1.0.1"}
+		out, _ := pipePair(t, me, far)
 
-	// Same peer, same direction: the second session is refused at Start, with no ice.
-	dup := New(nopConn{}, out.Peer(), Outbound, Config{Registry: m, AddressBook: book})
-	dup.Start()
-	<-dup.Done()
-	require.ErrorIs(t, dup.Err(), ReasonRegisterRefused)
-	require.ErrorIs(t, dup.Err(), ErrAddressAlreadyRegistered)
-	iced, _, _ := book.snapshot()
-	require.Empty(t, iced)
-	require.Equal(t, 1, m.NumSessions().OutboundConsolidated)
+		// Same peer, same direction: the second session is refused at Start, with no ice.
+		dup := New(nopConn{}, out.Peer(), Outbound, Config{Registry: m, AddressBook: book})
+		dup.Start()
+		<-dup.Done()
+		require.ErrorIs(t, dup.Err(), ReasonRegisterRefused)
+		require.ErrorIs(t, dup.Err(), ErrAddressAlreadyRegistered)
+		iced, _, _ := book.snapshot()
+		require.Empty(t, iced)
+		require.Equal(t, 1, m.NumSessions().OutboundConsolidated)
 
-	// A consolidation refused by a lowered limit ices the peer and stops the session.
-	m.SetLimits(0, -1)
-	c1, c2 := net.Pipe()
-	other := test.RandPeerIDFatal(t)
-	o := New(c1, Peer{ID: other, IP: netip.MustParseAddr("10.2.0.1")}, Outbound, Config{Registry: m, AddressBook: book})
-	i := New(c2, Peer{ID: me.id}, Inbound, Config{})
-	t.Cleanup(func() { i.Close(nil); <-i.Done() })
-	m.SetLimits(0, 2)
-	o.Start()
-	m.SetLimits(0, 1) // registered; consolidation will find the consolidated collection full
-	i.Start()
-	<-o.Done()
-	require.ErrorIs(t, o.Err(), ReasonConsolidateRefused)
-	require.ErrorIs(t, o.Err(), ErrMaxPeersReached)
-	iced, _, _ = book.snapshot()
-	require.Equal(t, []peer.ID{other}, iced)
-	require.Equal(t, SessionCounts{OutboundConsolidated: 1}, m.NumSessions())
+		// A consolidation refused by a lowered limit ices the peer and stops the session.
+		m.SetLimits(0, -1)
+		c1, c2 := net.Pipe()
+		other := test.RandPeerIDFatal(t)
+		o := New(c1, Peer{ID: other, IP: netip.MustParseAddr("10.2.0.1")}, Outbound, Config{Registry: m, AddressBook: book})
+		i := New(c2, Peer{ID: me.id}, Inbound, Config{})
+		t.Cleanup(func() { i.Close(nil); <-i.Done() })
+		m.SetLimits(0, 2)
+		o.Start()
+		m.SetLimits(0, 1) // registered; consolidation will find the consolidated collection full
+		i.Start()
+		<-o.Done()
+		require.ErrorIs(t, o.Err(), ReasonConsolidateRefused)
+		require.ErrorIs(t, o.Err(), ErrMaxPeersReached)
+		iced, _, _ = book.snapshot()
+		require.Equal(t, []peer.ID{other}, iced)
+		require.Equal(t, SessionCounts{OutboundConsolidated: 1}, m.NumSessions())
+	})
 }
 
 func TestSameRangeError(t *testing.T) {

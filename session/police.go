@@ -2,6 +2,7 @@ package session
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/witnet-p2p/witnet-p2p/codec"
@@ -84,7 +85,7 @@ func (o Offence) String() string {
 	if o < NumOffences {
 		return offenceNames[o]
 	}
-	return "offence(" + itoa(uint64(o)) + ")"
+	return "offence(" + strconv.FormatUint(uint64(o), 10) + ")"
 }
 
 // MisbehaviourError is the cause wrapped in a ReasonMisbehaviour end: the offence that
@@ -98,7 +99,7 @@ type MisbehaviourError struct {
 
 // Error describes the offence and the score.
 func (e *MisbehaviourError) Error() string {
-	return e.Offence.String() + " (score " + itoa(uint64(e.Score)) + " of " + itoa(uint64(e.Threshold)) + ")"
+	return e.Offence.String() + " (score " + strconv.Itoa(e.Score) + " of " + strconv.Itoa(e.Threshold) + ")"
 }
 
 // bucket is a token bucket: it holds at most burst tokens and gains rate tokens per

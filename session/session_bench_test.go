@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/require"
 
@@ -186,13 +186,7 @@ func BenchmarkSessionThroughput(b *testing.B) {
 				in := New(c2, testPeer(b, 1), Inbound, z.cfg)
 				out.Start()
 				in.Start()
-				deadline := time.Now().Add(waitTimeout)
-				for out.Status() != Consolidated || in.Status() != Consolidated {
-					if time.Now().After(deadline) {
-						b.Fatal("pair did not consolidate")
-					}
-					time.Sleep(100 * time.Microsecond)
-				}
+				eventually(b, func() bool { return out.Status() == Consolidated && in.Status() == Consolidated }, "the pair's handshake")
 				msg := bm.msg()
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -216,8 +210,9 @@ func BenchmarkSessionThroughput(b *testing.B) {
 }
 
 // footprint measures the heap and goroutines held by n idle consolidated session pairs
-// over net.Pipe, net of the pipes themselves.
-func footprint(t testing.TB, n int) (heapPerSession float64, goroutinesPerSession float64) {
+// over net.Pipe, net of the pipes themselves. wait waits until its condition holds:
+// requireSettled in a synctest bubble, eventually elsewhere.
+func footprint(t testing.TB, n int, wait func(testing.TB, func() bool, string)) (heapPerSession float64, goroutinesPerSession float64) {
 	heap := func() uint64 {
 		var ms runtime.MemStats
 		runtime.GC()
@@ -247,16 +242,20 @@ func footprint(t testing.TB, n int) (heapPerSession float64, goroutinesPerSessio
 		p.out.Start()
 		p.in.Start()
 	}
-	deadline := time.Now().Add(waitTimeout)
-	for i := range pairs {
-		for pairs[i].out.Status() != Consolidated || pairs[i].in.Status() != Consolidated {
-			if time.Now().After(deadline) {
-				t.Fatal("pairs did not consolidate")
-			}
-			time.Sleep(time.Millisecond)
-		}
+	// Idle: consolidated, and each writer has counted its handshake messages, which it
+	// does once their write returned, just before it returns the batch buffer to the pool.
+	idle := func(s *Session) bool {
+		st := s.Stats()
+		return s.Status() == Consolidated && st.MessagesOut[protocol.KindVersion] == 1 && st.MessagesOut[protocol.KindVerack] == 1
 	}
-	time.Sleep(10 * time.Millisecond) // let the writers go idle
+	wait(t, func() bool {
+		for i := range pairs {
+			if !idle(pairs[i].out) || !idle(pairs[i].in) {
+				return false
+			}
+		}
+		return true
+	}, "every pair idle")
 	h1, g1 := heap(), runtime.NumGoroutine()
 	runtime.KeepAlive(h0)
 
@@ -279,7 +278,7 @@ func footprint(t testing.TB, n int) (heapPerSession float64, goroutinesPerSessio
 // session (each end of a pair counts as one session), over 200 pairs.
 func BenchmarkIdleSessionFootprint(b *testing.B) {
 	for range b.N {
-		heap, gs := footprint(b, 200)
+		heap, gs := footprint(b, 200, eventually)
 		b.ReportMetric(heap, "heapB/session")
 		b.ReportMetric(gs, "goroutines/session")
 	}
@@ -288,7 +287,8 @@ func BenchmarkIdleSessionFootprint(b *testing.B) {
 // TestIdleSessionGoroutines checks the goroutine budget: one reader and one writer per
 // session, nothing else (the handshake timeout is a timer).
 func TestIdleSessionGoroutines(t *testing.T) {
-	noLeaks(t)
-	_, gs := footprint(t, 20)
-	require.Equal(t, 2.0, gs)
+	synctest.Test(t, func(t *testing.T) {
+		_, gs := footprint(t, 20, requireSettled)
+		require.Equal(t, 2.0, gs)
+	})
 }

@@ -7,12 +7,12 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/witnet-p2p/witnet-p2p/codec"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
@@ -22,14 +22,35 @@ import (
 // t0 is the fake clock's start: a mainnet-era UNIX time.
 var t0 = time.Unix(1_750_000_000, 0)
 
+// Unit tests of sessions and of the manager run their sessions over net.Pipe inside a
+// testing/synctest bubble: time is virtual (a wait that can never end fails at once
+// instead of after waitTimeout of real time), synctest.Wait returns once every goroutine
+// of the test is blocked (so whatever a session does in reply to the test's last step has
+// been done, and what has not happened will not), and synctest.Test fails if a goroutine
+// the test started is still blocked when it ends, which is these tests' leak check.
+// Tests over real libp2p hosts cannot run in a bubble; they wait on conditions with
+// eventually.
+
+// waitTimeout bounds every wait on a condition: in real time for tests over real
+// networks, in virtual time in a synctest bubble.
 const waitTimeout = 5 * time.Second
 
-// noLeaks checks, when the test ends, that no goroutine started by the test is left.
-// It is registered first so that it runs after every other cleanup of the test.
-func noLeaks(t *testing.T) {
+// requireSettled waits until every other goroutine of the test's synctest bubble is
+// blocked, then requires cond: what the sessions do in reply to the test's last step is
+// done by then.
+func requireSettled(t testing.TB, cond func() bool, what string) {
 	t.Helper()
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	synctest.Wait()
+	if !cond() {
+		t.Fatalf("%s: not so once every goroutine is blocked", what)
+	}
+}
+
+// eventually waits, in real time, until cond holds; it is for tests and benchmarks that
+// cannot run in a synctest bubble.
+func eventually(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	require.Eventually(t, cond, waitTimeout, 100*time.Microsecond, "timed out waiting for %s", what)
 }
 
 // ---- fake services ----
@@ -312,18 +333,6 @@ func waitDone(t testing.TB, s *Session) {
 	}
 }
 
-// waitUntil polls cond until it holds.
-func waitUntil(t testing.TB, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // requireUnregisteredOnce checks the single Unregister call of a registered session.
 func requireUnregisteredOnce(t testing.TB, reg *fakeRegistry, typ Type, last Status) {
 	t.Helper()
@@ -403,15 +412,17 @@ func (p *pipePeer) expectClosed() {
 	}
 }
 
-// expectNothing checks that nothing arrives for a short while.
+// expectNothing checks that the session sent nothing more: once every goroutine of the
+// bubble is blocked, nothing is on its way either.
 func (p *pipePeer) expectNothing() {
 	p.t.Helper()
+	synctest.Wait()
 	select {
 	case m, ok := <-p.msgs:
 		if ok {
 			p.t.Fatalf("unexpected message %v", m)
 		}
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 }
 
@@ -433,7 +444,7 @@ func consolidateInbound(t testing.TB, p *pipePeer, clock *FakeClock, s *Session)
 	p.expect(protocol.KindVerack)
 	p.expect(protocol.KindVersion)
 	require.NoError(t, p.send(protocol.NewVerack(protocol.Magic)))
-	waitUntil(t, func() bool { return s.Status() == Consolidated }, "consolidation")
+	requireSettled(t, func() bool { return s.Status() == Consolidated }, "consolidation")
 }
 
 // consolidateOutbound drives an Outbound session through the handshake from the raw side.
@@ -443,7 +454,7 @@ func consolidateOutbound(t testing.TB, p *pipePeer, clock *FakeClock, s *Session
 	require.NoError(t, p.send(protocol.NewVerack(protocol.Magic)))
 	require.NoError(t, p.send(peerVersion(clock, nil, 43)))
 	p.expect(protocol.KindVerack)
-	waitUntil(t, func() bool { return s.Status() == Consolidated }, "consolidation")
+	requireSettled(t, func() bool { return s.Status() == Consolidated }, "consolidation")
 }
 
 // pipeSession starts a session of type typ whose remote end is a raw peer.
@@ -458,227 +469,237 @@ func pipeSession(t testing.TB, typ Type, e *fakeEnv) (*Session, *pipePeer) {
 // ---- tests ----
 
 func TestHandshakePair(t *testing.T) {
-	noLeaks(t)
-	clock := NewFakeClock(t0)
-	a, b := newEnv(clock), newEnv(clock)
-	b.book.tried = [][]byte{
-		protocol.LegacyAddress(netip.MustParseAddrPort("1.2.3.4:21337")),
-		protocol.LegacyAddress(netip.MustParseAddrPort("[2001:db8::1]:21337")),
-	}
-	a.cfg.SenderAddress = protocol.LegacyAddress(netip.MustParseAddrPort("5.6.7.8:21337"))
+	synctest.Test(t, func(t *testing.T) {
+		clock := NewFakeClock(t0)
+		a, b := newEnv(clock), newEnv(clock)
+		b.book.tried = [][]byte{
+			protocol.LegacyAddress(netip.MustParseAddrPort("1.2.3.4:21337")),
+			protocol.LegacyAddress(netip.MustParseAddrPort("[2001:db8::1]:21337")),
+		}
+		a.cfg.SenderAddress = protocol.LegacyAddress(netip.MustParseAddrPort("5.6.7.8:21337"))
 
-	c1, c2 := net.Pipe()
-	out := startSession(t, c1, testPeer(t, 2), Outbound, a.cfg)
-	in := startSession(t, c2, testPeer(t, 1), Inbound, b.cfg)
+		c1, c2 := net.Pipe()
+		out := startSession(t, c1, testPeer(t, 2), Outbound, a.cfg)
+		in := startSession(t, c2, testPeer(t, 1), Inbound, b.cfg)
 
-	waitUntil(t, func() bool { return out.Status() == Consolidated && in.Status() == Consolidated }, "both consolidated")
-	_, consA, _ := a.reg.snapshot()
-	_, consB, _ := b.reg.snapshot()
-	require.Equal(t, 1, consA)
-	require.Equal(t, 1, consB)
-	require.Equal(t, 1, a.book.goodCount(), "outbound peer goes to tried")
-	waitUntil(t, func() bool { return len(b.book.addedAddrs()) == 1 }, "inbound sender address offered")
-	require.Equal(t, a.cfg.SenderAddress, b.book.addedAddrs()[0])
-	require.Equal(t, protocol.UserAgent(), in.RemoteVersion().GetUserAgent())
+		requireSettled(t, func() bool { return out.Status() == Consolidated && in.Status() == Consolidated }, "both consolidated")
+		_, consA, _ := a.reg.snapshot()
+		_, consB, _ := b.reg.snapshot()
+		require.Equal(t, 1, consA)
+		require.Equal(t, 1, consB)
+		require.Equal(t, 1, a.book.goodCount(), "outbound peer goes to tried")
+		requireSettled(t, func() bool { return len(b.book.addedAddrs()) == 1 }, "inbound sender address offered")
+		require.Equal(t, a.cfg.SenderAddress, b.book.addedAddrs()[0])
+		require.Equal(t, protocol.UserAgent(), in.RemoteVersion().GetUserAgent())
 
-	// Receiver address: A's view of B (its transport address plus /p2p/<id>).
-	ra, err := protocol.ParseAddress(in.RemoteVersion().GetReceiverAddress().GetAddress())
-	require.NoError(t, err)
-	require.Equal(t, testPeer(t, 2).ID, ra.PeerID())
+		// Receiver address: A's view of B (its transport address plus /p2p/<id>).
+		ra, err := protocol.ParseAddress(in.RemoteVersion().GetReceiverAddress().GetAddress())
+		require.NoError(t, err)
+		require.Equal(t, testPeer(t, 2).ID, ra.PeerID())
 
-	// Discovery: A asks, B answers from its tried bucket, A's book gets them.
-	require.NoError(t, out.GetPeers())
-	waitUntil(t, func() bool { return len(a.book.addedAddrs()) == 2 }, "peers accepted")
-	require.Equal(t, b.book.tried, a.book.addedAddrs())
+		// Discovery: A asks, B answers from its tried bucket, A's book gets them.
+		require.NoError(t, out.GetPeers())
+		requireSettled(t, func() bool { return len(a.book.addedAddrs()) == 2 }, "peers accepted")
+		require.Equal(t, b.book.tried, a.book.addedAddrs())
 
-	// A write is counted once it returned, which can be just after the peer read it.
-	waitUntil(t, func() bool { return out.Stats().MessagesOut[protocol.KindGetPeers] == 1 }, "GetPeers counted")
-	st := out.Stats()
-	require.Equal(t, uint64(1), st.MessagesOut[protocol.KindVersion])
-	require.Equal(t, uint64(1), st.MessagesOut[protocol.KindVerack])
-	require.Equal(t, uint64(1), st.MessagesOut[protocol.KindGetPeers])
-	require.Equal(t, uint64(1), st.MessagesIn[protocol.KindPeers])
-	require.NotZero(t, st.BytesIn[protocol.KindPeers])
+		// A write is counted once it returned, which can be just after the peer read it.
+		requireSettled(t, func() bool { return out.Stats().MessagesOut[protocol.KindGetPeers] == 1 }, "GetPeers counted")
+		st := out.Stats()
+		require.Equal(t, uint64(1), st.MessagesOut[protocol.KindVersion])
+		require.Equal(t, uint64(1), st.MessagesOut[protocol.KindVerack])
+		require.Equal(t, uint64(1), st.MessagesOut[protocol.KindGetPeers])
+		require.Equal(t, uint64(1), st.MessagesIn[protocol.KindPeers])
+		require.NotZero(t, st.BytesIn[protocol.KindPeers])
 
-	out.Close(nil)
-	waitDone(t, out)
-	waitDone(t, in)
-	require.ErrorIs(t, out.Err(), ReasonLocalClose)
-	require.ErrorIs(t, in.Err(), ReasonRemoteClosed)
-	requireUnregisteredOnce(t, a.reg, Outbound, Consolidated)
-	requireUnregisteredOnce(t, b.reg, Inbound, Consolidated)
-	require.Zero(t, a.book.icedCount())
-	require.Zero(t, b.book.icedCount())
+		out.Close(nil)
+		waitDone(t, out)
+		waitDone(t, in)
+		require.ErrorIs(t, out.Err(), ReasonLocalClose)
+		require.ErrorIs(t, in.Err(), ReasonRemoteClosed)
+		requireUnregisteredOnce(t, a.reg, Outbound, Consolidated)
+		requireUnregisteredOnce(t, b.reg, Inbound, Consolidated)
+		require.Zero(t, a.book.icedCount())
+		require.Zero(t, b.book.icedCount())
+	})
 }
 
 func TestFeeler(t *testing.T) {
-	noLeaks(t)
-	clock := NewFakeClock(t0)
-	a, b := newEnv(clock), newEnv(clock)
-	c1, c2 := net.Pipe()
-	feeler := startSession(t, c1, testPeer(t, 2), Feeler, a.cfg)
-	in := startSession(t, c2, testPeer(t, 1), Inbound, b.cfg)
+	synctest.Test(t, func(t *testing.T) {
+		clock := NewFakeClock(t0)
+		a, b := newEnv(clock), newEnv(clock)
+		c1, c2 := net.Pipe()
+		feeler := startSession(t, c1, testPeer(t, 2), Feeler, a.cfg)
+		in := startSession(t, c2, testPeer(t, 1), Inbound, b.cfg)
 
-	waitDone(t, feeler)
-	require.ErrorIs(t, feeler.Err(), ReasonFeelerDone)
-	require.Equal(t, 1, a.book.goodCount(), "feeler reports the peer as good")
-	require.Zero(t, a.book.icedCount())
-	reg, cons, unreg := a.reg.snapshot()
-	require.Zero(t, reg, "feelers do not register")
-	require.Zero(t, cons)
-	require.Empty(t, unreg)
+		waitDone(t, feeler)
+		require.ErrorIs(t, feeler.Err(), ReasonFeelerDone)
+		require.Equal(t, 1, a.book.goodCount(), "feeler reports the peer as good")
+		require.Zero(t, a.book.icedCount())
+		reg, cons, unreg := a.reg.snapshot()
+		require.Zero(t, reg, "feelers do not register")
+		require.Zero(t, cons)
+		require.Empty(t, unreg)
 
-	// The feeler closes right after queueing its Verack (as witnet-rust's feeler stops):
-	// the inbound side may or may not have consolidated before it saw the end.
-	waitDone(t, in)
-	require.ErrorIs(t, in.Err(), ReasonRemoteClosed)
-	_, _, unreg = b.reg.snapshot()
-	require.Len(t, unreg, 1)
-	require.Equal(t, Inbound, unreg[0].t)
+		// The feeler closes right after queueing its Verack (as witnet-rust's feeler stops):
+		// the inbound side may or may not have consolidated before it saw the end.
+		waitDone(t, in)
+		require.ErrorIs(t, in.Err(), ReasonRemoteClosed)
+		_, _, unreg = b.reg.snapshot()
+		require.Len(t, unreg, 1)
+		require.Equal(t, Inbound, unreg[0].t)
+	})
 }
 
 func TestSelfConnection(t *testing.T) {
-	noLeaks(t)
-	clock := NewFakeClock(t0)
-	e := newEnv(clock) // one node: both ends share the nonce set and services
-	c1, c2 := net.Pipe()
-	out := startSession(t, c1, testPeer(t, 1), Outbound, e.cfg)
-	in := startSession(t, c2, testPeer(t, 1), Inbound, e.cfg)
-	waitDone(t, in)
-	waitDone(t, out)
-	require.ErrorIs(t, in.Err(), ReasonSelfConnection)
-	require.Zero(t, e.book.icedCount(), "a self connection is not iced")
-	_, cons, unreg := e.reg.snapshot()
-	require.Zero(t, cons)
-	require.Len(t, unreg, 2)
+	synctest.Test(t, func(t *testing.T) {
+		clock := NewFakeClock(t0)
+		e := newEnv(clock) // one node: both ends share the nonce set and services
+		c1, c2 := net.Pipe()
+		out := startSession(t, c1, testPeer(t, 1), Outbound, e.cfg)
+		in := startSession(t, c2, testPeer(t, 1), Inbound, e.cfg)
+		waitDone(t, in)
+		waitDone(t, out)
+		require.ErrorIs(t, in.Err(), ReasonSelfConnection)
+		require.Zero(t, e.book.icedCount(), "a self connection is not iced")
+		_, cons, unreg := e.reg.snapshot()
+		require.Zero(t, cons)
+		require.Len(t, unreg, 2)
+	})
 }
 
 func TestRegisterRefused(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	e.reg.registerErr = errors.New("limit reached")
-	c1, c2 := net.Pipe()
-	defer c2.Close()
-	s := New(c1, testPeer(t, 1), Outbound, e.cfg)
-	s.Start()
-	waitDone(t, s) // synchronous: no goroutine was started
-	require.ErrorIs(t, s.Err(), ReasonRegisterRefused)
-	require.ErrorContains(t, s.Err(), "limit reached")
-	_, _, unreg := e.reg.snapshot()
-	require.Empty(t, unreg, "a refused session is not unregistered")
-	require.Zero(t, e.book.icedCount())
-	require.ErrorIs(t, s.Send(protocol.NewGetPeers(protocol.Magic)), ErrClosed)
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		e.reg.registerErr = errors.New("limit reached")
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		s := New(c1, testPeer(t, 1), Outbound, e.cfg)
+		s.Start()
+		waitDone(t, s) // synchronous: no goroutine was started
+		require.ErrorIs(t, s.Err(), ReasonRegisterRefused)
+		require.ErrorContains(t, s.Err(), "limit reached")
+		_, _, unreg := e.reg.snapshot()
+		require.Empty(t, unreg, "a refused session is not unregistered")
+		require.Zero(t, e.book.icedCount())
+		require.ErrorIs(t, s.Send(protocol.NewGetPeers(protocol.Magic)), ErrClosed)
+	})
 }
 
 func TestCloseBeforeStart(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	c1, c2 := net.Pipe()
-	defer c2.Close()
-	s := New(c1, testPeer(t, 1), Inbound, e.cfg)
-	s.Close(errors.New("shutting down"))
-	waitDone(t, s)
-	s.Start() // no effect after Close
-	require.ErrorIs(t, s.Err(), ReasonLocalClose)
-	require.ErrorContains(t, s.Err(), "shutting down")
-	reg, _, unreg := e.reg.snapshot()
-	require.Zero(t, reg)
-	require.Empty(t, unreg)
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		s := New(c1, testPeer(t, 1), Inbound, e.cfg)
+		s.Close(errors.New("shutting down"))
+		waitDone(t, s)
+		s.Start() // no effect after Close
+		require.ErrorIs(t, s.Err(), ReasonLocalClose)
+		require.ErrorContains(t, s.Err(), "shutting down")
+		reg, _, unreg := e.reg.snapshot()
+		require.Zero(t, reg)
+		require.Empty(t, unreg)
+	})
 }
 
 func TestCloseWithReason(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	s, p := pipeSession(t, Inbound, e)
-	consolidateInbound(t, p, e.clock, s)
-	// The manager disconnects a peer whose beacon disagrees: the reason decides icing.
-	s.Close(fmt.Errorf("peers-beacon consensus: %w", ReasonBeacon))
-	waitDone(t, s)
-	require.Equal(t, ReasonBeacon, ReasonOf(s.Err()))
-	require.Equal(t, 1, e.book.icedCount())
-	requireUnregisteredOnce(t, e.reg, Inbound, Consolidated)
-	s.Close(nil) // idempotent
-	require.Equal(t, ReasonBeacon, ReasonOf(s.Err()))
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		s, p := pipeSession(t, Inbound, e)
+		consolidateInbound(t, p, e.clock, s)
+		// The manager disconnects a peer whose beacon disagrees: the reason decides icing.
+		s.Close(fmt.Errorf("peers-beacon consensus: %w", ReasonBeacon))
+		waitDone(t, s)
+		require.Equal(t, ReasonBeacon, ReasonOf(s.Err()))
+		require.Equal(t, 1, e.book.icedCount())
+		requireUnregisteredOnce(t, e.reg, Inbound, Consolidated)
+		s.Close(nil) // idempotent
+		require.Equal(t, ReasonBeacon, ReasonOf(s.Err()))
+	})
 }
 
 func TestSeedAPIStates(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	s, p := pipeSession(t, Inbound, e)
-	entry := protocol.BlockEntry(protocol.Hash{1})
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		s, p := pipeSession(t, Inbound, e)
+		entry := protocol.BlockEntry(protocol.Hash{1})
 
-	calls := map[string]func() error{
-		"GetPeers":           s.GetPeers,
-		"AnnounceItems":      func() error { return s.AnnounceItems([]*pb.InventoryEntry{entry}) },
-		"RequestBlock":       func() error { return s.RequestBlock(entry) },
-		"SendInventoryItem":  func() error { return s.SendInventoryItem(testTx(1)) },
-		"SendLastBeacon":     func() error { return s.SendLastBeacon(nil) },
-		"SendSuperBlockVote": func() error { return s.SendSuperBlockVote(testVote(3)) },
-	}
-	for name, call := range calls {
-		require.ErrorIs(t, call(), ErrNotConsolidated, name)
-	}
-	consolidateInbound(t, p, e.clock, s)
+		calls := map[string]func() error{
+			"GetPeers":           s.GetPeers,
+			"AnnounceItems":      func() error { return s.AnnounceItems([]*pb.InventoryEntry{entry}) },
+			"RequestBlock":       func() error { return s.RequestBlock(entry) },
+			"SendInventoryItem":  func() error { return s.SendInventoryItem(testTx(1)) },
+			"SendLastBeacon":     func() error { return s.SendLastBeacon(nil) },
+			"SendSuperBlockVote": func() error { return s.SendSuperBlockVote(testVote(3)) },
+		}
+		for name, call := range calls {
+			require.ErrorIs(t, call(), ErrNotConsolidated, name)
+		}
+		consolidateInbound(t, p, e.clock, s)
 
-	require.ErrorIs(t, s.AnnounceItems(nil), ErrEmptyInventory)
-	require.ErrorIs(t, s.SendInventoryItem(protocol.NewGetPeers(protocol.Magic)), ErrNotItem)
+		require.ErrorIs(t, s.AnnounceItems(nil), ErrEmptyInventory)
+		require.ErrorIs(t, s.AnnounceItems([]*pb.InventoryEntry{}), protocol.ErrEmptyInventory, "one error, both names")
+		require.ErrorIs(t, s.SendInventoryItem(protocol.NewGetPeers(protocol.Magic)), ErrNotItem)
 
-	want := map[string]protocol.Kind{
-		"GetPeers": protocol.KindGetPeers, "AnnounceItems": protocol.KindInventoryAnnouncement,
-		"RequestBlock": protocol.KindInventoryRequest, "SendInventoryItem": protocol.KindTransaction,
-		"SendLastBeacon": protocol.KindLastBeacon, "SendSuperBlockVote": protocol.KindSuperBlockVote,
-	}
-	for _, name := range []string{"GetPeers", "AnnounceItems", "RequestBlock", "SendInventoryItem", "SendLastBeacon", "SendSuperBlockVote"} {
-		require.NoError(t, calls[name](), name)
-		m := p.expect(want[name])
-		require.Equal(t, uint32(protocol.Magic), m.GetMagic())
-	}
+		want := map[string]protocol.Kind{
+			"GetPeers": protocol.KindGetPeers, "AnnounceItems": protocol.KindInventoryAnnouncement,
+			"RequestBlock": protocol.KindInventoryRequest, "SendInventoryItem": protocol.KindTransaction,
+			"SendLastBeacon": protocol.KindLastBeacon, "SendSuperBlockVote": protocol.KindSuperBlockVote,
+		}
+		for _, name := range []string{"GetPeers", "AnnounceItems", "RequestBlock", "SendInventoryItem", "SendLastBeacon", "SendSuperBlockVote"} {
+			require.NoError(t, calls[name](), name)
+			m := p.expect(want[name])
+			require.Equal(t, uint32(protocol.Magic), m.GetMagic())
+		}
 
-	// An item built with another magic goes out with the session's.
-	other := testTx(2)
-	other.Magic = 7
-	require.NoError(t, s.SendInventoryItem(other))
-	require.Equal(t, uint32(protocol.Magic), p.expect(protocol.KindTransaction).GetMagic())
-	require.Equal(t, uint32(7), other.GetMagic(), "the caller's message is not modified")
+		// An item built with another magic goes out with the session's.
+		other := testTx(2)
+		other.Magic = 7
+		require.NoError(t, s.SendInventoryItem(other))
+		require.Equal(t, uint32(protocol.Magic), p.expect(protocol.KindTransaction).GetMagic())
+		require.Equal(t, uint32(7), other.GetMagic(), "the caller's message is not modified")
 
-	s.Close(nil)
-	waitDone(t, s)
-	for name, call := range calls {
-		require.ErrorIs(t, call(), ErrClosed, name)
-	}
+		s.Close(nil)
+		waitDone(t, s)
+		for name, call := range calls {
+			require.ErrorIs(t, call(), ErrClosed, name)
+		}
+	})
 }
 
 func TestSlowPeer(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	e.cfg.SendQueueSize = 4
-	c1, c2 := net.Pipe()
-	defer c2.Close()
-	// Nobody reads c2: the writer blocks on the first frame, the queue fills up.
-	s := startSession(t, c1, testPeer(t, 1), Inbound, e.cfg)
-	var err error
-	for i := 0; i < 100 && err == nil; i++ {
-		err = s.Send(protocol.NewGetPeers(protocol.Magic))
-	}
-	require.ErrorIs(t, err, ReasonSlowPeer)
-	waitDone(t, s)
-	require.ErrorIs(t, s.Err(), ReasonSlowPeer)
-	require.Zero(t, e.book.icedCount())
-	requireUnregisteredOnce(t, e.reg, Inbound, Unconsolidated)
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		e.cfg.SendQueueSize = 4
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		// Nobody reads c2: the writer blocks on the first frame, the queue fills up.
+		s := startSession(t, c1, testPeer(t, 1), Inbound, e.cfg)
+		var err error
+		for i := 0; i < 100 && err == nil; i++ {
+			err = s.Send(protocol.NewGetPeers(protocol.Magic))
+		}
+		require.ErrorIs(t, err, ReasonSlowPeer)
+		waitDone(t, s)
+		require.ErrorIs(t, s.Err(), ReasonSlowPeer)
+		require.Zero(t, e.book.icedCount())
+		requireUnregisteredOnce(t, e.reg, Inbound, Unconsolidated)
+	})
 }
 
 func TestSendTooLarge(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	e.cfg.MaxFrameSize = 64
-	s, p := pipeSession(t, Inbound, e)
-	addrs := make([][]byte, 20)
-	for i := range addrs {
-		addrs[i] = protocol.LegacyAddress(netip.MustParseAddrPort("1.2.3.4:5"))
-	}
-	require.ErrorIs(t, s.Send(protocol.NewPeers(protocol.Magic, addrs)), codec.ErrFrameTooLarge)
-	require.NoError(t, s.Send(protocol.NewGetPeers(protocol.Magic)), "the session stays usable")
-	p.expect(protocol.KindGetPeers)
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		e.cfg.MaxFrameSize = 64
+		s, p := pipeSession(t, Inbound, e)
+		addrs := make([][]byte, 20)
+		for i := range addrs {
+			addrs[i] = protocol.LegacyAddress(netip.MustParseAddrPort("1.2.3.4:5"))
+		}
+		require.ErrorIs(t, s.Send(protocol.NewPeers(protocol.Magic, addrs)), codec.ErrFrameTooLarge)
+		require.NoError(t, s.Send(protocol.NewGetPeers(protocol.Magic)), "the session stays usable")
+		p.expect(protocol.KindGetPeers)
+	})
 }
 
 func TestInventoryAnnouncement(t *testing.T) {
@@ -702,133 +723,138 @@ func TestInventoryAnnouncement(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			noLeaks(t)
-			e := newEnv(NewFakeClock(t0))
-			e.cfg.BlocksBatchLimit = tc.limit
-			e.cfg.SuperblockPeriod = tc.period
-			for i := range known {
-				e.inv.hold(hashes[i], nil)
-			}
-			s, p := pipeSession(t, Inbound, e)
-			consolidateInbound(t, p, e.clock, s)
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(NewFakeClock(t0))
+				e.cfg.BlocksBatchLimit = tc.limit
+				e.cfg.SuperblockPeriod = tc.period
+				for i := range known {
+					e.inv.hold(hashes[i], nil)
+				}
+				s, p := pipeSession(t, Inbound, e)
+				consolidateInbound(t, p, e.clock, s)
 
-			// Tx and superblock entries interleaved; they are never requested.
-			var ann []*pb.InventoryEntry
-			var unknown []*pb.InventoryEntry
-			for i, h := range hashes {
-				ann = append(ann, h)
-				if i%10 == 0 {
-					ann = append(ann, protocol.TxEntry(protocol.Hash{0xee, byte(i)}), protocol.SuperBlockEntry(uint32(i)))
+				// Tx and superblock entries interleaved; they are never requested.
+				var ann []*pb.InventoryEntry
+				var unknown []*pb.InventoryEntry
+				for i, h := range hashes {
+					ann = append(ann, h)
+					if i%10 == 0 {
+						ann = append(ann, protocol.TxEntry(protocol.Hash{0xee, byte(i)}), protocol.SuperBlockEntry(uint32(i)))
+					}
+					if !known[i] {
+						unknown = append(unknown, h)
+					}
 				}
-				if !known[i] {
-					unknown = append(unknown, h)
+				m, err := protocol.NewInventoryAnnouncement(protocol.Magic, ann)
+				require.NoError(t, err)
+				require.NoError(t, p.send(m))
+				got := p.expect(protocol.KindInventoryRequest).GetKind().GetInventoryRequest().GetInventory()
+				require.Len(t, got, tc.wantHead)
+				for i := range got {
+					require.Equal(t, entryKey(unknown[i]), entryKey(got[i]), "entry %d", i)
 				}
-			}
-			m, err := protocol.NewInventoryAnnouncement(protocol.Magic, ann)
-			require.NoError(t, err)
-			require.NoError(t, p.send(m))
-			got := p.expect(protocol.KindInventoryRequest).GetKind().GetInventoryRequest().GetInventory()
-			require.Len(t, got, tc.wantHead)
-			for i := range got {
-				require.Equal(t, entryKey(unknown[i]), entryKey(got[i]), "entry %d", i)
-			}
+			})
 		})
 	}
 
 	t.Run("nothing unknown sends nothing", func(t *testing.T) {
-		noLeaks(t)
-		e := newEnv(NewFakeClock(t0))
-		e.inv.hold(hashes[0], nil)
-		s, p := pipeSession(t, Inbound, e)
-		consolidateInbound(t, p, e.clock, s)
-		m, err := protocol.NewInventoryAnnouncement(protocol.Magic, []*pb.InventoryEntry{hashes[0], protocol.TxEntry(protocol.Hash{9})})
-		require.NoError(t, err)
-		require.NoError(t, p.send(m))
-		p.expectNothing()
-		require.Equal(t, Consolidated, s.Status())
+		synctest.Test(t, func(t *testing.T) {
+			e := newEnv(NewFakeClock(t0))
+			e.inv.hold(hashes[0], nil)
+			s, p := pipeSession(t, Inbound, e)
+			consolidateInbound(t, p, e.clock, s)
+			m, err := protocol.NewInventoryAnnouncement(protocol.Magic, []*pb.InventoryEntry{hashes[0], protocol.TxEntry(protocol.Hash{9})})
+			require.NoError(t, err)
+			require.NoError(t, p.send(m))
+			p.expectNothing()
+			require.Equal(t, Consolidated, s.Status())
+		})
 	})
 }
 
 func TestInventoryRequestServedInOrder(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	e1, e2, e3, e4 := protocol.BlockEntry(protocol.Hash{1}), protocol.TxEntry(protocol.Hash{2}), protocol.BlockEntry(protocol.Hash{3}), protocol.SuperBlockEntry(4)
-	e.inv.hold(e1, testBlock(1).GetKind())
-	e.inv.hold(e2, testTx(2).GetKind())
-	e.inv.hold(e4, testSuperBlock(4).GetKind())
-	// e3 is missing: e4 must not be sent although it is held.
-	s, p := pipeSession(t, Inbound, e)
-	consolidateInbound(t, p, e.clock, s)
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		e1, e2, e3, e4 := protocol.BlockEntry(protocol.Hash{1}), protocol.TxEntry(protocol.Hash{2}), protocol.BlockEntry(protocol.Hash{3}), protocol.SuperBlockEntry(4)
+		e.inv.hold(e1, testBlock(1).GetKind())
+		e.inv.hold(e2, testTx(2).GetKind())
+		e.inv.hold(e4, testSuperBlock(4).GetKind())
+		// e3 is missing: e4 must not be sent although it is held.
+		s, p := pipeSession(t, Inbound, e)
+		consolidateInbound(t, p, e.clock, s)
 
-	req, err := protocol.NewInventoryRequest(protocol.Magic, []*pb.InventoryEntry{e1, e2, e3, e4})
-	require.NoError(t, err)
-	require.NoError(t, p.send(req))
-	require.Equal(t, uint32(1), p.expect(protocol.KindBlock).GetKind().GetBlock().GetBlockHeader().GetBeacon().GetCheckpoint())
-	p.expect(protocol.KindTransaction)
-	p.expectNothing()
+		req, err := protocol.NewInventoryRequest(protocol.Magic, []*pb.InventoryEntry{e1, e2, e3, e4})
+		require.NoError(t, err)
+		require.NoError(t, p.send(req))
+		require.Equal(t, uint32(1), p.expect(protocol.KindBlock).GetKind().GetBlock().GetBlockHeader().GetBeacon().GetCheckpoint())
+		p.expect(protocol.KindTransaction)
+		p.expectNothing()
 
-	req, err = protocol.NewInventoryRequest(protocol.Magic, []*pb.InventoryEntry{e4, e1})
-	require.NoError(t, err)
-	require.NoError(t, p.send(req))
-	require.Equal(t, uint32(4), p.expect(protocol.KindSuperBlock).GetKind().GetSuperBlock().GetIndex())
-	p.expect(protocol.KindBlock)
+		req, err = protocol.NewInventoryRequest(protocol.Magic, []*pb.InventoryEntry{e4, e1})
+		require.NoError(t, err)
+		require.NoError(t, p.send(req))
+		require.Equal(t, uint32(4), p.expect(protocol.KindSuperBlock).GetKind().GetSuperBlock().GetIndex())
+		p.expect(protocol.KindBlock)
+	})
 }
 
 func TestItemsAndBeaconsDelivered(t *testing.T) {
 	for _, typ := range []Type{Inbound, Outbound} {
 		t.Run(typ.String(), func(t *testing.T) {
-			noLeaks(t)
-			e := newEnv(NewFakeClock(t0))
-			s, p := pipeSession(t, typ, e)
-			if typ == Inbound {
-				consolidateInbound(t, p, e.clock, s)
-			} else {
-				consolidateOutbound(t, p, e.clock, s)
-			}
-			items := []*pb.Message{
-				testBlock(1),
-				testTx(1),
-				testSuperBlock(1),
-				protocol.NewSuperBlockVote(protocol.Magic, testVote(1)),
-			}
-			for _, m := range items {
-				require.NoError(t, p.send(m))
-			}
-			beacon := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(77, protocol.Hash{7}), nil)
-			require.NoError(t, p.send(protocol.NewLastBeacon(protocol.Magic, beacon)))
-			waitUntil(t, func() bool { return s.Stats().MessagesIn[protocol.KindLastBeacon] == 1 }, "beacon read")
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(NewFakeClock(t0))
+				s, p := pipeSession(t, typ, e)
+				if typ == Inbound {
+					consolidateInbound(t, p, e.clock, s)
+				} else {
+					consolidateOutbound(t, p, e.clock, s)
+				}
+				items := []*pb.Message{
+					testBlock(1),
+					testTx(1),
+					testSuperBlock(1),
+					protocol.NewSuperBlockVote(protocol.Magic, testVote(1)),
+				}
+				for _, m := range items {
+					require.NoError(t, p.send(m))
+				}
+				beacon := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(77, protocol.Hash{7}), nil)
+				require.NoError(t, p.send(protocol.NewLastBeacon(protocol.Magic, beacon)))
+				requireSettled(t, func() bool { return s.Stats().MessagesIn[protocol.KindLastBeacon] == 1 }, "beacon read")
 
-			require.Equal(t, []protocol.Kind{protocol.KindBlock, protocol.KindTransaction, protocol.KindSuperBlock, protocol.KindSuperBlockVote}, e.inv.receivedKinds())
-			e.chain.mu.Lock()
-			inbound := len(e.chain.inbound)
-			e.chain.mu.Unlock()
-			e.reg.mu.Lock()
-			outbound := len(e.reg.beacons)
-			e.reg.mu.Unlock()
-			if typ == Inbound {
-				require.Equal(t, 1, inbound)
-				require.Zero(t, outbound)
-			} else {
-				require.Zero(t, inbound)
-				require.Equal(t, 1, outbound)
-				require.Equal(t, uint32(77), e.reg.beacons[0].GetHighestBlockCheckpoint().GetCheckpoint())
-			}
+				require.Equal(t, []protocol.Kind{protocol.KindBlock, protocol.KindTransaction, protocol.KindSuperBlock, protocol.KindSuperBlockVote}, e.inv.receivedKinds())
+				e.chain.mu.Lock()
+				inbound := len(e.chain.inbound)
+				e.chain.mu.Unlock()
+				e.reg.mu.Lock()
+				outbound := len(e.reg.beacons)
+				e.reg.mu.Unlock()
+				if typ == Inbound {
+					require.Equal(t, 1, inbound)
+					require.Zero(t, outbound)
+				} else {
+					require.Zero(t, inbound)
+					require.Equal(t, 1, outbound)
+					require.Equal(t, uint32(77), e.reg.beacons[0].GetHighestBlockCheckpoint().GetCheckpoint())
+				}
+			})
 		})
 	}
 }
 
 func TestGetPeersAnswered(t *testing.T) {
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	s, p := pipeSession(t, Inbound, e)
-	consolidateInbound(t, p, e.clock, s)
-	require.NoError(t, p.send(protocol.NewGetPeers(protocol.Magic)))
-	require.Empty(t, p.expect(protocol.KindPeers).GetKind().GetPeers_().GetPeers(), "empty tried bucket: empty list")
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		s, p := pipeSession(t, Inbound, e)
+		consolidateInbound(t, p, e.clock, s)
+		require.NoError(t, p.send(protocol.NewGetPeers(protocol.Magic)))
+		require.Empty(t, p.expect(protocol.KindPeers).GetKind().GetPeers_().GetPeers(), "empty tried bucket: empty list")
+	})
 }
 
 func TestUnregisterExactlyOnce(t *testing.T) {
 	// Every way a session can end, each checked for a single Unregister with the right
-	// last status, and for released goroutines (noLeaks).
+	// last status, and for released goroutines (synctest.Test fails on any left blocked).
 	tests := []struct {
 		name   string
 		typ    Type
@@ -862,39 +888,41 @@ func TestUnregisterExactlyOnce(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			noLeaks(t)
-			e := newEnv(NewFakeClock(t0))
-			s, p := pipeSession(t, tc.typ, e)
-			tc.end(t, s, p, e)
-			waitDone(t, s)
-			if tc.reason != ReasonNone {
-				require.Equal(t, tc.reason, ReasonOf(s.Err()))
-			}
-			requireUnregisteredOnce(t, e.reg, tc.typ, tc.last)
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(NewFakeClock(t0))
+				s, p := pipeSession(t, tc.typ, e)
+				tc.end(t, s, p, e)
+				waitDone(t, s)
+				if tc.reason != ReasonNone {
+					require.Equal(t, tc.reason, ReasonOf(s.Err()))
+				}
+				requireUnregisteredOnce(t, e.reg, tc.typ, tc.last)
+			})
 		})
 	}
 }
 
+// TestWriterBatches: messages queued while the writer is blocked go out in one write: the
+// raw side sees them in order, and the session counts every one.
 func TestWriterBatches(t *testing.T) {
-	// Messages queued while the writer is blocked go out in one Flush: the raw side sees
-	// them in order, and the session counts every one.
-	noLeaks(t)
-	e := newEnv(NewFakeClock(t0))
-	e.cfg.SendQueueSize = 1000
-	s, p := pipeSession(t, Inbound, e)
-	consolidateInbound(t, p, e.clock, s)
-	const n = 500
-	for i := range n {
-		require.NoError(t, s.SendLastBeacon(protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(uint32(i), protocol.Hash{}), nil)))
-	}
-	for i := range n {
-		m := p.expect(protocol.KindLastBeacon)
-		require.Equal(t, uint32(i), m.GetKind().GetLastBeacon().GetHighestBlockCheckpoint().GetCheckpoint())
-	}
-	// A batch is counted once its Write returned, which may be just after the raw side
-	// read its last byte.
-	waitUntil(t, func() bool { return s.Stats().MessagesOut[protocol.KindLastBeacon] == n }, "every message counted")
-	require.Equal(t, uint64(n), s.Stats().MessagesOut[protocol.KindLastBeacon])
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		e.cfg.SendQueueSize = 1000
+		s, p := pipeSession(t, Inbound, e)
+		consolidateInbound(t, p, e.clock, s)
+		const n = 500
+		for i := range n {
+			require.NoError(t, s.SendLastBeacon(protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(uint32(i), protocol.Hash{}), nil)))
+		}
+		for i := range n {
+			m := p.expect(protocol.KindLastBeacon)
+			require.Equal(t, uint32(i), m.GetKind().GetLastBeacon().GetHighestBlockCheckpoint().GetCheckpoint())
+		}
+		// A batch is counted once its Write returned, which may be just after the raw side
+		// read its last byte.
+		requireSettled(t, func() bool { return s.Stats().MessagesOut[protocol.KindLastBeacon] == n }, "every message counted")
+		require.Equal(t, uint64(n), s.Stats().MessagesOut[protocol.KindLastBeacon])
+	})
 }
 
 func TestNonceSet(t *testing.T) {
@@ -914,22 +942,23 @@ func TestNonceSet(t *testing.T) {
 }
 
 func TestFakeClock(t *testing.T) {
-	noLeaks(t)
-	c := NewFakeClock(t0)
-	fired := make(chan int, 3)
-	c.AfterFunc(2*time.Second, func() { fired <- 2 })
-	c.AfterFunc(time.Second, func() { fired <- 1 })
-	stopped := c.AfterFunc(time.Second, func() { fired <- 99 })
-	require.True(t, stopped.Stop())
-	require.False(t, stopped.Stop())
-	c.Advance(999 * time.Millisecond)
-	require.Equal(t, 2, c.Pending())
-	c.Advance(time.Millisecond)
-	require.Equal(t, 1, <-fired)
-	require.Equal(t, t0.Add(time.Second), c.Now())
-	c.Set(t0.Add(time.Hour))
-	require.Equal(t, 2, <-fired)
-	require.Zero(t, c.Pending())
+	synctest.Test(t, func(t *testing.T) {
+		c := NewFakeClock(t0)
+		fired := make(chan int, 3)
+		c.AfterFunc(2*time.Second, func() { fired <- 2 })
+		c.AfterFunc(time.Second, func() { fired <- 1 })
+		stopped := c.AfterFunc(time.Second, func() { fired <- 99 })
+		require.True(t, stopped.Stop())
+		require.False(t, stopped.Stop())
+		c.Advance(999 * time.Millisecond)
+		require.Equal(t, 2, c.Pending())
+		c.Advance(time.Millisecond)
+		require.Equal(t, 1, <-fired)
+		require.Equal(t, t0.Add(time.Second), c.Now())
+		c.Set(t0.Add(time.Hour))
+		require.Equal(t, 2, <-fired)
+		require.Zero(t, c.Pending())
+	})
 }
 
 func TestTypeStatusStrings(t *testing.T) {
