@@ -35,9 +35,9 @@ func TestSessionBudgetsApply(t *testing.T) {
 			n := hostileNode(t, opts...)
 			h := rawHost(t, "127.0.0.1", nil)
 			s := openRaw(t, h, n)
-			s.handshake(t, n)
+			handshakeRaw(t, s, n)
 			for range sent {
-				if err := s.msg(t, beacon); err != nil {
+				if err := s.WriteMsg(beacon); err != nil {
 					break // the node reset the stream
 				}
 			}
@@ -106,7 +106,7 @@ func TestMaxFrameSizeDropsLargerFrames(t *testing.T) {
 			n := hostileNode(t, tc.opts...)
 			h := rawHost(t, "127.0.0.1", nil)
 			s := openRaw(t, h, n)
-			s.handshake(t, n)
+			handshakeRaw(t, s, n)
 			ss, ok := n.Manager().Lookup(h.ID(), session.Inbound)
 			require.True(t, ok)
 			if tc.dropped {
@@ -117,7 +117,7 @@ func TestMaxFrameSizeDropsLargerFrames(t *testing.T) {
 				require.Zero(t, ss.Stats().MessagesIn[protocol.KindInventoryRequest])
 				return
 			}
-			require.NoError(t, s.frame(frame))
+			require.NoError(t, s.WriteFrame(frame))
 			waitFor(t, 5*time.Second, func() bool { return ss.Stats().MessagesIn[protocol.KindInventoryRequest] == 1 }, nil)
 			require.Equal(t, session.Consolidated, ss.Status())
 			require.False(t, n.Book().IsIced(h.ID()))

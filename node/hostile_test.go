@@ -90,15 +90,8 @@ func rawHost(t *testing.T, ip string, key crypto.PrivKey) host.Host {
 	return h
 }
 
-// rawStream is a Witnet stream driven by hand.
-type rawStream struct {
-	s network.Stream
-	r *codec.Reader
-	w *codec.Writer
-}
-
 // openRaw connects h to n and opens a session stream.
-func openRaw(t *testing.T, h host.Host, n *Node) *rawStream {
+func openRaw(t *testing.T, h host.Host, n *Node) *sessiontest.RawStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -106,28 +99,7 @@ func openRaw(t *testing.T, h host.Host, n *Node) *rawStream {
 	s, err := h.NewStream(ctx, n.ID(), session.ProtocolID)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Reset() })
-	return &rawStream{s: s, r: codec.NewReader(s, 0), w: codec.NewWriter(s, 1<<30)}
-}
-
-// frame writes one frame with payload.
-func (s *rawStream) frame(payload []byte) error { return s.w.WriteFrame(payload) }
-
-// msg writes one message.
-func (s *rawStream) msg(t *testing.T, m *pb.Message) error {
-	b, err := protocol.Marshal(m)
-	require.NoError(t, err)
-	return s.frame(b)
-}
-
-// recv reads one message.
-func (s *rawStream) recv(t *testing.T) *pb.Message {
-	t.Helper()
-	require.NoError(t, s.s.SetReadDeadline(time.Now().Add(5*time.Second)))
-	f, err := s.r.ReadFrame()
-	require.NoError(t, err)
-	m, err := protocol.Unmarshal(f)
-	require.NoError(t, err)
-	return m
+	return sessiontest.NewRawStream(s)
 }
 
 // version is a Version from a raw peer sent at ts.
@@ -135,15 +107,12 @@ func version(ts time.Time) *pb.Message {
 	return protocol.NewVersion(protocol.VersionParams{Magic: protocol.Magic, Timestamp: ts.Unix(), Nonce: protocol.RandomNonce()})
 }
 
-// handshake plays the dialler's side of the handshake and waits for the node to
+// handshakeRaw plays the dialler's side of the handshake on s and waits for the node to
 // consolidate the session.
-func (s *rawStream) handshake(t *testing.T, n *Node) {
+func handshakeRaw(t *testing.T, s *sessiontest.RawStream, n *Node) {
 	t.Helper()
-	require.NoError(t, s.msg(t, version(time.Now())))
-	require.Equal(t, protocol.KindVerack, protocol.KindOf(s.recv(t)))
-	require.Equal(t, protocol.KindVersion, protocol.KindOf(s.recv(t)))
-	require.NoError(t, s.msg(t, protocol.NewVerack(protocol.Magic)))
-	id := s.s.Conn().LocalPeer()
+	s.Handshake(t)
+	id := s.Stream().Conn().LocalPeer()
 	require.Eventually(t, func() bool {
 		ss, ok := n.Manager().Lookup(id, session.Inbound)
 		return ok && ss.Status() == session.Consolidated
@@ -288,7 +257,7 @@ func (tc hostileCase) logs(t *testing.T, e *hostileEnv, id peer.ID) string {
 
 // floodFrames writes frame until the stream fails or stop closes, in batches of one
 // write each; it returns how many frames were written.
-func floodFrames(s *rawStream, payload []byte, max int, stop <-chan struct{}) int {
+func floodFrames(s *sessiontest.RawStream, payload []byte, max int, stop <-chan struct{}) int {
 	n := 0
 	for n < max {
 		select {
@@ -297,12 +266,12 @@ func floodFrames(s *rawStream, payload []byte, max int, stop <-chan struct{}) in
 		default:
 		}
 		for range min(64, max-n) {
-			if s.w.Append(payload) != nil {
+			if s.Append(payload) != nil {
 				return n
 			}
 			n++
 		}
-		if s.w.Flush() != nil {
+		if s.Flush() != nil {
 			return n
 		}
 	}
@@ -385,28 +354,28 @@ func TestInventoryPayload(t *testing.T) {
 
 // writeAsync writes payload as one frame on its own goroutine, for frames the node resets
 // long before they are through; the test waits for it at cleanup.
-func writeAsync(t *testing.T, s *rawStream, payload []byte) {
+func writeAsync(t *testing.T, s *sessiontest.RawStream, payload []byte) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = s.frame(payload)
+		_ = s.WriteFrame(payload)
 	}()
-	t.Cleanup(func() { _ = s.s.Reset(); <-done })
+	t.Cleanup(func() { _ = s.Stream().Reset(); <-done })
 }
 
 func hostileCases() []hostileCase {
 	// attackAfterHandshake returns an attack that consolidates a raw peer, then runs f.
-	attackAfterHandshake := func(f func(t *testing.T, e *hostileEnv, s *rawStream)) func(*testing.T, *hostileEnv) peer.ID {
+	attackAfterHandshake := func(f func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream)) func(*testing.T, *hostileEnv) peer.ID {
 		return func(t *testing.T, e *hostileEnv) peer.ID {
 			h := rawHost(t, "127.0.0.1", nil)
 			s := openRaw(t, h, e.n)
-			s.handshake(t, e.n)
+			handshakeRaw(t, s, e.n)
 			f(t, e, s)
 			return h.ID()
 		}
 	}
 	// attackFirst returns an attack that opens a stream and runs f at once.
-	attackFirst := func(f func(t *testing.T, e *hostileEnv, s *rawStream)) func(*testing.T, *hostileEnv) peer.ID {
+	attackFirst := func(f func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream)) func(*testing.T, *hostileEnv) peer.ID {
 		return func(t *testing.T, e *hostileEnv) peer.ID {
 			h := rawHost(t, "127.0.0.1", nil)
 			f(t, e, openRaw(t, h, e.n))
@@ -417,47 +386,51 @@ func hostileCases() []hostileCase {
 
 	return []hostileCase{
 		{name: "01 length prefix above the maximum frame size", reason: session.ReasonDecode, detail: "exceeds the maximum", iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				hdr := binary.BigEndian.AppendUint32(nil, codec.DefaultMaxFrameSize+1)
-				_, _ = s.s.Write(hdr)
+				_, _ = s.Stream().Write(hdr)
 			})},
 		{name: "02 frame truncated then the stream closed", reason: session.ReasonConnection, detail: "unexpected EOF", iced: false,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				part := binary.BigEndian.AppendUint32(nil, 100)
-				_, err := s.s.Write(append(part, make([]byte, 10)...))
+				_, err := s.Stream().Write(append(part, make([]byte, 10)...))
 				require.NoError(t, err)
-				require.NoError(t, s.s.CloseWrite())
+				require.NoError(t, s.Stream().CloseWrite())
 			})},
 		{name: "03 random bytes as a payload", reason: session.ReasonDecode, detail: decodeDetail, iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
-				_ = s.frame(noiseThatDoesNotDecode(t, 256))
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
+				_ = s.WriteFrame(noiseThatDoesNotDecode(t, 256))
 			})},
 		{name: "04 wrong magic", reason: session.ReasonBadMagic, detail: "magic 1234", iced: true,
-			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				v := version(time.Now())
 				v.Magic = 1234
-				_ = s.msg(t, v)
+				_ = s.WriteMsg(v)
 			})},
 		{name: "05a version 1 h in the past", reason: session.ReasonTimestamp, detail: "DifferentTimestamp", iced: true,
-			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *rawStream) { _ = s.msg(t, version(time.Now().Add(-time.Hour))) })},
+			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
+				_ = s.WriteMsg(version(time.Now().Add(-time.Hour)))
+			})},
 		{name: "05b version 1 h in the future", reason: session.ReasonTimestamp, detail: "DifferentTimestamp", iced: true,
-			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *rawStream) { _ = s.msg(t, version(time.Now().Add(time.Hour))) })},
+			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
+				_ = s.WriteMsg(version(time.Now().Add(time.Hour)))
+			})},
 		{name: "06 1000 messages before the handshake", reason: session.ReasonMisbehaviour, detail: session.OffenceUnexpected.String(), iced: true,
-			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				b, err := protocol.Marshal(protocol.NewGetPeers(protocol.Magic))
 				require.NoError(t, err)
 				sent := floodFrames(s, b, 1000, nil)
 				t.Logf("%d of 1000 GetPeers written before the node reset the stream", sent)
 			})},
 		{name: "07a handshake never finished (idle)", reason: session.ReasonHandshakeTimeout, iced: false,
-			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				start := time.Now()
-				_, err := s.s.Read(make([]byte, 1)) // the node resets the stream at its timeout
+				_, err := s.Stream().Read(make([]byte, 1)) // the node resets the stream at its timeout
 				require.Error(t, err)
 				require.Less(t, time.Since(start), hostileHandshakeTimeout+time.Second)
 			})},
 		{name: "07b handshake sent at 1 byte/s", reason: session.ReasonHandshakeTimeout, iced: false,
-			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackFirst(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				b, err := protocol.Marshal(version(time.Now()))
 				require.NoError(t, err)
 				wire := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
@@ -465,7 +438,7 @@ func hostileCases() []hostileCase {
 				start := time.Now()
 				sent := 0
 				for ; sent < len(wire); sent++ {
-					if _, err := s.s.Write(wire[sent : sent+1]); err != nil {
+					if _, err := s.Stream().Write(wire[sent : sent+1]); err != nil {
 						break
 					}
 					time.Sleep(time.Second)
@@ -475,11 +448,11 @@ func hostileCases() []hostileCase {
 				t.Logf("%d bytes sent before the node reset the stream", sent)
 			})},
 		{name: "08 unsolicited Peers", reason: session.ReasonUnsolicitedPeers, iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
-				_ = s.msg(t, protocol.NewPeers(protocol.Magic, [][]byte{protocol.LegacyAddress(netip.MustParseAddrPort("10.0.0.1:21337"))}))
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
+				_ = s.WriteMsg(protocol.NewPeers(protocol.Magic, [][]byte{protocol.LegacyAddress(netip.MustParseAddrPort("10.0.0.1:21337"))}))
 			})},
 		{name: "09 Peers with 100000 addresses", reason: session.ReasonDecode, detail: "peers", iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				list := make([]*pb.Address, 100_000)
 				for i := range list {
 					list[i] = &pb.Address{Address: protocol.LegacyAddress(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 21337))}
@@ -491,29 +464,29 @@ func hostileCases() []hostileCase {
 				writeAsync(t, s, b)
 			})},
 		{name: "10 InventoryAnnouncement with 1000000 entries", reason: session.ReasonDecode, detail: "exceeds the maximum", iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				writeAsync(t, s, inventoryPayload(t, false, 1_000_000))
 			})},
 		{name: "10b InventoryAnnouncement with 200000 entries (under the frame limit)", reason: session.ReasonDecode, detail: "entries", iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				b := inventoryPayload(t, false, 200_000)
 				require.Less(t, len(b), codec.DefaultMaxFrameSize, "fits in a frame: decoding must refuse it")
 				writeAsync(t, s, b)
 			})},
 		{name: "11 InventoryRequest for 100000 unknown hashes", reason: session.ReasonDecode, detail: "entries", iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				writeAsync(t, s, inventoryPayload(t, true, 100_000))
 			})},
 		{name: "11b InventoryRequest for 10000 unknown hashes is ignored", reason: session.ReasonNone, iced: false,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
-				require.NoError(t, s.frame(inventoryPayload(t, true, protocol.MaxInventoryEntries)))
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
+				require.NoError(t, s.WriteFrame(inventoryPayload(t, true, protocol.MaxInventoryEntries)))
 				// Nothing is held: the request is served up to the first missing item,
 				// which is the first, so nothing comes back and the session lives on.
 				// The session answers in order, so the reply to a GetPeers sent next is
 				// the first frame back.
-				require.NoError(t, s.msg(t, protocol.NewGetPeers(protocol.Magic)))
-				require.Equal(t, protocol.KindPeers, protocol.KindOf(s.recv(t)), "the first reply is to GetPeers")
-				ss, ok := e.n.Manager().Lookup(s.s.Conn().LocalPeer(), session.Inbound)
+				require.NoError(t, s.WriteMsg(protocol.NewGetPeers(protocol.Magic)))
+				require.Equal(t, protocol.KindPeers, protocol.KindOf(s.Recv(t)), "the first reply is to GetPeers")
+				ss, ok := e.n.Manager().Lookup(s.Stream().Conn().LocalPeer(), session.Inbound)
 				require.True(t, ok && ss.Status() == session.Consolidated, "the session must live on")
 			})},
 		{name: "12 1000 streams opened by one peer", reason: session.ReasonRegisterRefused, detail: "already registered", iced: false,
@@ -595,7 +568,7 @@ func hostileCases() []hostileCase {
 				key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 				require.NoError(t, err)
 				hosts := []host.Host{rawHost(t, "127.0.0.1", key), rawHost(t, "127.0.0.1", key)}
-				streams := make([]*rawStream, 2)
+				streams := make([]*sessiontest.RawStream, 2)
 				for i, h := range hosts {
 					streams[i] = openRaw(t, h, e.n)
 				}
@@ -605,7 +578,7 @@ func hostileCases() []hostileCase {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						_ = s.msg(t, version(time.Now()))
+						_ = s.WriteMsg(version(time.Now()))
 					}()
 				}
 				wg.Wait()
@@ -621,7 +594,7 @@ func hostileCases() []hostileCase {
 			attack: func(t *testing.T, e *hostileEnv) peer.ID {
 				e.honestIP = "127.0.64.1" // another /18 range
 				first := rawHost(t, "127.0.0.2", nil)
-				openRaw(t, first, e.n).handshake(t, e.n)
+				handshakeRaw(t, openRaw(t, first, e.n), e.n)
 				refused := 0
 				for i := range 10 {
 					h := rawHost(t, fmt.Sprintf("127.0.%d.%d", i/4, 3+i), nil) // all in 127.0.0.0/18
@@ -644,7 +617,7 @@ func hostileCases() []hostileCase {
 				return "" // nothing reached a session
 			}},
 		{name: "15 a flood of valid messages at maximum rate", reason: session.ReasonMisbehaviour, detail: session.OffenceMessageBudget.String(), iced: true,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				b, err := protocol.Marshal(protocol.NewLastBeacon(protocol.Magic, DefaultBeacon()))
 				require.NoError(t, err)
 				done := make(chan int)
@@ -657,9 +630,9 @@ func hostileCases() []hostileCase {
 				t.Logf("flood: %d LastBeacons in %v (%.0f/s) before the node dropped the peer", sent, el, float64(sent)/el.Seconds())
 			})},
 		{name: "16 a peer that stops reading (our send queue fills)", reason: session.ReasonSlowPeer, iced: false,
-			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *rawStream) {
+			attack: attackAfterHandshake(func(t *testing.T, e *hostileEnv, s *sessiontest.RawStream) {
 				// The raw peer reads nothing from now on; the node keeps broadcasting.
-				id := s.s.Conn().LocalPeer()
+				id := s.Stream().Conn().LocalPeer()
 				beacon := protocol.NewLastBeacon(protocol.Magic, DefaultBeacon())
 				sent := 0
 				for ; sent < 1_000_000; sent++ {
