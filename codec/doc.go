@@ -1,5 +1,5 @@
 // Package codec owns the framing of the Witnet P2P stream: every message travels as a
-// 4-byte unsigned big-endian length N followed by exactly N payload bytes (WIRE.md
+// 4-byte unsigned big-endian length N followed by exactly N payload bytes (PROTOCOL.md
 // section 1). The package knows nothing about protobuf; a payload is an opaque byte slice.
 //
 // Unlike witnet-rust, which accepts any 32-bit length, both directions enforce a maximum

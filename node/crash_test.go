@@ -71,7 +71,7 @@ func TestCrashKeepsAddedPeers(t *testing.T) {
 	c := rpc.NewClient(addr, 5*time.Second)
 	require.NoError(t, c.AddPeers(context.Background(), addrs))
 	// What the node acknowledged is what its book holds now: two of the three may share a
-	// new-bucket slot (the later overwrites the earlier, WIRE.md 9.1), so the expected set
+	// new-bucket slot (the later overwrites the earlier, PROTOCOL.md 9.1), so the expected set
 	// is read back from the node rather than assumed.
 	known, err := c.KnownPeers(context.Background())
 	require.NoError(t, err)

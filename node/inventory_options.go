@@ -52,7 +52,7 @@ func WithActivations(a protocol.VersionActivations) Option {
 // constants (WithEpochs), the default beacon's genesis hash (WithBeacon) and
 // reject_sybil_inbounds (WithSybilRule, whose range is kept), as witnet-rust's
 // environment does. Options given after it override its choices. The magic stays what it
-// is: witnet-rust uses 10700 on every network (WIRE.md section 10).
+// is: witnet-rust uses 10700 on every network (PROTOCOL.md section 10).
 func WithNetwork(name string) Option {
 	return func(c *config) error {
 		var (

@@ -37,7 +37,7 @@ func startNode(t *testing.T, dir string, opts ...Option) *Node {
 
 // knownIDs returns the peers n knows: those of its new and tried buckets and those it has
 // a consolidated session with. The sessions count because the buckets are lossy by design
-// (WIRE.md 9.1): on 127.0.0.1 all peers share one IP group, so two of them can hash to the
+// (PROTOCOL.md 9.1): on 127.0.0.1 all peers share one IP group, so two of them can hash to the
 // same tried slot, and the second one's AddTried is then skipped for the update period
 // while a feeler drops its new entry. A node bootstrapped only from node 0 can only have
 // a session with another node it learned through GetPeers (outbound) or that learned it.

@@ -18,7 +18,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
-// Defaults (WIRE.md section 10 unless said otherwise). The session limits, the sybil range,
+// Defaults (PROTOCOL.md section 10 unless said otherwise). The session limits, the sybil range,
 // the handshake timeout and drift are the session package's defaults
 // (session.DefaultInboundLimit, ...), the HTTP listener's address is rpc.DefaultAddr.
 const (

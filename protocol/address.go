@@ -10,7 +10,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// Lengths of the legacy witnet-rust Address.address forms (WIRE.md section 5).
+// Lengths of the legacy witnet-rust Address.address forms (PROTOCOL.md section 5).
 const (
 	// LegacyIPv4Len is 4 IP bytes then a big-endian port.
 	LegacyIPv4Len = 6

@@ -41,7 +41,7 @@ func TestLegacyAddressRoundTrip(t *testing.T) {
 		{"0.0.0.0:0", "000000000000"},
 		{"255.255.255.255:65535", "ffffffffffff"},
 		{"[::1]:3000", strings.Repeat("00", 15) + "01" + "0bb8"},
-		// IPv4-mapped IPv6 stays 18 bytes (WIRE.md 5).
+		// IPv4-mapped IPv6 stays 18 bytes (PROTOCOL.md 5).
 		{"[::ffff:1.2.3.4]:21337", strings.Repeat("00", 10) + "ffff01020304" + "5359"},
 		{"[2001:db8::7]:1", "20010db8" + strings.Repeat("00", 11) + "07" + "0001"},
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // Builders return Messages ready for Marshal: magic set, every singular sub-message non-nil
-// (WIRE.md section 2, rule 3), so the bytes are the ones witnet-rust writes. Builders that
+// (PROTOCOL.md section 2, rule 3), so the bytes are the ones witnet-rust writes. Builders that
 // wrap a caller's payload (block, transaction, superblock, vote, beacon) complete it in place
 // with Canonicalize and keep the pointer; the caller must not modify it afterwards.
 

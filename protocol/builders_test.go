@@ -140,7 +140,7 @@ func TestEntryBytes(t *testing.T) {
 		e    *pb.InventoryEntry
 		want string
 	}{
-		// A set oneof member is written even when zero (WIRE.md 2, rule 4).
+		// A set oneof member is written even when zero (PROTOCOL.md 2, rule 4).
 		{SuperBlockEntry(0), "1800"},
 		{SuperBlockEntry(300), "18ac02"},
 		{BlockEntry(Hash{0xab}), "0a220a20ab" + hex.EncodeToString(make([]byte, 31))},

@@ -9,7 +9,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// Canonical encoding (WIRE.md section 2). witnet-rust builds its protobuf structs from
+// Canonical encoding (PROTOCOL.md section 2). witnet-rust builds its protobuf structs from
 // Rust values, so every singular sub-message is present (rule 3), a set oneof member is
 // written even when empty (rule 4), an absent Option<T> is written as T's default
 // (rule 7) and nothing unknown survives. Go's generated code already writes fields in

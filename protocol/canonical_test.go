@@ -13,7 +13,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// TestCanonicalBytesForms checks rules 3, 4 and 7 of WIRE.md section 2 on small values
+// TestCanonicalBytesForms checks rules 3, 4 and 7 of PROTOCOL.md section 2 on small values
 // whose canonical bytes are written out here.
 func TestCanonicalBytesForms(t *testing.T) {
 	// An empty Block: every singular sub-message written, unset oneofs (Hash, Signature)

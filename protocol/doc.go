@@ -5,7 +5,7 @@
 //
 // The generated protobuf types live in package pb; this package is the only one that
 // should construct them for the wire, because byte compatibility depends on every singular
-// sub-message being set (see WIRE.md section 2).
+// sub-message being set (see PROTOCOL.md section 2).
 //
 // The frequent small commands (Verack, GetPeers, LastBeacon, inventory lists, Version,
 // value transfers) are read and written by direct wire code (fastdecode.go,

@@ -7,7 +7,7 @@ import (
 )
 
 // ProtocolVersion is a Witnet protocol version. It matters on the wire only for block
-// hashing (WIRE.md 11.1): every version sends the same message schema. The zero value is
+// hashing (PROTOCOL.md 11.1): every version sends the same message schema. The zero value is
 // V1_7, the original protocol, which is also what witnet-rust assumes when it knows nothing
 // better.
 type ProtocolVersion uint8
@@ -86,7 +86,7 @@ type VersionActivations struct {
 	V2_1 uint32 // first epoch of V2.1, 0 = never
 }
 
-// Activation epochs of the public networks (WIRE.md 7.7).
+// Activation epochs of the public networks (PROTOCOL.md 7.7).
 var (
 	// MainnetActivations: V1.8 from epoch 3 048 960, V2.0 from epoch 3 108 950.
 	MainnetActivations = VersionActivations{V1_8: 3_048_960, V2_0: 3_108_950}

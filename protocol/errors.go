@@ -9,7 +9,7 @@ import (
 // matches ErrDecode with errors.Is and unwraps to the more specific sentinel when there is one.
 var (
 	// ErrDecode matches every *DecodeError: the payload is not a valid Message and the peer
-	// that sent it is to be iced (WIRE.md 7.3).
+	// that sent it is to be iced (PROTOCOL.md 7.3).
 	ErrDecode = errors.New("protocol: message does not decode")
 	// ErrTooManyPeers is wrapped by a DecodeError for a Peers command listing more than
 	// MaxPeersPerMessage addresses.
@@ -34,7 +34,7 @@ var (
 // label a metric.
 type DecodeReason uint8
 
-// Decode failure reasons, one per rule of WIRE.md section 2 plus the local limits.
+// Decode failure reasons, one per rule of PROTOCOL.md section 2 plus the local limits.
 const (
 	// ReasonEmpty: the payload has no bytes.
 	ReasonEmpty DecodeReason = iota + 1

@@ -8,7 +8,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// HandshakeError is why a received Version is refused (WIRE.md 7.2). It is both the Go error
+// HandshakeError is why a received Version is refused (PROTOCOL.md 7.2). It is both the Go error
 // and a small integer fit for a metric label; the names are witnet-rust's.
 type HandshakeError uint8
 
@@ -43,7 +43,7 @@ func (e HandshakeError) String() string {
 func (e HandshakeError) Error() string { return "protocol: handshake: " + e.String() }
 
 // superblockUpdateModulus is the hard-coded 10 of witnet-rust's "do not ice on a beacon
-// mismatch during a superblock-update epoch" rule (WIRE.md 7.3, 13.8); it is not tied to the
+// mismatch during a superblock-update epoch" rule (PROTOCOL.md 7.3, 13.8); it is not tied to the
 // configured superblock period.
 const superblockUpdateModulus = 10
 
@@ -104,7 +104,7 @@ func satSub(a, b int64) int64 {
 }
 
 // CheckBeacon applies the beacon-compatibility rule of an outbound or feeler handshake
-// (WIRE.md 7.2; never run for inbound sessions). current is our LastBeacon, received the
+// (PROTOCOL.md 7.2; never run for inbound sessions). current is our LastBeacon, received the
 // peer's Version.beacon, currentEpoch our epoch now (EpochConstants.EpochAt), and target the
 // superblock consensus target beacon if the node has one, else nil (then our own
 // highest_superblock_checkpoint stands in):
@@ -136,7 +136,7 @@ func CheckBeacon(current, received *pb.LastBeacon, currentEpoch uint32, target *
 	}
 }
 
-// EpochConstants hold what the epoch computation needs for one network (WIRE.md 7.7).
+// EpochConstants hold what the epoch computation needs for one network (PROTOCOL.md 7.7).
 type EpochConstants struct {
 	// CheckpointZeroTimestamp is the UNIX time at which epoch 0 starts.
 	CheckpointZeroTimestamp int64
@@ -195,7 +195,7 @@ func (c EpochConstants) EpochStart(epoch uint32) int64 {
 	return satAdd(c.CheckpointZeroTimestamp, int64(epoch)*int64(c.CheckpointsPeriod))
 }
 
-// Genesis and bootstrap hashes (WIRE.md section 10): the consensus constants genesis_hash
+// Genesis and bootstrap hashes (PROTOCOL.md section 10): the consensus constants genesis_hash
 // of each public network and bootstrap_hash, which is the same on every network.
 var (
 	// MainnetGenesisHash is mainnet's genesis_hash.

@@ -138,7 +138,7 @@ func TestHandshakeErrorNames(t *testing.T) {
 }
 
 func TestEpochAt(t *testing.T) {
-	const t2 = 1_742_568_750 // WIRE.md 7.7
+	const t2 = 1_742_568_750 // PROTOCOL.md 7.7
 	zero := MainnetEpochs.CheckpointZeroTimestamp
 	tests := []struct {
 		name  string

@@ -14,7 +14,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// Inventory item hashes (WIRE.md section 11). Every hash is SHA-256 over the canonical
+// Inventory item hashes (PROTOCOL.md section 11). Every hash is SHA-256 over the canonical
 // re-encoding of the decoded value, never over received bytes: a peer may omit empty
 // sub-messages or add unknown fields and witnet-rust still hashes the canonical form.
 
@@ -68,7 +68,7 @@ func BlockHash(b *pb.Block, v ProtocolVersion) (Hash, error) {
 // BlockHashAt is BlockHash with the version in force at the block's own epoch
 // (block_header.beacon.checkpoint) under act. This is the hash witnet-rust stores and
 // syncs by; its memoised Block::hash() uses the node's current version instead
-// (WIRE.md 13.13).
+// (PROTOCOL.md 13.13).
 func BlockHashAt(b *pb.Block, act VersionActivations) (Hash, error) {
 	return BlockHash(b, act.VersionAt(b.GetBlockHeader().GetBeacon().GetCheckpoint()))
 }
@@ -109,7 +109,7 @@ func legacyHeader(h *pb.Block_BlockHeader) *pb.LegacyBlock_LegacyBlockHeader {
 	return legacy
 }
 
-// TransactionHash returns the inventory hash of tx (WIRE.md 11.2), which does not depend
+// TransactionHash returns the inventory hash of tx (PROTOCOL.md 11.2), which does not depend
 // on the protocol version. Signatures are never hashed, except a stake's authorization,
 // which sits inside the stake body.
 func TransactionHash(tx *pb.Transaction) (Hash, error) {
@@ -246,7 +246,7 @@ func MintTransactionHash(tx *pb.MintTransaction) (Hash, error) {
 }
 
 // StakeTransactionHash is the hash of a stake: SHA-256 of its body, where an absent
-// change output is written as the default output (WIRE.md section 2, rule 7).
+// change output is written as the default output (PROTOCOL.md section 2, rule 7).
 func StakeTransactionHash(tx *pb.StakeTransaction) (Hash, error) {
 	return hashItem("Stake transaction", "body", tx.GetBody())
 }
@@ -256,7 +256,7 @@ func UnstakeTransactionHash(tx *pb.UnstakeTransaction) (Hash, error) {
 	return hashItem("Unstake transaction", "body", tx.GetBody())
 }
 
-// SuperBlockHash returns the hash of sb (WIRE.md 11.3). It is not protobuf: SHA-256 over
+// SuperBlockHash returns the hash of sb (PROTOCOL.md 11.3). It is not protobuf: SHA-256 over
 // signing_committee_length (u32 big-endian) ‖ ars_root ‖ data_request_root ‖ index (u32
 // big-endian) ‖ last_block ‖ last_block_in_previous_superblock ‖ tally_root, 168 bytes.
 func SuperBlockHash(sb *pb.SuperBlock) (Hash, error) {

@@ -122,7 +122,7 @@ func runTransactionHashVector(t *testing.T, f *vectorFile, in, want *vectorObjec
 }
 
 // TestBlockHashVersions checks the version rules around the fixture block: V1.8 and V2.1
-// hash like V2.0 (WIRE.md 11.1 gives the V1.8 hash too), the V2.0 preimage is the V1.7
+// hash like V2.0 (PROTOCOL.md 11.1 gives the V1.8 hash too), the V2.0 preimage is the V1.7
 // one plus the two extra roots, BlockHashAt follows the block's epoch, and stake/unstake
 // roots do not matter to V1.7.
 func TestBlockHashVersions(t *testing.T) {
@@ -192,7 +192,7 @@ func TestBlockHashVersions(t *testing.T) {
 }
 
 // TestSuperBlockVoteMessages checks both signing messages against their definitions
-// (WIRE.md 4.4), built here byte by byte.
+// (PROTOCOL.md 4.4), built here byte by byte.
 func TestSuperBlockVoteMessages(t *testing.T) {
 	h := Hash(sha256.Sum256([]byte("superblock")))
 	sig := []byte{0x0a, 0x0b, 0x0c}
@@ -232,7 +232,7 @@ func TestSuperBlockHashLayout(t *testing.T) {
 
 // ---- every transaction kind against a preimage built with protowire ----
 
-// pw* append protobuf fields the way WIRE.md section 2 says witnet-rust writes them,
+// pw* append protobuf fields the way PROTOCOL.md section 2 says witnet-rust writes them,
 // independently of the generated code: zero scalars and empty bytes are left out,
 // sub-messages are always written.
 func pwMsg(b []byte, num protowire.Number, body []byte) []byte {
@@ -333,7 +333,7 @@ func sha(parts ...[]byte) Hash {
 
 // TestTransactionHashKinds hashes a small example of every kind, through TransactionHash
 // and through the per-kind function, and compares with SHA-256 of a preimage built here
-// from WIRE.md 11.2 (two-part hashes for data requests and tallies). The examples leave
+// from PROTOCOL.md 11.2 (two-part hashes for data requests and tallies). The examples leave
 // optional sub-messages nil and carry signatures, neither of which may change the hash.
 func TestTransactionHashKinds(t *testing.T) {
 	drOutput := &pb.DataRequestOutput{

@@ -5,7 +5,7 @@ import "crypto/sha256"
 // emptyMerkleRoot is the root of an empty list: SHA-256 of no bytes, not 32 zero bytes.
 var emptyMerkleRoot = Hash(sha256.Sum256(nil))
 
-// MerkleRoot returns witnet-rust's merkle root of leaves (WIRE.md 11.4), the form of every
+// MerkleRoot returns witnet-rust's merkle root of leaves (PROTOCOL.md 11.4), the form of every
 // merkle root in a block header: an empty list gives SHA-256(""), one leaf is its own
 // root, and a longer list is split after its first p leaves, p being the smallest power
 // of two not below half the list (rounded up), with the root SHA-256(left root ‖ right

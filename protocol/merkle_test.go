@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMerkleRootSmall composes the expected roots by hand from WIRE.md 11.4. (The two
+// TestMerkleRootSmall composes the expected roots by hand from PROTOCOL.md 11.4. (The two
 // upstream vectors, empty and two leaves, run in TestHashVectors.)
 func TestMerkleRootSmall(t *testing.T) {
 	var l [7]Hash

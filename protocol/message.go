@@ -16,7 +16,7 @@ var unmarshalOpts = proto.UnmarshalOptions{DiscardUnknown: true}
 
 // Marshal encodes m as a Message payload (without the frame header). Generated code writes
 // fields in field-number order, which together with builders that set every singular
-// sub-message gives the bytes witnet-rust produces (WIRE.md section 2). Marshal does not run
+// sub-message gives the bytes witnet-rust produces (PROTOCOL.md section 2). Marshal does not run
 // Validate; it refuses only a nil Message or one without a command (ErrNoCommand), and
 // values protobuf cannot encode (a string that is not UTF-8). The hot commands are written
 // by a direct encoder (fastencode.go) that gives the bytes proto.Marshal gives.
@@ -70,7 +70,7 @@ func MarshalAppend(dst []byte, m *pb.Message) ([]byte, error) {
 // sizes it takes (inventory lists of at most 64 entries), and a long-lived copy of a small
 // part should be a copy (a Hash value, proto.Clone).
 //
-// Legacy fallback (WIRE.md section 3): a Block whose header merkle roots lack both
+// Legacy fallback (PROTOCOL.md section 3): a Block whose header merkle roots lack both
 // stake_hash_merkle_root and unstake_hash_merkle_root (the form a V1.7-era node sends) gets
 // 32 zero bytes in both, as witnet-rust's LegacyMessage path gives it; every other failure
 // stays a decode error. Unlike witnet-rust, which falls back on any failure and may panic
@@ -117,7 +117,7 @@ func fillLegacyRoots(m *pb.Message) bool {
 	return true
 }
 
-// Field numbers walked by precheck (WIRE.md sections 3 and 4.1, 4.2).
+// Field numbers walked by precheck (PROTOCOL.md sections 3 and 4.1, 4.2).
 const (
 	wireMessageKind    protowire.Number = 2 // Message.kind (Command)
 	wireCommandPeers   protowire.Number = 4 // Command.Peers

@@ -95,7 +95,7 @@ func TestKindOf(t *testing.T) {
 	}
 }
 
-// TestUnmarshalRejects checks that every rule of WIRE.md section 2 yields a *DecodeError
+// TestUnmarshalRejects checks that every rule of PROTOCOL.md section 2 yields a *DecodeError
 // with the expected reason and field path.
 func TestUnmarshalRejects(t *testing.T) {
 	block := func(edit func(b *pb.Block)) []byte {

@@ -15,7 +15,7 @@ import (
 // anything it sends, so only a hostile or broken peer reaches them.
 const (
 	// MaxPeersPerMessage bounds a Peers command. witnet-rust answers GetPeers with its whole
-	// tried bucket, which has 4096 slots (WIRE.md 9.1); twice that leaves room for a larger
+	// tried bucket, which has 4096 slots (PROTOCOL.md 9.1); twice that leaves room for a larger
 	// address book on our side while keeping one message under ~0.5 MB of multiaddrs.
 	MaxPeersPerMessage = 8192
 	// MaxInventoryEntries bounds an InventoryAnnouncement or InventoryRequest. witnet-rust
@@ -25,7 +25,7 @@ const (
 	MaxInventoryEntries = 10000
 )
 
-// Sizes and bounds fixed by witnet-rust's types (WIRE.md section 2, decoding rules); a Hash
+// Sizes and bounds fixed by witnet-rust's types (PROTOCOL.md section 2, decoding rules); a Hash
 // is HashSize bytes.
 const (
 	pkhLen       = 20             // PublicKeyHash.hash
@@ -34,7 +34,7 @@ const (
 	maxWitnesses = math.MaxUint16 // DataRequestOutput.witnesses is a u16
 )
 
-// Validate applies witnet-rust's decode-time rules (WIRE.md section 2) and the local limits
+// Validate applies witnet-rust's decode-time rules (PROTOCOL.md section 2) and the local limits
 // to m: magic fits in 16 bits; the command, every transaction, inventory entry, signature
 // and hash oneof is set; every Hash is 32 bytes, PublicKeyHash 20, PublicKey 33; every
 // Address is a legacy 6/18-byte value or a multiaddr ending in /p2p/<id>; witnesses fits in
@@ -288,7 +288,7 @@ func checkInventoryEntry(e *pb.InventoryEntry) *violation {
 }
 
 // checkEnum checks that the enum field fd of m (every element, for a list) holds a value
-// the schema declares: witnet-rust's decoder refuses any other (WIRE.md 13.14), which for
+// the schema declares: witnet-rust's decoder refuses any other (PROTOCOL.md 13.14), which for
 // this schema means a RADType above 4.
 func checkEnum(m protoreflect.Message, fd protoreflect.FieldDescriptor) *violation {
 	values := fd.Enum().Values()

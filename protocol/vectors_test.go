@@ -456,7 +456,7 @@ func TestVectorsMessages(t *testing.T) {
 			exp := newVectorObject(t, v.Name+".expected", v.Expected)
 			want := exp.hex("bytes", int(exp.u32("length")))
 			if in.has("protocol_version") {
-				// Every protocol version sends the current schema (WIRE.md 12); the vectors
+				// Every protocol version sends the current schema (PROTOCOL.md 12); the vectors
 				// give V1_8 and V2_0 forms, which are the same bytes.
 				ver, err := ParseProtocolVersion(in.str("protocol_version"))
 				require.NoError(t, err)

@@ -8,7 +8,7 @@ import (
 )
 
 // One traversal of any protobuf value serves the checks and rewrites of this package:
-// Canonicalize and CanonicalBytes (the canonical form, WIRE.md section 2) and the item
+// Canonicalize and CanonicalBytes (the canonical form, PROTOCOL.md section 2) and the item
 // hashes (canonical form and decode rules in one pass, reported as an *ItemError). It is
 // also the reference for the decode rules: Validate, which runs on every received
 // message, applies the same rules with typed code (rules.go), and the tests hold the two

@@ -20,7 +20,7 @@ import (
 // it carries exactly one Session.
 const ProtocolID = "/witnet/p2p/1.0.0"
 
-// Default settings (WIRE.md section 10), applied to zero Config fields.
+// Default settings (PROTOCOL.md section 10), applied to zero Config fields.
 const (
 	// DefaultHandshakeTimeout is how long a session may stay unconsolidated.
 	DefaultHandshakeTimeout = 5 * time.Second
@@ -48,7 +48,7 @@ const (
 // Type says who opened a session and why.
 type Type uint8
 
-// Session types (WIRE.md section 7.1).
+// Session types (PROTOCOL.md section 7.1).
 const (
 	// Inbound: the peer opened the stream.
 	Inbound Type = iota
@@ -134,7 +134,7 @@ type Registry interface {
 	// status. It is called exactly once per registered session, whatever ends it.
 	Unregister(s *Session, t Type, last Status)
 	// OutboundBeacon hands over a LastBeacon received on a consolidated Outbound session
-	// (for the peers-beacon consensus, WIRE.md section 8.5).
+	// (for the peers-beacon consensus, PROTOCOL.md section 8.5).
 	OutboundBeacon(s *Session, b *pb.LastBeacon)
 }
 
@@ -154,7 +154,7 @@ type AddressBook interface {
 	// Ice removes p from the tried bucket and puts it in the ice bucket.
 	Ice(p Peer)
 	// RemoveTried removes p from the tried bucket without icing it. Sessions do not call
-	// it; the manager does when an Outbound session ends (WIRE.md section 7.3).
+	// it; the manager does when an Outbound session ends (PROTOCOL.md section 7.3).
 	RemoveTried(p Peer)
 }
 
@@ -184,11 +184,11 @@ type Chain interface {
 	// node has none (then our own highest superblock checkpoint is used).
 	SuperBlockTarget() *pb.CheckpointBeacon
 	// InboundBeacon hands over a LastBeacon received on a consolidated Inbound session
-	// (WIRE.md section 7.6; the chain may answer through s.AnnounceItems).
+	// (PROTOCOL.md section 7.6; the chain may answer through s.AnnounceItems).
 	InboundBeacon(s *Session, b *pb.LastBeacon)
 }
 
-// BlockSink receives the blocks of completed block downloads (WIRE.md 7.5): a session
+// BlockSink receives the blocks of completed block downloads (PROTOCOL.md 7.5): a session
 // that answered an InventoryAnnouncement with a request for blocks hands all of them over
 // at once, in announcement order, when the last one has arrived, as witnet-rust's session
 // sends its batch to the chain manager. Each Block is also handed to Inventory.Received as
@@ -209,7 +209,7 @@ type BlockSink interface {
 // VoteSource is implemented by an Inventory or Chain that holds superblock votes. When a
 // session serves an InventoryRequest and one of the blocks it sends has the epoch of our
 // highest block checkpoint at the session's creation, it sends every vote
-// SuperBlockVotes returns right after the requested items (WIRE.md 7.5), so a peer that
+// SuperBlockVotes returns right after the requested items (PROTOCOL.md 7.5), so a peer that
 // has just synced up to our tip can take part in the current superblock. The list should
 // be bounded: each vote is one message queued on the session.
 type VoteSource interface {
@@ -337,7 +337,7 @@ type Config struct {
 	// witnet-rust's hard-coded "multiple of 10", see protocol.HandshakeError.Ices.)
 	SuperblockPeriod uint32
 	// Activations are the protocol version activation epochs of the network, used to
-	// hash received blocks with the version of their epoch (WIRE.md 11.1) and match them
+	// hash received blocks with the version of their epoch (PROTOCOL.md 11.1) and match them
 	// to a block download. The zero value hashes every block as V1.7 (a development
 	// network); the inventory must use the same activations.
 	Activations protocol.VersionActivations
@@ -439,7 +439,7 @@ type Stats struct {
 	// BytesIn and BytesOut count frame bytes received and written.
 	BytesIn, BytesOut [protocol.NumKinds]uint64
 	// Unexpected counts received messages whose kind is not allowed in the session's
-	// state at the time (logged and ignored, WIRE.md section 7.4).
+	// state at the time (logged and ignored, PROTOCOL.md section 7.4).
 	Unexpected [protocol.NumKinds]uint64
 	// Offences counts the peer's offences by kind (see Offence).
 	Offences [NumOffences]uint64

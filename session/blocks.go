@@ -10,14 +10,14 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// blockDownload is a session's block download (WIRE.md 7.5): the block hashes requested
+// blockDownload is a session's block download (PROTOCOL.md 7.5): the block hashes requested
 // from the peer's last InventoryAnnouncement, in announcement order, and the blocks
 // received so far. The reader goroutine owns it; after the reader returned, finish reads
 // it. Only started is read by other goroutines.
 type blockDownload struct {
 	// beaconEpoch is our highest block checkpoint when the session was created: serving
 	// a block of that epoch is followed by our superblock votes. Set by New, then
-	// read-only. witnet-rust also keeps the beacon of the session's creation (WIRE.md
+	// read-only. witnet-rust also keeps the beacon of the session's creation (PROTOCOL.md
 	// 13.10).
 	beaconEpoch uint32
 
@@ -65,7 +65,7 @@ func (s *Session) blockSink() BlockSink {
 // startDownload makes the block entries of a request just sent the session's download.
 // A download in progress is replaced (witnet-rust logs a warning and starts over, the
 // blocks received for the old one are dropped). A request without block entries leaves
-// the download as it is: unlike witnet-rust (WIRE.md 13.9), an announcement that asks
+// the download as it is: unlike witnet-rust (PROTOCOL.md 13.9), an announcement that asks
 // nothing does not start a download the peer can never complete.
 func (s *Session) startDownload(requested []*pb.InventoryEntry, now time.Time) {
 	var want []protocol.Hash
@@ -102,7 +102,7 @@ func (s *Session) startDownload(requested []*pb.InventoryEntry, now time.Time) {
 
 // blockArrived matches a received block against the download in progress. The block's
 // hash uses the protocol version of its epoch; if that is not a requested hash, the next
-// version's hash is tried too, since a version change may fall inside a batch (WIRE.md
+// version's hash is tried too, since a version change may fall inside a batch (PROTOCOL.md
 // 7.5). A block that matches nothing is a candidate, which the Inventory already got.
 // When the last requested block arrives, the batch goes to the BlockSink.
 func (s *Session) blockArrived(b *pb.Block) {
@@ -178,7 +178,7 @@ func (s *Session) abortDownload() {
 }
 
 // sendVotes queues the superblock votes of the VoteSource (the Inventory, else the
-// Chain) after a served block of the beacon epoch (WIRE.md 7.5).
+// Chain) after a served block of the beacon epoch (PROTOCOL.md 7.5).
 func (s *Session) sendVotes() error {
 	src, ok := s.cfg.Inventory.(VoteSource)
 	if !ok {

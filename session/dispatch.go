@@ -111,7 +111,7 @@ func (s *Session) sendVersion() error {
 	}))
 }
 
-// consolidate runs when the four handshake flags are set (WIRE.md 7.2). A Feeler reports
+// consolidate runs when the four handshake flags are set (PROTOCOL.md 7.2). A Feeler reports
 // the peer as good and ends; other sessions ask the manager, then record the peer: an
 // Outbound one as good (tried bucket), an Inbound one by offering the address it announced
 // to the new bucket.
@@ -142,7 +142,7 @@ func (s *Session) consolidate() error {
 }
 
 // blockLimit returns how many block hashes of one announcement to request: 0 for no
-// limit, else max(BlocksBatchLimit, 2 × SuperblockPeriod) (WIRE.md 7.5).
+// limit, else max(BlocksBatchLimit, 2 × SuperblockPeriod) (PROTOCOL.md 7.5).
 func (s *Session) blockLimit() int {
 	return blocksBatchLimit(s.cfg.BlocksBatchLimit, s.cfg.SuperblockPeriod)
 }
@@ -161,7 +161,7 @@ func blocksBatchLimit(limit int, superblockPeriod uint32) int {
 // wants to know which session announced the entries (to ask that peer, fall back on other
 // announcers, and never announce an item back to a peer that has it). Such an Inventory
 // gets every entry of an announcement through MissingFrom; any other Inventory gets only
-// the block entries through Missing, as in witnet-rust (WIRE.md 7.5).
+// the block entries through Missing, as in witnet-rust (PROTOCOL.md 7.5).
 type AnnouncedBy interface {
 	MissingFrom(from *Session, entries []*pb.InventoryEntry) []*pb.InventoryEntry
 }
@@ -218,7 +218,7 @@ func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
 }
 
 // serveRequest sends the requested items in request order, stopping at the first one the
-// inventory does not hold (WIRE.md 7.5). If one of the blocks sent has the epoch of our
+// inventory does not hold (PROTOCOL.md 7.5). If one of the blocks sent has the epoch of our
 // beacon at the session's creation, the superblock votes we hold follow (sendVotes).
 func (s *Session) serveRequest(r *pb.InventoryRequest) error {
 	beaconBlock := false

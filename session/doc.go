@@ -4,7 +4,7 @@
 // ProtocolID, or any io.ReadWriteCloser): the Version/Verack handshake, then the dispatch
 // of consolidated messages (peer discovery, inventory gossip, chain-tip beacons) to small
 // upward interfaces (Registry, AddressBook, Inventory, Chain) that the node implements.
-// The rules are witnet-rust's Session actor as described in WIRE.md section 7; where this
+// The rules are witnet-rust's Session actor as described in PROTOCOL.md section 7; where this
 // package goes beyond it (self-connection detection, a bounded send queue, typed
 // disconnect reasons, no panics on bad input) the code says so.
 //
@@ -29,7 +29,7 @@
 // node-wide ReceiveBudget (budget.go), shared by all consolidated sessions, paces them
 // together, so that many peers each within their own budget cannot take all the CPU.
 //
-// Block download (blocks.go, WIRE.md 7.5): the block hashes requested from an
+// Block download (blocks.go, PROTOCOL.md 7.5): the block hashes requested from an
 // InventoryAnnouncement form the session's download; blocks go to the Inventory as they
 // arrive and, once the last requested one is in, to a BlockSink all together in
 // announcement order. Serving a block of our beacon's epoch is followed by our

@@ -12,7 +12,7 @@ import (
 type Reason uint8
 
 // Disconnect reasons. Each comment says whether the session ices the peer's address when
-// it ends for that reason (WIRE.md section 7.3); Reason.Ices gives the same answer.
+// it ends for that reason (PROTOCOL.md section 7.3); Reason.Ices gives the same answer.
 const (
 	// ReasonNone is the zero value; no session ends with it.
 	ReasonNone Reason = iota

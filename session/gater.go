@@ -21,7 +21,7 @@ var _ connmgr.ConnectionGater = (*gater)(nil)
 // libp2p.New(libp2p.ConnectionGater(m.Gater())). It refuses an inbound connection when the
 // inbound sessions (consolidated and unconsolidated) already fill the inbound limit, or,
 // under the sybil rule, when the remote IP's network range already holds an inbound
-// session (WIRE.md 8.3: closed, no session, no ice), and an inbound connection from a peer
+// session (PROTOCOL.md 8.3: closed, no session, no ice), and an inbound connection from a peer
 // that is iced (ManagerConfig.Iced) once the security handshake has named it. Everything
 // else is allowed.
 func (m *Manager) Gater() connmgr.ConnectionGater { return (*gater)(m) }

@@ -10,7 +10,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// flags are the four handshake flags of WIRE.md section 7.2.
+// flags are the four handshake flags of PROTOCOL.md section 7.2.
 type flags struct {
 	versionTx, versionRx, verackTx, verackRx bool
 }
@@ -136,7 +136,7 @@ func (m *machine) takeExpectedPeers() bool {
 // handle is the state machine: given the message msg of kind k received at now, it
 // updates the handshake state and returns the effects to perform, or the error that ends
 // the session (always carrying a Reason). Magic is checked first, for every message in
-// every state; then one switch on (status, kind) decides, as the table of WIRE.md 7.4.
+// every state; then one switch on (status, kind) decides, as the table of PROTOCOL.md 7.4.
 // The machine never changes status itself: the session moves it to Consolidated once
 // the manager accepted the consolidation.
 func (m *machine) handle(msg *pb.Message, k protocol.Kind, now time.Time, r *rules) (effects, error) {
@@ -216,7 +216,7 @@ func (m *machine) handle(msg *pb.Message, k protocol.Kind, now time.Time, r *rul
 
 // checkVersion applies the checks on a first Version: self-connection (beyond
 // witnet-rust), timestamp drift, and beacon compatibility for Outbound and Feeler
-// sessions (WIRE.md 7.2, in that order).
+// sessions (PROTOCOL.md 7.2, in that order).
 func (m *machine) checkVersion(v *pb.Version, now time.Time, r *rules) error {
 	if n := v.GetNonce(); n != 0 && (n == m.nonce || (r.nonces != nil && r.nonces.Contains(n))) {
 		return ReasonSelfConnection

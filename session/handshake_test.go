@@ -46,7 +46,7 @@ func msgOf(k protocol.Kind, now time.Time) *pb.Message {
 }
 
 // TestMachineTable runs the state machine alone: (type, status, flags, message) in,
-// (effects, flags, reason) out. It covers the table of WIRE.md 7.4 and the flag rules of
+// (effects, flags, reason) out. It covers the table of PROTOCOL.md 7.4 and the flag rules of
 // 7.2.
 func TestMachineTable(t *testing.T) {
 	none := flags{}
@@ -147,7 +147,7 @@ func TestMachineExpectedPeersSaturates(t *testing.T) {
 }
 
 // TestVersionChecks runs the Version checks of the state machine against the
-// handshake.json cases and the rules of WIRE.md 7.2/7.3.
+// handshake.json cases and the rules of PROTOCOL.md 7.2/7.3.
 func TestVersionChecks(t *testing.T) {
 	beacon := func(block, sb uint32, sbHash byte) *pb.LastBeacon {
 		return protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(block, protocol.Hash{0xaa}), protocol.NewCheckpointBeacon(sb, protocol.Hash{sbHash}))
@@ -218,7 +218,7 @@ func TestMachineBadMagic(t *testing.T) {
 	}
 }
 
-// TestFailureRules drives a real session from a raw peer into each failure of WIRE.md
+// TestFailureRules drives a real session from a raw peer into each failure of PROTOCOL.md
 // 7.3 and checks the reason, icing and the single Unregister.
 func TestFailureRules(t *testing.T) {
 	type tc struct {

@@ -18,7 +18,7 @@ import (
 
 var mlog = logging.Logger("witnet/manager")
 
-// Default collection limits (WIRE.md section 10).
+// Default collection limits (PROTOCOL.md section 10).
 const (
 	// DefaultInboundLimit bounds the inbound sessions (witnet-rust inbound_limit).
 	DefaultInboundLimit = 128
@@ -40,7 +40,7 @@ type ManagerConfig struct {
 	// OutboundLimit bounds the outbound sessions; 0 means DefaultOutboundLimit and a
 	// negative value admits none.
 	OutboundLimit int
-	// RejectSybilInbounds turns on the sybil rule (WIRE.md 8.3): an inbound connection or
+	// RejectSybilInbounds turns on the sybil rule (PROTOCOL.md 8.3): an inbound connection or
 	// session is refused while another inbound session holds its network range.
 	// witnet-rust's mainnet default is on; false (testnet, development) turns it off.
 	RejectSybilInbounds bool
@@ -56,7 +56,7 @@ type ManagerConfig struct {
 	// (tag ProtectTag + "/" + direction) and to drop that protection when the session ends.
 	ConnManager connmgr.ConnManager
 	// AddressBook, if not nil, has an Outbound peer removed from its tried bucket when the
-	// peer's session ends for any reason other than Close (WIRE.md 7.3).
+	// peer's session ends for any reason other than Close (PROTOCOL.md 7.3).
 	AddressBook AddressBook
 	// Clock stamps registrations; nil means the real clock.
 	Clock Clock
@@ -116,7 +116,7 @@ func (c *collections) lookup(id peer.ID) (*entry, Status, bool) {
 	return nil, 0, false
 }
 
-// Manager is the sessions manager (WIRE.md section 8): it keeps the Inbound and Outbound
+// Manager is the sessions manager (PROTOCOL.md section 8): it keeps the Inbound and Outbound
 // sessions in bounded collections, unconsolidated and consolidated, keyed by peer ID, plus
 // the consensus ("safu") subset of the consolidated Outbound ones; it lets the node
 // broadcast and anycast to them; and it follows the libp2p connections (Notifiee, Gater)
@@ -203,7 +203,7 @@ func (m *Manager) sybilChecked(ip netip.Addr) bool {
 }
 
 // Register adds s to the unconsolidated collection of its direction (Registry). Unlike
-// witnet-rust, whose unconsolidated collections are unbounded (WIRE.md 13.3), the limit of
+// witnet-rust, whose unconsolidated collections are unbounded (PROTOCOL.md 13.3), the limit of
 // a direction bounds its consolidated and unconsolidated sessions together, as the
 // connection gater does. Errors, in the order checked: ErrNotExpectedFeeler, ErrPeerIced
 // for an inbound peer that is iced (ManagerConfig.Iced), ErrManagerClosed,
@@ -554,7 +554,7 @@ func (m *Manager) Close() error {
 }
 
 // OutboundEligible reports whether a peer may be dialled as a new Outbound session (the
-// bootstrap filter of WIRE.md 8.4): not ourselves (by ID or by one of our public
+// bootstrap filter of PROTOCOL.md 8.4): not ourselves (by ID or by one of our public
 // addresses) and not a peer that already has an Outbound session, by ID or by the
 // transport address it was dialled at. An inbound session does not make a peer
 // ineligible. addr may be nil; its /p2p component, if any, is ignored.

@@ -9,7 +9,7 @@ import (
 )
 
 // PeerBeacons are the LastBeacons received from consolidated Outbound peers during one
-// epoch: the input of the peers-beacon consensus (WIRE.md 8.5), which the chain side
+// epoch: the input of the peers-beacon consensus (PROTOCOL.md 8.5), which the chain side
 // computes and answers with SetConsensus and DropOutbound.
 type PeerBeacons struct {
 	// Epoch is the epoch the beacons were collected in (see BeginEpoch).

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Errors of the sessions manager's bookkeeping (WIRE.md section 8.2). Register,
+// Errors of the sessions manager's bookkeeping (PROTOCOL.md section 8.2). Register,
 // Consolidate and SetConsensus wrap them with the peer and direction; test with errors.Is.
 var (
 	// ErrMaxPeersReached: the collection the session would enter is at its limit. It is
@@ -34,7 +34,7 @@ var (
 )
 
 // SameRangeError refuses an inbound session whose remote IP lies in a network range
-// (WIRE.md 8.3) that already holds a registered inbound session. witnet-rust declares this
+// (PROTOCOL.md 8.3) that already holds a registered inbound session. witnet-rust declares this
 // error (AddressInSameRangeAlreadyRegistered) but only drops the connection; here Register
 // returns it when two connections of one range race past the connection gater.
 type SameRangeError struct {

@@ -9,7 +9,7 @@ import (
 )
 
 // What a session tolerates from its peer, beyond the protocol's own failure rules
-// (WIRE.md 7.3). witnet-rust ignores unexpected messages for ever and has no rate limits;
+// (PROTOCOL.md 7.3). witnet-rust ignores unexpected messages for ever and has no rate limits;
 // a public peer needs both, so that one peer can neither keep a session busy with noise
 // nor take more than its share of the node. The model is btcd's ban score: offences add
 // points to a score that decays with time, and a session whose score reaches the
@@ -44,7 +44,7 @@ const (
 	// never adds up.
 	scoreHalfLife = time.Minute
 	// getPeersBurst is how many GetPeers are answered at once before GetPeersInterval
-	// applies. Each answer may carry thousands of addresses (WIRE.md 13.5), so an
+	// applies. Each answer may carry thousands of addresses (PROTOCOL.md 13.5), so an
 	// unthrottled GetPeers is a bandwidth amplifier.
 	getPeersBurst = 4
 )
@@ -59,7 +59,7 @@ const (
 	// OffenceNone is the zero value; nothing is scored for it.
 	OffenceNone Offence = iota
 	// OffenceUnexpected: a message the protocol says to ignore in the session's state
-	// (WIRE.md 7.4), such as anything but Version and Verack before the handshake, or a
+	// (PROTOCOL.md 7.4), such as anything but Version and Verack before the handshake, or a
 	// repeated Version. It is still ignored; it costs 1 point.
 	OffenceUnexpected
 	// OffenceMessageBudget: the peer sent messages faster than Config.MessageRate and

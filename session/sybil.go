@@ -6,7 +6,7 @@ import (
 )
 
 // DefaultSybilRangeLimit is the number of leading IPv4 bits that make up a network range
-// for the sybil rule (witnet-rust reject_sybil_inbounds_range_limit, WIRE.md section 10).
+// for the sybil rule (witnet-rust reject_sybil_inbounds_range_limit, PROTOCOL.md section 10).
 const DefaultSybilRangeLimit = 18
 
 // Range is a network range for the sybil rule: an IPv4 address with every bit after the
@@ -16,7 +16,7 @@ type Range [4]byte
 // String formats the range as a dotted IPv4 address, e.g. "127.0.0.0".
 func (r Range) String() string { return netip.AddrFrom4(r).String() }
 
-// RangeOf returns the sybil range of ip for a range limit of limitBits (WIRE.md 8.3):
+// RangeOf returns the sybil range of ip for a range limit of limitBits (PROTOCOL.md 8.3):
 // the IPv4 address with all but its first limitBits bits cleared. A limit of 0 (or less)
 // gives 0.0.0.0, so every peer collides; 32 or more keeps the whole address.
 //

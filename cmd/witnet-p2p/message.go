@@ -114,7 +114,7 @@ func messageHashCommand() *cli.Command {
 		ArgsUsage: "HEX",
 		Description: `HEX is the protobuf encoding of the item itself (a Block, a Transaction or a
 SuperBlock, not a whole Message), as an argument or on standard input. The hash is computed
-as witnet-rust computes it, over the canonical re-encoding of the item (WIRE.md section 11),
+as witnet-rust computes it, over the canonical re-encoding of the item (PROTOCOL.md section 11),
 and printed as 64 lowercase hex characters. A block hash depends on the protocol version of
 the block's epoch: --protocol selects it (v1.7, v1.8 or v2.0; default v2.0); it does not
 apply to the other kinds.`,

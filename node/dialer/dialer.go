@@ -194,7 +194,7 @@ func (d *Dialer) spawn(f func()) bool {
 
 // bootstrapRound dials peers while outbound sessions (and dials in flight) are below the
 // outbound limit: the configured bootstrap peers first, then random eligible peers of the
-// address book (WIRE.md 8.4). Eligible: not ourselves, no outbound session or dial in
+// address book (PROTOCOL.md 8.4). Eligible: not ourselves, no outbound session or dial in
 // flight to it, and (for book peers) not iced.
 func (d *Dialer) bootstrapRound() {
 	_, limit := d.cfg.Sessions.Limits()
@@ -337,7 +337,7 @@ func (d *Dialer) Consolidated(s *session.Session) {
 	}
 }
 
-// feelerRound takes one address out of the new bucket (WIRE.md 9.3) and tests it with a
+// feelerRound takes one address out of the new bucket (PROTOCOL.md 9.3) and tests it with a
 // Feeler session; the session moves it to tried when its handshake completes.
 func (d *Dialer) feelerRound() {
 	if d.feelers.Load() >= maxFeelers {

@@ -14,7 +14,7 @@ import (
 const MaxBlocksSync = 500
 
 // Chain wraps a node's chain state so that the LastBeacon of an inbound peer is answered
-// by the engine with the stored blocks the peer lacks (WIRE.md 7.6); every other method is
+// by the engine with the stored blocks the peer lacks (PROTOCOL.md 7.6); every other method is
 // the wrapped chain's.
 type Chain struct {
 	session.Chain
@@ -48,7 +48,7 @@ func (e *Engine) BeaconLoop(ctx context.Context, chain session.Chain, epochs pro
 	}
 }
 
-// InboundBeacon answers a LastBeacon received on an inbound session (WIRE.md 7.6): if the
+// InboundBeacon answers a LastBeacon received on an inbound session (PROTOCOL.md 7.6): if the
 // peer's block checkpoint is behind our highest stored block, it is announced the stored
 // blocks of the epochs after its checkpoint, in epoch order, at most MaxBlocksSync. The
 // node's session.Chain implementation delegates to it.

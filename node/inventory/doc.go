@@ -2,7 +2,7 @@
 // superblock votes it has seen, kept in the node's bbolt file under buckets prefixed
 // "inventory/", and the gossip that moves them between sessions.
 //
-// The Store keys every item by its witnet-rust hash (WIRE.md section 11), keeps each kind
+// The Store keys every item by its witnet-rust hash (PROTOCOL.md section 11), keeps each kind
 // in a bounded first-in first-out pool (the oldest item of a kind is evicted when its pool
 // is full), indexes blocks by epoch so a range can be announced to a peer that is behind,
 // and superblocks by index because InventoryEntry names them by index.
@@ -18,7 +18,7 @@
 // already known is never announced again.
 //
 // Unlike witnet-rust, which pushes transactions, superblocks and votes as full messages and
-// uses announcements only for blocks during synchronisation (WIRE.md 7.5), this package
+// uses announcements only for blocks during synchronisation (PROTOCOL.md 7.5), this package
 // relays every kind that InventoryEntry can name (blocks, transactions, superblocks) by
 // announcement, so that a node receives each item's body about once. Only the first hop
 // pushes: a node's own small submitted items go in full to every neighbour (none can hold

@@ -13,7 +13,7 @@ import (
 type Item struct {
 	// Kind is protocol.KindBlock, KindTransaction, KindSuperBlock or KindSuperBlockVote.
 	Kind protocol.Kind
-	// Hash is the item's witnet-rust hash (WIRE.md section 11); the store's key.
+	// Hash is the item's witnet-rust hash (PROTOCOL.md section 11); the store's key.
 	Hash protocol.Hash
 	// Epoch is the block's epoch (beacon checkpoint) for a block, the superblock index for a
 	// superblock or a superblock vote, and 0 for a transaction.

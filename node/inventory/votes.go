@@ -12,7 +12,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
-// Bounds of the votes a session sends after serving our beacon block (WIRE.md 7.5).
+// Bounds of the votes a session sends after serving our beacon block (PROTOCOL.md 7.5).
 const (
 	// MaxVotesServed is the most superblock votes SuperBlockVotes returns. A superblock's
 	// signing committee has at most 100 members on mainnet, so a current superblock has a

@@ -241,7 +241,7 @@ func (b *Book) insertNew(a Addr, ep, src netip.AddrPort, now int64) bool {
 	return true
 }
 
-// AddNew adds peers to the new bucket (WIRE.md 9.3) and returns how many were written.
+// AddNew adds peers to the new bucket (PROTOCOL.md 9.3) and returns how many were written.
 //
 // src is the peer that announced them; its endpoint picks the buckets, so one source can
 // only reach a bounded part of the table. A nil src means the addresses come from the local
@@ -358,7 +358,7 @@ func (b *Book) iceLocked(id peer.ID, now int64, fallback Addr) {
 }
 
 // RemoveTried removes id from the tried bucket and reports whether it was there. With ice
-// set, id is also iced, whether or not it was in tried (WIRE.md 9.3).
+// set, id is also iced, whether or not it was in tried (PROTOCOL.md 9.3).
 func (b *Book) RemoveTried(id peer.ID, ice bool) (bool, error) {
 	if ice {
 		if err := validID(id); err != nil {
@@ -444,7 +444,7 @@ func (b *Book) Melt() (int, error) {
 	return len(ids), nil
 }
 
-// RandomForBootstrap picks up to n distinct peers to dial (WIRE.md 9.3): with m = min(n,
+// RandomForBootstrap picks up to n distinct peers to dial (PROTOCOL.md 9.3): with m = min(n,
 // eligible new + eligible tried), the number taken from new is the sum of m fair coin
 // flips, clamped to [m − tried, new], the rest come from tried, each side sampled without
 // replacement. Eligible means not iced, not Config.Self, and not excluded by exclude (may
@@ -503,7 +503,7 @@ func (b *Book) sample(out []Addr, es []*entry, k int) []Addr {
 	return out
 }
 
-// FeelerCandidate applies the feeler rule (WIRE.md 9.3) and returns the peer to dial as a
+// FeelerCandidate applies the feeler rule (PROTOCOL.md 9.3) and returns the peer to dial as a
 // feeler, if any. It takes a random entry out of new. If that peer's tried slot is empty,
 // the peer is the candidate. If the slot's occupant was written at least
 // Config.UpdatePeriod ago, the occupant is taken out of tried and returned instead (to be

@@ -9,7 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Table geometry and index spreading (WIRE.md 9.1, 9.2). Changing any of these moves every
+// Table geometry and index spreading (PROTOCOL.md 9.1, 9.2). Changing any of these moves every
 // stored entry to a different slot, so they are not configurable.
 const (
 	// newBucketCount is the number of buckets in the new table.
@@ -33,7 +33,7 @@ const (
 	TriedCapacity = triedBucketCount * triedBucketSize
 )
 
-// Timing defaults (WIRE.md 9.3 and 10).
+// Timing defaults (PROTOCOL.md 9.3 and 10).
 const (
 	// DefaultIcePeriod is how long a peer stays iced once the chain is bootstrapped
 	// (witnet-rust bucketing_ice_period, 3600 s).

@@ -1,7 +1,7 @@
 // Package peers is the node's address book: the Go counterpart of witnet-rust's peers
 // manager (p2p/src/peers and node/src/actors/peers_manager), keyed by libp2p peer ID.
 //
-// The book keeps three buckets (WIRE.md section 9):
+// The book keeps three buckets (PROTOCOL.md section 9):
 //
 //   - new: 256 buckets × 64 slots of peers we heard about (Peers messages, configured
 //     known peers, melted ice). The slot is chosen from the peer's IP address and port and
@@ -22,7 +22,7 @@
 //
 // witnet-rust ices a socket address: another port or IP of the same host is unaffected. For
 // an inbound peer that address is the ephemeral source port of its connection, so icing it
-// does nothing once the peer reconnects (WIRE.md 13.11). On libp2p a peer is its ID, so this
+// does nothing once the peer reconnects (PROTOCOL.md 13.11). On libp2p a peer is its ID, so this
 // book ices peer IDs: every address of the iced peer is refused, and any other peer, even on
 // the same IP and port, is unaffected.
 //

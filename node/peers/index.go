@@ -6,7 +6,7 @@ import (
 	"net/netip"
 )
 
-// The index functions below are witnet-rust's (WIRE.md 9.2). With H = SHA-256 and
+// The index functions below are witnet-rust's (PROTOCOL.md 9.2). With H = SHA-256 and
 // last(h) = its 32nd byte, for an address with IP bytes ip (4 or 16), group = first half of
 // ip, host = second half of ip followed by the big-endian port:
 //

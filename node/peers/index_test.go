@@ -7,7 +7,7 @@ import (
 )
 
 // TestIndexCrossCheck compares the index functions with values computed by a separate,
-// independent implementation of WIRE.md 9.2 (a short Python script using hashlib and
+// independent implementation of PROTOCOL.md 9.2 (a short Python script using hashlib and
 // ipaddress, written for this test), for IPv4, IPv6, mixed families and an IPv4-mapped
 // IPv6 address, which must stay 16 bytes.
 func TestIndexCrossCheck(t *testing.T) {
@@ -38,7 +38,7 @@ func TestIndexCrossCheck(t *testing.T) {
 }
 
 // TestIndexRange checks that indices stay inside their tables and that the bucket of a
-// new index depends only on the source group and the address group (WIRE.md 9.2).
+// new index depends only on the source group and the address group (PROTOCOL.md 9.2).
 func TestIndexRange(t *testing.T) {
 	sk := newSecret(42)
 	src := mustEP(t, "10.20.30.40:1")

@@ -1,6 +1,6 @@
 // The Witnet P2P schema: every message a witnet-p2p peer sends or receives.
 //
-// Field numbers and types are those of the Witnet network (see WIRE.md section 4); message
+// Field numbers and types are those of the Witnet network (see PROTOCOL.md section 4); message
 // and member names follow them so that JSON renderings read like the wire tables. Byte
 // compatibility rests on three rules kept by the Go code that fills these messages: fields
 // are written in field-number order (protoc-gen-go does this), every singular sub-message
