@@ -17,11 +17,15 @@ const (
 // Error is a JSON-RPC error object. The client returns it for an error response, so callers
 // can tell a refused request (errors.As) from a transport failure.
 type Error struct {
-	Code    int             `json:"code"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data,omitempty"`
+	// Code is the JSON-RPC error code (the Code* constants).
+	Code int `json:"code"`
+	// Message describes the error in one line.
+	Message string `json:"message"`
+	// Data carries method-specific detail, if any.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
+// Error formats the code and message.
 func (e *Error) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
 
 func errorf(code int, format string, args ...any) *Error {
