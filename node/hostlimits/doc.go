@@ -10,4 +10,11 @@
 // NewConnManager and NewResourceManager build the two managers from them. The resource
 // manager also caps the session protocol's streams per peer, so one peer cannot open
 // hundreds of sessions at once.
+//
+// An inbound connection has no peer ID until its security handshake ends, so libp2p's
+// default lets one address hold every handshake slot for its 15 s accept timeout. Here the
+// upgrade gets DefaultUpgradeTimeout (UpgraderOption), and the connections still in it are
+// capped per address and per subnet (the ResourceManager counts them from the accepted
+// socket until Gater sees the upgraded connection, or the connection ends), under a
+// handshake headroom several subnets wide.
 package hostlimits

@@ -10,25 +10,26 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Derivation constants.
 const (
 	// minHandshakeHeadroom is the least number of extra inbound connections allowed beyond
 	// inbound_limit, for peers still in their handshake (witnet-rust does not bound
-	// unconsolidated inbound sessions at all; 5 s handshakes keep this small).
-	minHandshakeHeadroom = 16
+	// unconsolidated inbound sessions at all). It is four times the handshakes one /24 may
+	// hold, so that one subnet never fills it.
+	minHandshakeHeadroom = 4 * handshakesPerSubnet
 	// outboundDialHeadroom is the number of outbound connections allowed beyond twice
 	// outbound_limit: feelers (one every 2 s, each lasting a handshake) and dials whose
 	// handshake has not finished.
 	outboundDialHeadroom = 8
 	// connsPerIP caps connections from or to one IPv4 address (IPv6: one /56, and eight
 	// times as many per /48), like libp2p's default: several nodes behind one NAT are
-	// legitimate, hundreds are not. Loopback is unlimited.
+	// legitimate, hundreds are not. Loopback is unlimited unless Limits.LimitLoopback.
 	connsPerIP = 8
 )
 
@@ -45,8 +46,20 @@ type Limits struct {
 	// closes unprotected connections down to TrimLow. Sessions protect their connection,
 	// so only connections without a session are trimmed.
 	TrimLow, TrimHigh int
-	// PerIP is the per-address connection cap (loopback exempt).
+	// PerIP is the per-address connection cap (loopback exempt unless LimitLoopback).
 	PerIP int
+	// HandshakesPerIP and HandshakesPerSubnet cap the inbound connections still in their
+	// upgrade from one IPv4 address (IPv6 /64) and from one IPv4 /24 (IPv6 /48); 0 means
+	// no cap. Loopback is exempt unless LimitLoopback.
+	HandshakesPerIP, HandshakesPerSubnet int
+	// UpgradeTimeout bounds an inbound connection's upgrade (see UpgraderOption); 0 means
+	// DefaultUpgradeTimeout.
+	UpgradeTimeout time.Duration
+	// LimitLoopback applies the per-address caps (PerIP, HandshakesPerIP,
+	// HandshakesPerSubnet) to loopback addresses too. Off by default: a local devnet or a
+	// co-located wallet is not an attack; tests that attack from 127.0.0.x turn it on.
+	// libp2p's connection rate limiter always exempts loopback.
+	LimitLoopback bool
 }
 
 // Derive computes the libp2p limits for the given session limits (inbound_limit and
@@ -54,10 +67,13 @@ type Limits struct {
 func Derive(inbound, outbound int) Limits {
 	headroom := max(minHandshakeHeadroom, inbound/4)
 	l := Limits{
-		InboundConns:     inbound + headroom,
-		OutboundConns:    2*outbound + outboundDialHeadroom,
-		HandshakeInbound: headroom,
-		PerIP:            connsPerIP,
+		InboundConns:        inbound + headroom,
+		OutboundConns:       2*outbound + outboundDialHeadroom,
+		HandshakeInbound:    headroom,
+		PerIP:               connsPerIP,
+		HandshakesPerIP:     handshakesPerIP,
+		HandshakesPerSubnet: handshakesPerSubnet,
+		UpgradeTimeout:      DefaultUpgradeTimeout,
 	}
 	l.Conns = l.InboundConns + l.OutboundConns
 	l.TrimLow = inbound + outbound
@@ -103,10 +119,12 @@ func NewResourceManager(l Limits, metrics bool) (*ResourceManager, error) {
 			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: l.PerIP}},
 			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: l.PerIP}, {PrefixLength: 48, ConnCount: 8 * l.PerIP}},
 		),
-		rcmgr.WithNetworkPrefixLimit(
+	}
+	if !l.LimitLoopback {
+		opts = append(opts, rcmgr.WithNetworkPrefixLimit(
 			[]rcmgr.NetworkPrefixLimit{{Network: netip.MustParsePrefix("127.0.0.0/8"), ConnCount: math.MaxInt}},
 			[]rcmgr.NetworkPrefixLimit{{Network: netip.MustParsePrefix("::1/128"), ConnCount: math.MaxInt}},
-		),
+		))
 	}
 	if !metrics {
 		opts = append(opts, rcmgr.WithMetricsDisabled())
@@ -116,16 +134,20 @@ func NewResourceManager(l Limits, metrics bool) (*ResourceManager, error) {
 		return nil, fmt.Errorf("hostlimits: resource manager: %w", err)
 	}
 	streams := &streamRefusals{ResourceManager: rm}
-	return &ResourceManager{ResourceManager: streams, limits: l, streams: streams}, nil
+	return &ResourceManager{ResourceManager: streams, limits: l, streams: streams, handshakes: newHandshakes(l)}, nil
 }
 
-// ResourceManager is libp2p's resource manager with the derived limits. A connection
-// refused for a limit is logged with that limit, on the side that refused it, and a
-// session stream refused by a limit is logged with its peer (throttled).
+// ResourceManager is libp2p's resource manager with the derived limits, plus the caps on
+// inbound connections still in their upgrade per address and subnet. A connection refused
+// for a limit is logged with that limit, on the side that refused it, and a session stream
+// refused by a limit is logged with its peer (both throttled: at most one line per limit
+// and refusalLogInterval, with the count of those left out).
 type ResourceManager struct {
 	network.ResourceManager
-	limits  Limits
-	streams *streamRefusals
+	limits     Limits
+	streams    *streamRefusals
+	handshakes *handshakes
+	connLogs   throttle
 }
 
 var _ network.ResourceManager = (*ResourceManager)(nil)
@@ -139,14 +161,45 @@ func (r *ResourceManager) StreamRefusals() int64 { return r.streams.refusals.Loa
 // GetConnLimit lets libp2p check the connection manager's high watermark against us.
 func (r *ResourceManager) GetConnLimit() int { return r.limits.Conns }
 
-// OpenConnection opens a connection scope, logging a refusal.
+// OpenConnection opens a connection scope, logging a refusal. An inbound connection
+// first takes a handshake slot of its address, which it holds until its upgrade ends.
 func (r *ResourceManager) OpenConnection(dir network.Direction, usefd bool, endpoint ma.Multiaddr) (network.ConnManagementScope, error) {
+	var slot *handshakeSlot
+	if dir == network.DirInbound {
+		var limit string
+		if slot, limit = r.handshakes.acquire(ipOf(endpoint)); slot == nil {
+			err := fmt.Errorf("%w: %s", network.ErrResourceLimitExceeded, limit)
+			r.logRefusal(dir, endpoint, limit, err)
+			return nil, err
+		}
+	}
 	scope, err := r.ResourceManager.OpenConnection(dir, usefd, endpoint)
 	if err != nil {
-		log.Warnw("connection refused by a limit", "dir", dirName(dir), "remote", endpoint, "limit", r.describe(dir, err), "err", err)
+		slot.release()
+		r.logRefusal(dir, endpoint, r.describe(dir, err), err)
 		return nil, err
 	}
-	return &scopeLogger{ConnManagementScope: scope, dir: dir, endpoint: endpoint}, nil
+	return &connScope{ConnManagementScope: scope, r: r, dir: dir, endpoint: endpoint, slot: slot}, nil
+}
+
+// logRefusal logs a connection refused by limit, throttled per limit.
+func (r *ResourceManager) logRefusal(dir network.Direction, endpoint ma.Multiaddr, limit string, err error, kv ...any) {
+	suppressed, ok := r.connLogs.allow(limit)
+	if !ok {
+		return
+	}
+	kv = append([]any{"dir", dirName(dir), "remote", endpoint, "limit", limit, "err", err, "unlogged_refusals", suppressed}, kv...)
+	log.Warnw("connection refused by a limit", kv...)
+}
+
+// ipOf returns the IP of a transport multiaddr, or the zero Addr.
+func ipOf(a ma.Multiaddr) netip.Addr {
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
 }
 
 // describe names the limit behind err.
@@ -170,22 +223,6 @@ func (r *ResourceManager) describe(dir network.Direction, err error) string {
 	default:
 		return fmt.Sprintf("connections: %d", r.limits.Conns)
 	}
-}
-
-// scopeLogger logs a connection refused when it is attached to its peer (per-peer limits).
-type scopeLogger struct {
-	network.ConnManagementScope
-	dir      network.Direction
-	endpoint ma.Multiaddr
-}
-
-// SetPeer attaches the connection to p, logging a refusal.
-func (s *scopeLogger) SetPeer(p peer.ID) error {
-	err := s.ConnManagementScope.SetPeer(p)
-	if err != nil {
-		log.Warnw("connection refused by a limit", "dir", dirName(s.dir), "remote", s.endpoint, "peer", p, "limit", "connections per peer (libp2p default)", "err", err)
-	}
-	return err
 }
 
 func dirName(d network.Direction) string {

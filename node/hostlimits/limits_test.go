@@ -21,10 +21,14 @@ func TestDerive(t *testing.T) {
 		in, out int
 		want    Limits
 	}{
-		{128, 12, Limits{InboundConns: 160, OutboundConns: 32, Conns: 192, HandshakeInbound: 32, TrimLow: 140, TrimHigh: 175, PerIP: 8}},
-		{8, 4, Limits{InboundConns: 24, OutboundConns: 16, Conns: 40, HandshakeInbound: 16, TrimLow: 12, TrimHigh: 20, PerIP: 8}},
-		{0, 1, Limits{InboundConns: 16, OutboundConns: 10, Conns: 26, HandshakeInbound: 16, TrimLow: 1, TrimHigh: 9, PerIP: 8}},
+		{128, 12, Limits{InboundConns: 192, OutboundConns: 32, Conns: 224, HandshakeInbound: 64, TrimLow: 140, TrimHigh: 175, PerIP: 8}},
+		{8, 4, Limits{InboundConns: 72, OutboundConns: 16, Conns: 88, HandshakeInbound: 64, TrimLow: 12, TrimHigh: 20, PerIP: 8}},
+		{0, 1, Limits{InboundConns: 64, OutboundConns: 10, Conns: 74, HandshakeInbound: 64, TrimLow: 1, TrimHigh: 9, PerIP: 8}},
 		{1000, 100, Limits{InboundConns: 1250, OutboundConns: 208, Conns: 1458, HandshakeInbound: 250, TrimLow: 1100, TrimHigh: 1375, PerIP: 8}},
+	}
+	for i := range tests {
+		w := &tests[i].want
+		w.HandshakesPerIP, w.HandshakesPerSubnet, w.UpgradeTimeout = 4, 16, DefaultUpgradeTimeout
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%d/%d", tc.in, tc.out), func(t *testing.T) {
@@ -35,6 +39,7 @@ func TestDerive(t *testing.T) {
 			require.GreaterOrEqual(t, got.OutboundConns, tc.out, "every outbound session fits")
 			require.GreaterOrEqual(t, got.TrimLow, tc.in+tc.out, "trimming never goes below the sessions")
 			require.LessOrEqual(t, got.TrimHigh, got.Conns, "the connection manager acts before the resource manager refuses")
+			require.GreaterOrEqual(t, got.HandshakeInbound, 4*got.HandshakesPerSubnet, "one subnet never fills the handshake headroom")
 		})
 	}
 }
@@ -96,16 +101,29 @@ func TestLimitRefusalIsLogged(t *testing.T) {
 	}
 	release()
 
-	// Per IP: 8 connections from one address, the ninth is refused.
-	for range l.PerIP {
+	// Per IP, in handshake: 4 connections of one address, the fifth is refused.
+	for range l.HandshakesPerIP {
 		require.NoError(t, open("10.0.0.1"))
 	}
 	require.Error(t, open("10.0.0.1"))
-	requireLogged(t, logs, "connection refused by a limit", "connections per IP address: 8", nil)
+	requireLogged(t, logs, "connection refused by a limit", "per IP address (IPv6 /64) still in handshake: 4", nil)
 
-	// Inbound handshakes: the transient scope holds HandshakeInbound connections.
+	// Per IP: 8 connections from one address once upgraded, the ninth is refused.
+	for _, s := range scopes {
+		s.(*connScope).upgraded()
+	}
+	for len(scopes) < l.PerIP {
+		require.NoError(t, open("10.0.0.1"))
+		scopes[len(scopes)-1].(*connScope).upgraded()
+	}
+	require.Error(t, open("10.0.0.1"))
+	requireLogged(t, logs, "connection refused by a limit", "connections per IP address: 8", nil)
+	release()
+
+	// Inbound handshakes: the transient scope holds HandshakeInbound connections, from
+	// addresses and subnets under their caps.
 	for i := 0; len(scopes) < l.HandshakeInbound; i++ {
-		require.NoError(t, open(fmt.Sprintf("10.0.1.%d", i+1)))
+		require.NoError(t, open(fmt.Sprintf("10.0.%d.%d", 1+i/8, i%8+1)))
 	}
 	require.Error(t, open("10.0.2.1"))
 	requireLogged(t, logs, "connection refused by a limit", fmt.Sprintf("inbound connections still in handshake: %d", l.HandshakeInbound), nil)

@@ -54,22 +54,52 @@ func protocolLimits(scaling *rcmgr.ScalingLimitConfig, l Limits) {
 // sessionLimitName describes the session stream limits in logs.
 var sessionLimitName = "session streams: " + strconv.Itoa(sessionStreamsPerPeer) + " per peer each way"
 
-// refusalLogInterval is the least time between two logged stream refusals.
+// refusalLogInterval is the least time between two logged refusals of one limit.
 const refusalLogInterval = time.Second
+
+// throttle lets one log line per key through every refusalLogInterval and counts the
+// others, so that a peer hammering a limit cannot flood the log.
+type throttle struct {
+	mu   sync.Mutex
+	keys map[string]*throttled
+}
+
+type throttled struct {
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether a line for key may be logged now and, if so, how many were left
+// out since the last one.
+func (t *throttle) allow(key string) (suppressed int, ok bool) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.keys == nil {
+		t.keys = map[string]*throttled{}
+	}
+	k := t.keys[key]
+	if k == nil {
+		k = &throttled{}
+		t.keys[key] = k
+	}
+	if !k.last.IsZero() && now.Sub(k.last) < refusalLogInterval {
+		k.suppressed++
+		return 0, false
+	}
+	k.last = now
+	suppressed, k.suppressed = k.suppressed, 0
+	return suppressed, true
+}
 
 // streamRefusals wraps a resource manager so that a session stream refused by a limit is
 // logged with its peer: libp2p resets such a stream before any handler sees it and logs
-// only at debug level. A peer that hammers the limit would flood the log, so at most one
-// line per refusalLogInterval is written, with the number of refusals left unlogged
-// before it.
+// only at debug level. The log is throttled (see throttle).
 type streamRefusals struct {
 	network.ResourceManager
 
 	refusals atomic.Int64 // session streams refused, logged or not
-
-	mu         sync.Mutex
-	lastLogged time.Time
-	suppressed int
+	logs     throttle
 }
 
 var _ network.ResourceManager = (*streamRefusals)(nil)
@@ -89,17 +119,10 @@ func (r *streamRefusals) OpenStream(p peer.ID, dir network.Direction) (network.S
 // refused logs one refusal, or counts it while the log is throttled.
 func (r *streamRefusals) refused(p peer.ID, dir network.Direction, proto protocol.ID, limit string, err error) {
 	r.refusals.Add(1)
-	now := time.Now()
-	r.mu.Lock()
-	if now.Sub(r.lastLogged) < refusalLogInterval {
-		r.suppressed++
-		r.mu.Unlock()
+	suppressed, ok := r.logs.allow("")
+	if !ok {
 		return
 	}
-	r.lastLogged = now
-	suppressed := r.suppressed
-	r.suppressed = 0
-	r.mu.Unlock()
 	log.Warnw("stream refused by a limit", "peer", p, "dir", dirName(dir), "protocol", proto,
 		"limit", limit, "err", err, "unlogged_refusals", suppressed)
 }
