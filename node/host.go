@@ -66,10 +66,14 @@ func (n *Node) sessionConfig(sender []byte) session.Config {
 }
 
 // newHost builds the libp2p host: TCP and QUIC, TLS preferred over Noise (TLS measured
-// about 35% faster for small frames), yamux, our connection and resource managers and the
-// sessions manager's gater.
+// about 35% faster for small frames), yamux, our connection and resource managers, the
+// sessions manager's gater and the upgrade timeout of the limits. It fails if a listen
+// address is taken by another process or cannot be listened on (see listen.go).
 func (n *Node) newHost(key crypto.PrivKey, limits hostlimits.Limits, cm *connmgr.BasicConnMgr) (host.Host, error) {
 	cfg := &n.cfg
+	if err := probeListenAddrs(cfg.listen); err != nil {
+		return nil, err
+	}
 	rm, err := hostlimits.NewResourceManager(limits, cfg.libp2pMetrics)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -84,7 +88,8 @@ func (n *Node) newHost(key crypto.PrivKey, limits hostlimits.Limits, cm *connmgr
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.ConnectionGater(n.mgr.Gater()),
+		libp2p.ConnectionGater(hostlimits.Gater(n.mgr.Gater())),
+		hostlimits.UpgraderOption(limits),
 		libp2p.UserAgent(protocol.UserAgent()),
 		libp2p.WithDialTimeout(cfg.dialTimeout),
 		libp2p.DisableRelay(),
@@ -103,6 +108,10 @@ func (n *Node) newHost(key crypto.PrivKey, limits hostlimits.Limits, cm *connmgr
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("node: libp2p host: %w", err)
+	}
+	if err := checkListening(cfg.listen, h.Network().ListenAddresses()); err != nil {
+		_ = h.Close()
+		return nil, err
 	}
 	return h, nil
 }

@@ -119,7 +119,9 @@ func (n *Node) openDataDir() error {
 
 // hostLimits returns the libp2p limits derived from the session limits.
 func (n *Node) hostLimits() hostlimits.Limits {
-	return hostlimits.Derive(n.cfg.inboundLimit, n.cfg.outboundLimit)
+	l := hostlimits.Derive(n.cfg.inboundLimit, n.cfg.outboundLimit)
+	l.LimitLoopback = !n.cfg.perIPLoopbackOK
+	return l
 }
 
 // buildSessions builds what the sessions work with: the chain, the sessions manager (and

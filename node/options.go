@@ -74,6 +74,7 @@ type config struct {
 	rejectSybil     bool
 	sybilRangeBits  int
 	sybilLoopbackOK bool
+	perIPLoopbackOK bool // see WithPerIPLoopback
 
 	bootstrapPeriod time.Duration
 	discoveryPeriod time.Duration
@@ -114,6 +115,7 @@ func defaultConfig() config {
 		rejectSybil:      true,
 		sybilRangeBits:   session.DefaultSybilRangeLimit,
 		sybilLoopbackOK:  true,
+		perIPLoopbackOK:  true,
 		bootstrapPeriod:  DefaultBootstrapPeriod,
 		discoveryPeriod:  DefaultDiscoveryPeriod,
 		feelerPeriod:     DefaultFeelerPeriod,
