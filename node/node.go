@@ -137,7 +137,7 @@ func (n *Node) buildSessions() error {
 	if n.connMgr, err = hostlimits.NewConnManager(n.hostLimits()); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	adapter := bookAdapter{book: n.book}
+	adapter := n.sessionBook()
 	n.mgr = session.NewManager(session.ManagerConfig{
 		InboundLimit:        noneIfZero(cfg.inboundLimit),
 		OutboundLimit:       noneIfZero(cfg.outboundLimit),
