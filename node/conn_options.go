@@ -14,3 +14,13 @@ func WithPerIPLoopback(exempt bool) Option {
 		return nil
 	}
 }
+
+// WithInboundEviction sets whether an inbound peer that finds every inbound slot taken
+// may evict an unprotected inbound session (session.ManagerConfig.NoEviction, Bitcoin
+// Core's rule). Default: on. Off, a full node refuses newcomers as witnet-rust does.
+func WithInboundEviction(on bool) Option {
+	return func(c *config) error {
+		c.noEviction = !on
+		return nil
+	}
+}

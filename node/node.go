@@ -144,6 +144,7 @@ func (n *Node) buildSessions() error {
 		RejectSybilInbounds: cfg.rejectSybil,
 		SybilRangeLimit:     noneIfZero(cfg.sybilRangeBits),
 		SybilOnLoopback:     !cfg.sybilLoopbackOK,
+		NoEviction:          cfg.noEviction,
 		ConnManager:         n.connMgr,
 		AddressBook:         adapter,
 		Iced:                n.book.IsIced,

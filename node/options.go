@@ -75,6 +75,7 @@ type config struct {
 	sybilRangeBits  int
 	sybilLoopbackOK bool
 	perIPLoopbackOK bool // see WithPerIPLoopback
+	noEviction      bool // see WithInboundEviction
 
 	bootstrapPeriod time.Duration
 	discoveryPeriod time.Duration

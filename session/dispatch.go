@@ -48,6 +48,7 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 	case effSendVersion:
 		return s.sendVersion()
 	case effConsolidate:
+		s.handshakeDone(now)
 		return s.consolidate()
 	case effRepeated:
 		s.log.Debugw("repeated handshake message ignored", "kind", k)
@@ -101,9 +102,10 @@ func (s *Session) sendVersion() error {
 	s.m.nonce = nonce
 	s.m.flags.versionTx = true
 	s.cfg.Nonces.Add(nonce)
+	s.usage.versionSent = s.cfg.Clock.Now()
 	return s.reply(protocol.NewVersion(protocol.VersionParams{
 		Magic:     s.cfg.Magic,
-		Timestamp: s.cfg.Clock.Now().Unix(),
+		Timestamp: s.usage.versionSent.Unix(),
 		Sender:    s.cfg.SenderAddress,
 		Receiver:  s.peer.receiverAddress(),
 		Nonce:     nonce,

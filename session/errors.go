@@ -61,6 +61,9 @@ const (
 	// ReasonMisbehaviour: the peer's misbehaviour score reached the threshold (see
 	// Offence; the cause is a *MisbehaviourError). Ice.
 	ReasonMisbehaviour
+	// ReasonEvicted: an inbound session made room for a newcomer when every inbound slot
+	// was taken (see ManagerConfig.NoEviction). No ice.
+	ReasonEvicted
 
 	numReasons
 )
@@ -84,6 +87,7 @@ var reasonNames = [numReasons]string{
 	ReasonFeelerDone:            "feeler done",
 	ReasonEncode:                "message encoding failed",
 	ReasonMisbehaviour:          "misbehaviour",
+	ReasonEvicted:               "evicted",
 }
 
 // Error returns the reason's description.

@@ -19,7 +19,8 @@ var _ connmgr.ConnectionGater = (*gater)(nil)
 
 // Gater returns the libp2p connection gater of the manager, for
 // libp2p.New(libp2p.ConnectionGater(m.Gater())). It refuses an inbound connection when the
-// inbound sessions (consolidated and unconsolidated) already fill the inbound limit, or,
+// inbound sessions (consolidated and unconsolidated) already fill the inbound limit and
+// none of them could be evicted for a newcomer (see ManagerConfig.NoEviction), or,
 // under the sybil rule, when the remote IP's network range already holds an inbound
 // session (PROTOCOL.md 8.3: closed, no session, no ice), and an inbound connection from a peer
 // that is iced (ManagerConfig.Iced) once the security handshake has named it. Everything
@@ -62,7 +63,8 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 		mlog.Debugw("inbound connection refused: manager closed", "remote", remote)
 		return false
 	}
-	if n, limit := m.dirs[Inbound].total(), m.limits[Inbound]; n >= limit {
+	if n, limit := m.dirs[Inbound].total(), m.limits[Inbound]; n >= limit &&
+		(m.cfg.NoEviction || limit == 0 || m.evictionVictimLocked() == nil) {
 		mlog.Infow("inbound connection refused: inbound limit reached", "remote", remote, "sessions", n, "limit", limit)
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -52,6 +53,13 @@ type ManagerConfig struct {
 	// exempt (a local devnet or a co-located wallet is not a sybil attack); tests set it to
 	// exercise the rule on 127.0.0.x.
 	SybilOnLoopback bool
+	// NoEviction turns inbound eviction off: with every inbound slot taken, a new inbound
+	// session is refused (ErrMaxPeersReached), as witnet-rust does. By default the manager
+	// evicts an unprotected inbound session instead (see evict.go).
+	NoEviction bool
+	// EvictionKey keys the hash that picks which network groups eviction protects; 0
+	// means a random key (set one for reproducible tests).
+	EvictionKey uint64
 	// ConnManager, if not nil, is told to protect the connections of consolidated peers
 	// (tag ProtectTag + "/" + direction) and to drop that protection when the session ends.
 	ConnManager connmgr.ConnManager
@@ -91,7 +99,7 @@ type dir = Type
 // entry is one registered session.
 type entry struct {
 	s      *Session
-	since  time.Time
+	since  time.Time // registration, by the manager's clock
 	rng    Range
 	ranged bool // rng was recorded in the manager's range set
 }
@@ -133,6 +141,8 @@ type Manager struct {
 	cfg        ManagerConfig // immutable after NewManager
 	clock      Clock
 	rangeLimit int
+	evictKey   uint64
+	evictions  atomic.Int64
 
 	mu        sync.Mutex
 	closed    bool
@@ -147,7 +157,7 @@ var _ Registry = (*Manager)(nil)
 
 // NewManager returns an empty Manager with cfg's settings.
 func NewManager(cfg ManagerConfig) *Manager {
-	m := &Manager{cfg: cfg, clock: cfg.Clock, ranges: rangeSet{}, consensus: map[peer.ID]*Session{}}
+	m := &Manager{cfg: cfg, clock: cfg.Clock, ranges: rangeSet{}, consensus: map[peer.ID]*Session{}, evictKey: newEvictionKey(cfg.EvictionKey)}
 	m.cfg.PublicAddrs = append([]ma.Multiaddr(nil), cfg.PublicAddrs...)
 	if m.clock == nil {
 		m.clock = RealClock{}
@@ -205,10 +215,13 @@ func (m *Manager) sybilChecked(ip netip.Addr) bool {
 // Register adds s to the unconsolidated collection of its direction (Registry). Unlike
 // witnet-rust, whose unconsolidated collections are unbounded (PROTOCOL.md 13.3), the limit of
 // a direction bounds its consolidated and unconsolidated sessions together, as the
-// connection gater does. Errors, in the order checked: ErrNotExpectedFeeler, ErrPeerIced
-// for an inbound peer that is iced (ManagerConfig.Iced), ErrManagerClosed,
-// ErrMaxPeersReached, ErrAddressAlreadyRegistered and, for an inbound peer under the
-// sybil rule, a *SameRangeError.
+// connection gater does. An inbound session that finds the inbound slots full evicts an
+// unprotected inbound session (it ends with ReasonEvicted), unless
+// ManagerConfig.NoEviction; only a newcomer that passes every other check evicts.
+// Errors, in the order checked: ErrNotExpectedFeeler, ErrPeerIced for an inbound peer that
+// is iced (ManagerConfig.Iced), ErrManagerClosed, ErrMaxPeersReached (full and nothing
+// to evict), ErrAddressAlreadyRegistered and, for an inbound peer under the sybil rule, a
+// *SameRangeError.
 func (m *Manager) Register(s *Session) error {
 	t, p := s.Type(), s.Peer()
 	if t != Inbound && t != Outbound {
@@ -217,30 +230,52 @@ func (m *Manager) Register(s *Session) error {
 	if t == Inbound && m.iced(p.ID) {
 		return fmt.Errorf("%w: %s", ErrPeerIced, p)
 	}
+	evicted, err := m.register(s)
+	if evicted != nil {
+		m.closeEvicted(evicted, p.ID)
+	}
+	return err
+}
+
+// register is Register under the lock; it returns the session it evicted, if any, to be
+// closed once the lock is released.
+func (m *Manager) register(s *Session) (evicted *entry, err error) {
+	t, p := s.Type(), s.Peer()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrManagerClosed
+		return nil, ErrManagerClosed
 	}
 	c := &m.dirs[t]
+	var victim *entry
 	if c.total() >= m.limits[t] {
-		return fmt.Errorf("%w: %d %s sessions", ErrMaxPeersReached, m.limits[t], t)
+		if t == Inbound && !m.cfg.NoEviction && m.limits[t] > 0 {
+			victim = m.evictionVictimLocked()
+		}
+		if victim == nil {
+			return nil, fmt.Errorf("%w: %d %s sessions", ErrMaxPeersReached, m.limits[t], t)
+		}
 	}
 	if _, _, ok := c.lookup(p.ID); ok {
-		return fmt.Errorf("%w: %s %s", ErrAddressAlreadyRegistered, t, p)
+		return nil, fmt.Errorf("%w: %s %s", ErrAddressAlreadyRegistered, t, p)
 	}
 	e := &entry{s: s, since: m.clock.Now()}
 	if t == Inbound && m.sybilChecked(p.IP) {
 		r := RangeOf(p.IP, m.rangeLimit)
 		if m.ranges.holds(r) {
-			return &SameRangeError{Range: r}
+			return nil, &SameRangeError{Range: r}
 		}
 		e.rng, e.ranged = r, true
-		m.ranges.add(r)
+	}
+	if victim != nil {
+		evicted = m.evictLocked(victim, s)
+	}
+	if e.ranged {
+		m.ranges.add(e.rng)
 	}
 	c.uncons[p.ID] = e
 	mlog.Debugw("session registered", "peer", p.ID, "dir", t, "ip", p.IP)
-	return nil
+	return evicted, nil
 }
 
 // Consolidate moves s from the unconsolidated to the consolidated collection of its

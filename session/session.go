@@ -78,6 +78,7 @@ type Session struct {
 	blocks blockDownload              // owned by the reader goroutine (see blocks.go)
 	remote atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
 	stats  counters
+	usage  usage // handshake round trip and last new item, for eviction (evict.go)
 }
 
 // New returns a session of type t over conn with the remote peer p. It does nothing on

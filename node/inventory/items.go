@@ -64,6 +64,9 @@ func (e *Engine) received(from conn, m *pb.Message) {
 		return
 	}
 	e.stats.receivedNew.Add(1)
+	if r, ok := from.(interface{ NewItemReceived() }); ok {
+		r.NewItemReceived() // eviction protects peers that relay new items (session.Session)
+	}
 	if e.cfg.OnNew != nil {
 		e.cfg.OnNew(it)
 	}
