@@ -257,5 +257,6 @@ func (m *Manager) evictLocked(victim *entry, s *Session) *entry {
 
 // closeEvicted ends an evicted session, outside the manager's lock.
 func (m *Manager) closeEvicted(victim *entry, by peer.ID) {
-	m.afterRemoval([]*entry{victim}, withCause(ReasonEvicted, &EvictedError{By: by}), false)
+	// Wrapped so that Close keeps the Reason (a closeError would become a local close).
+	m.afterRemoval([]*entry{victim}, fmt.Errorf("%w: %w", ReasonEvicted, &EvictedError{By: by}), false)
 }

@@ -181,7 +181,7 @@ func TestRegisterEvicts(t *testing.T) {
 	require.NoError(t, m.Register(newcomer))
 	victim := attackers[limit-1]
 	<-victim.Done()
-	require.ErrorIs(t, victim.Err(), ReasonEvicted)
+	require.Equal(t, ReasonEvicted, ReasonOf(victim.Err()), "%v", victim.Err())
 	var ee *EvictedError
 	require.ErrorAs(t, victim.Err(), &ee)
 	require.Equal(t, newcomer.ID(), ee.By)
