@@ -128,23 +128,12 @@ func (honestChain) SuperBlockTarget() *pb.CheckpointBeacon         { return nil 
 func (honestChain) InboundBeacon(*session.Session, *pb.LastBeacon) {}
 
 // honestHandshake has a fresh honest peer on ip dial n and checks that both ends
-// consolidate within honestDeadline. It returns how long that took.
+// consolidate within honestDeadline (see honestAttempt). It returns how long that took.
 func honestHandshake(t *testing.T, n *Node, ip string) time.Duration {
 	t.Helper()
-	h := rawHost(t, ip, nil)
-	m := session.NewManager(session.ManagerConfig{})
-	svc := session.NewService(h, m, session.Config{Chain: honestChain{}})
-	t.Cleanup(func() { _ = svc.Close(); _ = m.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), honestDeadline)
-	defer cancel()
-	start := time.Now()
-	s, err := svc.Dial(ctx, nodeInfo(n), session.Outbound)
-	require.NoError(t, err, "honest dial")
-	waitFor(t, honestDeadline-time.Since(start), func() bool { return bothConsolidated(n, h.ID(), s) }, func() string {
-		_, ok := n.Manager().Lookup(h.ID(), session.Inbound)
-		return fmt.Sprintf("honest handshake not complete after %v (ours %v, node's %v): %v", honestDeadline, s.Status(), ok, s.Err())
-	})
-	return time.Since(start)
+	r := honestAttempt(t, n, ip, honestDeadline)
+	require.NoError(t, r.err, "honest handshake")
+	return r.d
 }
 
 // bothConsolidated reports whether s, an outbound session of the peer id to n, and its
