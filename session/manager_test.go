@@ -289,7 +289,7 @@ func TestManagerSybilVector(t *testing.T) {
 					}
 					// Registered queries are dropped again so that each query sees only
 					// the vector's registered session.
-					m.drop(func(_ Type, id peer.ID) bool { return id != holder.ID() }, nil, nil, false)
+					m.drop(func(_ Type, k Key) bool { return k != holder.Key() }, nil, nil, false)
 				}
 			}
 			check(exp.While)
@@ -482,9 +482,9 @@ func TestManagerAnycastAndConsensus(t *testing.T) {
 		_, err := h.m.Anycast(msg, true)
 		require.ErrorIs(t, err, ErrNoSessions, "empty consensus subset")
 
-		err = h.m.SetConsensus([]peer.ID{h.x, h.z})
+		err = h.m.SetConsensus([]Key{PeerKey(h.x), PeerKey(h.z)})
 		require.ErrorIs(t, err, ErrNotOutboundConsolidated, "z is inbound")
-		require.ElementsMatch(t, []peer.ID{h.x}, h.m.ConsensusPeers())
+		require.ElementsMatch(t, []Key{PeerKey(h.x)}, h.m.ConsensusPeers())
 		require.Equal(t, 1, h.m.NumSessions().Consensus)
 		for _, p := range h.m.ConsolidatedPeers() {
 			require.Equal(t, p.Peer.ID == h.x, p.Consensus, "consensus flag of %s", p.Peer.ID)
@@ -509,7 +509,7 @@ func TestManagerAnycastAndConsensus(t *testing.T) {
 		require.Zero(t, received(h.farZ, protocol.KindLastBeacon))
 
 		// Leaving the outbound collection leaves the consensus subset.
-		require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.x, h.z}), "z has no outbound session")
+		require.Equal(t, 1, h.m.DropOutbound([]Key{PeerKey(h.x), PeerKey(h.z)}), "z has no outbound session")
 		require.Empty(t, h.m.ConsensusPeers())
 		_, err = h.m.Anycast(msg, true)
 		require.ErrorIs(t, err, ErrNoSessions)
@@ -529,7 +529,7 @@ func TestManagerPeerBeacons(t *testing.T) {
 		got, ok := h.m.PeerBeacons(7)
 		require.True(t, ok)
 		require.Empty(t, got.Beacons)
-		require.ElementsMatch(t, []peer.ID{h.x, h.y}, got.Missing)
+		require.ElementsMatch(t, []Key{PeerKey(h.x), PeerKey(h.y)}, got.Missing)
 
 		bx := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(70, protocol.Hash{1}), nil)
 		require.NoError(t, h.farX.SendLastBeacon(bx))
@@ -540,8 +540,8 @@ func TestManagerPeerBeacons(t *testing.T) {
 			return len(got.Beacons) == 1
 		}, "x's beacon collected")
 		got, _ = h.m.PeerBeacons(7)
-		require.Equal(t, []peer.ID{h.y}, got.Missing)
-		require.EqualValues(t, 70, got.Beacons[h.x].GetHighestBlockCheckpoint().GetCheckpoint())
+		require.Equal(t, []Key{PeerKey(h.y)}, got.Missing)
+		require.EqualValues(t, 70, got.Beacons[PeerKey(h.x)].GetHighestBlockCheckpoint().GetCheckpoint())
 		select {
 		case <-h.beaconsCh:
 			t.Fatal("reported before every outbound peer sent its beacon")
@@ -570,12 +570,12 @@ func TestManagerPeerBeacons(t *testing.T) {
 			got, _ := h.m.PeerBeacons(8)
 			return len(got.Beacons) == 1
 		}, "x's beacon collected for epoch 8")
-		require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.y}))
+		require.Equal(t, 1, h.m.DropOutbound([]Key{PeerKey(h.y)}))
 		select {
 		case rep := <-h.beaconsCh:
 			require.EqualValues(t, 8, rep.Epoch)
 			require.Len(t, rep.Beacons, 1)
-			require.Contains(t, rep.Beacons, h.x)
+			require.Contains(t, rep.Beacons, PeerKey(h.x))
 		case <-time.After(2 * time.Second):
 			t.Fatal("no report after the last missing peer left")
 		}

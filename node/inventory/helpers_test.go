@@ -221,6 +221,7 @@ type fakeConn struct {
 var _ conn = (*fakeConn)(nil)
 
 func (c *fakeConn) ID() peer.ID        { return c.id }
+func (c *fakeConn) Key() session.Key   { return session.PeerKey(c.id) }
 func (c *fakeConn) Peer() session.Peer { return session.Peer{ID: c.id} }
 func (c *fakeConn) Type() session.Type { return c.typ }
 func (c *fakeConn) Send(m *pb.Message) error {
