@@ -326,6 +326,13 @@ type Config struct {
 	MaxTimestampDiff time.Duration
 	// MaxFrameSize caps frames both ways; 0 means codec.DefaultMaxFrameSize.
 	MaxFrameSize int
+	// HandshakeMaxFrameSize, if positive and below MaxFrameSize, caps the frames
+	// received until the session consolidated: the reader allocates a frame's payload
+	// when it reads its header, and nothing a handshake needs comes near MaxFrameSize,
+	// so this bounds the memory an unconsolidated peer can make the session hold. A
+	// larger frame ends the session as any oversized frame (ReasonDecode). 0 means
+	// MaxFrameSize throughout.
+	HandshakeMaxFrameSize int
 	// Budgets are what the peer may send, how bad its score may get and how long it may
 	// leave our writes blocked (see Budgets).
 	Budgets

@@ -367,7 +367,11 @@ func (s *Session) handshakeTimeout() {
 // (reading the clock was a visible share of a busy reader's time).
 func (s *Session) readLoop() {
 	src := &countingReader{r: s.conn}
-	r := codec.NewReader(src, s.cfg.MaxFrameSize)
+	limit := s.cfg.MaxFrameSize
+	if hs := s.cfg.HandshakeMaxFrameSize; hs > 0 && hs < limit {
+		limit = hs
+	}
+	r := codec.NewReader(src, limit)
 	var (
 		reason error
 		now    time.Time
@@ -390,6 +394,10 @@ func (s *Session) readLoop() {
 		if err := s.handleFrame(payload, now); err != nil {
 			reason = err
 			break
+		}
+		if limit != s.cfg.MaxFrameSize && s.m.status == Consolidated {
+			limit = s.cfg.MaxFrameSize // the handshake is over
+			r.SetMaxFrameSize(limit)
 		}
 	}
 	s.shutdown(reason) // no-op if the session was already ending

@@ -309,3 +309,34 @@ func TestTCPSessionRefusesMultiaddrs(t *testing.T) {
 		}
 	})
 }
+
+func TestHandshakeMaxFrameSize(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		afterward bool
+	}{{"before the handshake", false}, {"after it", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(NewFakeClock(t0))
+				e.cfg.HandshakeMaxFrameSize = 1 << 10
+				s, p := pipeSession(t, Inbound, e)
+				entries := make([]*pb.InventoryEntry, 100) // about 4 KiB
+				for i := range entries {
+					entries[i] = protocol.BlockEntry(protocol.Hash{byte(i), 1})
+				}
+				ann, err := protocol.NewInventoryAnnouncement(protocol.Magic, entries)
+				require.NoError(t, err)
+				if !tc.afterward {
+					_ = p.send(ann)
+					waitDone(t, s)
+					require.ErrorIs(t, s.Err(), ReasonDecode)
+					require.ErrorContains(t, s.Err(), "exceeds the maximum of 1024 bytes")
+					return
+				}
+				consolidateInbound(t, p, e.clock, s)
+				require.NoError(t, p.send(ann))
+				require.Len(t, p.expect(protocol.KindInventoryRequest).GetKind().GetInventoryRequest().GetInventory(), 100)
+			})
+		})
+	}
+}
