@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -371,57 +370,37 @@ func TestGaterLimitAndClose(t *testing.T) {
 // ---- bootstrap eligibility ----
 
 func TestManagerOutboundEligibilityVector(t *testing.T) {
-	for _, v := range mgrVectors(t, "sessions") {
-		if v.Name != "sessions_outbound_eligibility" {
-			continue
+	v := eligibilityVector(t)
+	self := test.RandPeerIDFatal(t)
+	m := NewManager(ManagerConfig{Self: self, PublicAddrs: []ma.Multiaddr{tcpAddr(netip.MustParseAddrPort(v.Public))}})
+	register := func(addrs []string, typ Type) []peer.ID {
+		var ids []peer.ID
+		for _, a := range addrs {
+			ap := netip.MustParseAddrPort(a)
+			id := test.RandPeerIDFatal(t)
+			ids = append(ids, id)
+			require.NoError(t, m.Register(New(nopConn{}, Peer{ID: id, Addr: tcpAddr(ap), IP: ap.Addr()}, typ, Config{})))
 		}
-		var in struct {
-			Public     string   `json:"public_address"`
-			Outbound   []string `json:"registered_outbound"`
-			InboundReg []string `json:"registered_inbound"`
-		}
-		var exp struct {
-			Eligible    []string `json:"eligible"`
-			NotEligible []string `json:"not_eligible"`
-		}
-		require.NoError(t, json.Unmarshal(v.Input, &in))
-		require.NoError(t, json.Unmarshal(v.Expected, &exp))
-		require.NotEmpty(t, exp.Eligible)
-		require.NotEmpty(t, exp.NotEligible)
-
-		self := test.RandPeerIDFatal(t)
-		m := NewManager(ManagerConfig{Self: self, PublicAddrs: []ma.Multiaddr{tcpAddr(netip.MustParseAddrPort(in.Public))}})
-		register := func(addrs []string, typ Type) []peer.ID {
-			var ids []peer.ID
-			for _, a := range addrs {
-				ap := netip.MustParseAddrPort(a)
-				id := test.RandPeerIDFatal(t)
-				ids = append(ids, id)
-				require.NoError(t, m.Register(New(nopConn{}, Peer{ID: id, Addr: tcpAddr(ap), IP: ap.Addr()}, typ, Config{})))
-			}
-			return ids
-		}
-		outIDs := register(in.Outbound, Outbound)
-		inIDs := register(in.InboundReg, Inbound)
-
-		// By address: the vector's queries, each for a peer we do not know.
-		for _, a := range exp.Eligible {
-			require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
-		}
-		for _, a := range exp.NotEligible {
-			require.False(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
-		}
-		// By peer ID, which is what libp2p sessions are keyed by.
-		other := ma.StringCast("/ip4/192.0.2.1/tcp/1")
-		require.False(t, m.OutboundEligible(self, other), "ourselves")
-		require.False(t, m.OutboundEligible(outIDs[0], other), "already outbound")
-		require.True(t, m.OutboundEligible(inIDs[0], other), "inbound peers may be dialled")
-		require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), nil))
-		withID := tcpAddr(netip.MustParseAddrPort(in.Outbound[0])).Encapsulate(ma.StringCast("/p2p/" + outIDs[0].String()))
-		require.False(t, m.OutboundEligible("", withID), "/p2p suffix ignored")
-		return
+		return ids
 	}
-	t.Fatal("vector sessions_outbound_eligibility not found")
+	outIDs := register(v.Outbound, Outbound)
+	inIDs := register(v.Inbound, Inbound)
+
+	// By address: the vector's queries, each for a peer we do not know.
+	for _, a := range v.Eligible {
+		require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
+	}
+	for _, a := range v.NotEligible {
+		require.False(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
+	}
+	// By peer ID, which is what libp2p sessions are keyed by.
+	other := ma.StringCast("/ip4/192.0.2.1/tcp/1")
+	require.False(t, m.OutboundEligible(self, other), "ourselves")
+	require.False(t, m.OutboundEligible(outIDs[0], other), "already outbound")
+	require.True(t, m.OutboundEligible(inIDs[0], other), "inbound peers may be dialled")
+	require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), nil))
+	withID := tcpAddr(netip.MustParseAddrPort(v.Outbound[0])).Encapsulate(ma.StringCast("/p2p/" + outIDs[0].String()))
+	require.False(t, m.OutboundEligible("", withID), "/p2p suffix ignored")
 }
 
 // ---- live sessions over pipes: broadcast, anycast, consensus, beacons, drops ----

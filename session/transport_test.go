@@ -105,7 +105,16 @@ func TestManagerTCPLimitsAndRanges(t *testing.T) {
 	require.Zero(t, m.NumSessionsOf(TransportTCP).Outbound())
 }
 
-func TestManagerTCPOutboundEligibilityVector(t *testing.T) {
+// eligibility is the sessions_outbound_eligibility vector: our public address, the
+// registered sessions, and which addresses may be dialled as a new outbound session.
+type eligibility struct {
+	Public                string
+	Outbound, Inbound     []string
+	Eligible, NotEligible []string
+}
+
+func eligibilityVector(t *testing.T) eligibility {
+	t.Helper()
 	for _, v := range mgrVectors(t, "sessions") {
 		if v.Name != "sessions_outbound_eligibility" {
 			continue
@@ -123,25 +132,29 @@ func TestManagerTCPOutboundEligibilityVector(t *testing.T) {
 		require.NoError(t, json.Unmarshal(v.Expected, &exp))
 		require.NotEmpty(t, exp.Eligible)
 		require.NotEmpty(t, exp.NotEligible)
-
-		// witnet-rust's own setting: sessions keyed by socket address.
-		m := NewManager(ManagerConfig{PublicTCPAddrs: []netip.AddrPort{netip.MustParseAddrPort(in.Public)}})
-		for _, a := range in.Outbound {
-			require.NoError(t, m.Register(idleTCP(a, Outbound)))
-		}
-		for _, a := range in.InboundReg {
-			require.NoError(t, m.Register(idleTCP(a, Inbound)))
-		}
-		for _, a := range exp.Eligible {
-			require.True(t, m.OutboundEligibleKey(TCPKey(netip.MustParseAddrPort(a))), a)
-		}
-		for _, a := range exp.NotEligible {
-			require.False(t, m.OutboundEligibleKey(TCPKey(netip.MustParseAddrPort(a))), a)
-		}
-		require.False(t, m.OutboundEligibleKey(Key{}))
-		return
+		return eligibility{in.Public, in.Outbound, in.InboundReg, exp.Eligible, exp.NotEligible}
 	}
 	t.Fatal("vector sessions_outbound_eligibility not found")
+	return eligibility{}
+}
+
+func TestManagerTCPOutboundEligibilityVector(t *testing.T) {
+	v := eligibilityVector(t)
+	// witnet-rust's own setting: sessions keyed by socket address.
+	m := NewManager(ManagerConfig{PublicTCPAddrs: []netip.AddrPort{netip.MustParseAddrPort(v.Public)}})
+	for _, a := range v.Outbound {
+		require.NoError(t, m.Register(idleTCP(a, Outbound)))
+	}
+	for _, a := range v.Inbound {
+		require.NoError(t, m.Register(idleTCP(a, Inbound)))
+	}
+	for _, a := range v.Eligible {
+		require.True(t, m.OutboundEligibleKey(TCPKey(netip.MustParseAddrPort(a))), a)
+	}
+	for _, a := range v.NotEligible {
+		require.False(t, m.OutboundEligibleKey(TCPKey(netip.MustParseAddrPort(a))), a)
+	}
+	require.False(t, m.OutboundEligibleKey(Key{}))
 }
 
 // tcpPipePair consolidates an Outbound plain-TCP session of the manager m with a far
