@@ -42,7 +42,7 @@ func (b *rpcBackend) Peers(context.Context) ([]rpc.Peer, error) {
 		if p.Type == session.Outbound {
 			typ = rpc.PeerOutbound
 		}
-		out = append(out, rpc.Peer{Address: p2pString(p.Peer.Addr, p.Peer.ID), Type: typ})
+		out = append(out, rpc.Peer{Address: peerAddress(p.Peer), Type: typ})
 	}
 	return out, nil
 }
@@ -108,6 +108,7 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		Inbound:       rpc.SessionCounts{Unconsolidated: c.InboundUnconsolidated, Consolidated: c.InboundConsolidated},
 		Outbound:      rpc.SessionCounts{Unconsolidated: c.OutboundUnconsolidated, Consolidated: c.OutboundConsolidated},
 		Feeler:        n.dialer.Feelers(),
+		Transports:    n.transportCounts(),
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
 	}
 	for k := range st.MessagesIn {

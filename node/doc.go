@@ -10,14 +10,17 @@
 //     limits rather than left to libp2p's silent defaults;
 //   - the dialer (node/dialer): the bootstrap, discovery, feeler and melt rounds of
 //     witnet-rust's sessions and peers managers;
+//   - the plain-TCP transport to witnet-rust nodes (node/legacy), when configured: its
+//     listener and the dial loop of the configured plain-TCP peers, with sessions in the
+//     same manager under their own limits (legacy.go);
 //   - a static chain tip (a configured beacon and epoch constants) behind the interface the
 //     sessions use, so a real chain can replace it;
 //   - the HTTP listener with JSON-RPC (node/rpc), /metrics and /health, and the metrics
 //     of the sessions and the address book.
 //
 // New builds and starts everything, one step after another (open the data directory,
-// build the sessions, the dialer and the host, start the HTTP listener, start the
-// dialer); Close stops it in the reverse order and closes the database. Configuration is
+// build the sessions, the dialer, the host and the plain-TCP listener, start the HTTP
+// listener, start the dialers); Close stops it in the reverse order and closes the database. Configuration is
 // by validating options (Option), each documented with its default; the defaults the
 // sessions apply (limits, sybil range, handshake timeout and drift) are the session
 // package's.

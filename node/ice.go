@@ -18,8 +18,8 @@ type icingBook struct {
 
 var _ session.AddressBook = icingBook{}
 
-// sessionBook returns the address book adapter whose Ice disconnects the peer.
-func (n *Node) sessionBook() icingBook {
+// libp2pBook returns the libp2p address book adapter whose Ice disconnects the peer.
+func (n *Node) libp2pBook() icingBook {
 	return icingBook{bookAdapter: bookAdapter{book: n.book}, disconnect: n.disconnectIced}
 }
 

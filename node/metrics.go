@@ -14,13 +14,14 @@ import (
 // Metric names are prefixed with this namespace.
 const metricNamespace = "witnet"
 
-// traffic accumulates the message counters of the node's sessions: those of ended
-// sessions are added up, those of live ones are read when asked. A session moves from live
-// to ended under the same lock, with its final counters, so totals never go down.
+// traffic accumulates the message counters of the node's sessions, per transport: those
+// of ended sessions are added up, those of live ones are read when asked. A session moves
+// from live to ended under the same lock, with its final counters, so totals never go
+// down.
 type traffic struct {
 	mu    sync.Mutex
 	live  map[*session.Session]struct{}
-	ended session.Stats
+	ended [session.NumTransports]session.Stats
 }
 
 func newTraffic() *traffic { return &traffic{live: map[*session.Session]struct{}{}} }
@@ -45,7 +46,7 @@ func (t *traffic) end(s *session.Session) {
 		return
 	}
 	delete(t.live, s)
-	addStats(&t.ended, &st)
+	addStats(&t.ended[s.Peer().Transport], &st)
 }
 
 // closeAll closes every live session.
@@ -63,14 +64,23 @@ func (t *traffic) closeAll() {
 
 // total returns the counters of every session, ended and live.
 func (t *traffic) total() session.Stats {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	sum := t.ended
-	for s := range t.live {
-		st := s.Stats()
+	var sum session.Stats
+	for _, st := range t.byTransport() {
 		addStats(&sum, &st)
 	}
 	return sum
+}
+
+// byTransport returns the counters of every session, ended and live, per transport.
+func (t *traffic) byTransport() [session.NumTransports]session.Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sums := t.ended
+	for s := range t.live {
+		st := s.Stats()
+		addStats(&sums[s.Peer().Transport], &st)
+	}
+	return sums
 }
 
 func addStats(dst, src *session.Stats) {
@@ -97,12 +107,12 @@ func newMetrics() *metrics {
 	return &metrics{
 		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "handshake_failures_total",
-			Help: "Sessions that ended before their handshake completed, by session type and reason.",
-		}, []string{"type", "reason"}),
+			Help: "Sessions that ended before their handshake completed, by session type, reason and transport (libp2p, tcp).",
+		}, []string{"type", "reason", "transport"}),
 		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "sessions_closed_total",
-			Help: "Sessions that ended, by session type and reason.",
-		}, []string{"type", "reason"}),
+			Help: "Sessions that ended, by session type, reason and transport (libp2p, tcp).",
+		}, []string{"type", "reason", "transport"}),
 		blockBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "block_batches_total",
 			Help: "Block downloads (the blocks requested from one InventoryAnnouncement) that ended, by result: complete, or aborted when the session ended first.",
@@ -117,17 +127,17 @@ func newMetrics() *metrics {
 // Descriptions of the metrics computed at scrape time.
 var (
 	descSessions = prometheus.NewDesc(metricNamespace+"_sessions",
-		"Live sessions by type (inbound, outbound, feeler) and status (unconsolidated, consolidated).",
-		[]string{"type", "status"}, nil)
+		"Live sessions by type (inbound, outbound, feeler), status (unconsolidated, consolidated) and transport (libp2p, tcp).",
+		[]string{"type", "status", "transport"}, nil)
 	descMessages = prometheus.NewDesc(metricNamespace+"_messages_total",
-		"Witnet messages received (in) and sent (out), by command kind; kind None counts frames that did not decode.",
-		[]string{"direction", "kind"}, nil)
+		"Witnet messages received (in) and sent (out), by command kind and transport; kind None counts frames that did not decode.",
+		[]string{"direction", "kind", "transport"}, nil)
 	descBytes = prometheus.NewDesc(metricNamespace+"_message_bytes_total",
-		"Bytes of Witnet frames received (in) and sent (out), 4-byte length prefix included, by command kind.",
-		[]string{"direction", "kind"}, nil)
+		"Bytes of Witnet frames received (in) and sent (out), 4-byte length prefix included, by command kind and transport.",
+		[]string{"direction", "kind", "transport"}, nil)
 	descUnexpected = prometheus.NewDesc(metricNamespace+"_messages_unexpected_total",
-		"Received messages ignored because their kind was not valid in the session's state.",
-		[]string{"kind"}, nil)
+		"Received messages ignored because their kind was not valid in the session's state, by kind and transport.",
+		[]string{"kind", "transport"}, nil)
 	descBook = prometheus.NewDesc(metricNamespace+"_address_book_peers",
 		"Address-book entries by bucket (new, tried, ice).",
 		[]string{"bucket"}, nil)
@@ -154,25 +164,27 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect computes the scrape-time metrics.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	n := (*Node)(c)
-	counts := n.mgr.NumSessions()
 	gauge := func(v int, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(v), labels...)
 	}
-	gauge(counts.InboundUnconsolidated, "inbound", "unconsolidated")
-	gauge(counts.InboundConsolidated, "inbound", "consolidated")
-	gauge(counts.OutboundUnconsolidated, "outbound", "unconsolidated")
-	gauge(counts.OutboundConsolidated, "outbound", "consolidated")
-	gauge(n.dialer.Feelers(), "feeler", "unconsolidated")
-
-	st := n.traffic.total()
-	for k := protocol.Kind(0); k < protocol.NumKinds; k++ {
-		kind := k.String()
-		ch <- prometheus.MustNewConstMetric(descMessages, prometheus.CounterValue, float64(st.MessagesIn[k]), "in", kind)
-		ch <- prometheus.MustNewConstMetric(descMessages, prometheus.CounterValue, float64(st.MessagesOut[k]), "out", kind)
-		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(st.BytesIn[k]), "in", kind)
-		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(st.BytesOut[k]), "out", kind)
-		ch <- prometheus.MustNewConstMetric(descUnexpected, prometheus.CounterValue, float64(st.Unexpected[k]), kind)
+	byTransport := n.traffic.byTransport()
+	for tr := range session.Transport(session.NumTransports) {
+		counts, label := n.mgr.NumSessionsOf(tr), tr.String()
+		gauge(counts.InboundUnconsolidated, "inbound", "unconsolidated", label)
+		gauge(counts.InboundConsolidated, "inbound", "consolidated", label)
+		gauge(counts.OutboundUnconsolidated, "outbound", "unconsolidated", label)
+		gauge(counts.OutboundConsolidated, "outbound", "consolidated", label)
+		st := &byTransport[tr]
+		for k := protocol.Kind(0); k < protocol.NumKinds; k++ {
+			kind := k.String()
+			ch <- prometheus.MustNewConstMetric(descMessages, prometheus.CounterValue, float64(st.MessagesIn[k]), "in", kind, label)
+			ch <- prometheus.MustNewConstMetric(descMessages, prometheus.CounterValue, float64(st.MessagesOut[k]), "out", kind, label)
+			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(st.BytesIn[k]), "in", kind, label)
+			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(st.BytesOut[k]), "out", kind, label)
+			ch <- prometheus.MustNewConstMetric(descUnexpected, prometheus.CounterValue, float64(st.Unexpected[k]), kind, label)
+		}
 	}
+	gauge(n.dialer.Feelers(), "feeler", "unconsolidated", session.TransportLibp2p.String())
 
 	newN, triedN, iceN := n.book.Counts()
 	ch <- prometheus.MustNewConstMetric(descBook, prometheus.GaugeValue, float64(newN), "new")

@@ -241,11 +241,11 @@ func testMetrics(t *testing.T, n *Node) {
 	require.NoError(t, err)
 	text := string(body)
 	for _, want := range []string{
-		`witnet_sessions{status="consolidated",type="outbound"}`,
-		`witnet_sessions{status="unconsolidated",type="feeler"}`,
-		`witnet_messages_total{direction="in",kind="Version"}`,
-		`witnet_messages_total{direction="out",kind="Peers"}`,
-		`witnet_message_bytes_total{direction="out",kind="Verack"}`,
+		`witnet_sessions{status="consolidated",transport="libp2p",type="outbound"}`,
+		`witnet_sessions{status="unconsolidated",transport="libp2p",type="feeler"}`,
+		`witnet_messages_total{direction="in",kind="Version",transport="libp2p"}`,
+		`witnet_messages_total{direction="out",kind="Peers",transport="libp2p"}`,
+		`witnet_message_bytes_total{direction="out",kind="Verack",transport="libp2p"}`,
 		`witnet_address_book_peers{bucket="tried"}`,
 		`witnet_dials_total{result="ok",type="feeler"}`,
 		`witnet_uptime_seconds`,
@@ -255,7 +255,7 @@ func testMetrics(t *testing.T, n *Node) {
 		require.Contains(t, text, want)
 	}
 	// A counter that must have moved: Versions were received.
-	line := metricLine(text, `witnet_messages_total{direction="in",kind="Version"}`)
+	line := metricLine(text, `witnet_messages_total{direction="in",kind="Version",transport="libp2p"}`)
 	require.NotEqual(t, "0", line)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/node/dialer"
 	"github.com/witnet-p2p/witnet-p2p/node/hostlimits"
 	"github.com/witnet-p2p/witnet-p2p/node/inventory"
+	"github.com/witnet-p2p/witnet-p2p/node/legacy"
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/node/rpc"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -45,6 +46,8 @@ type Node struct {
 	traffic    *traffic
 	rpc        *rpc.Server // nil without an HTTP listener
 	inv        *inventory.Engine
+	legacy     *legacy.Transport // nil without plain-TCP peers or listener (legacy.go)
+	legacyBook *legacy.Book
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -87,6 +90,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if err := n.buildHost(); err != nil {
+		return nil, err
+	}
+	if err := n.buildLegacy(); err != nil {
 		return nil, err
 	}
 	if err := n.addBootstrap(); err != nil {
@@ -151,6 +157,7 @@ func (n *Node) buildSessions() error {
 		Clock:               cfg.clock,
 		Self:                n.id,
 		PublicAddrs:         cfg.announce,
+		PublicTCPAddrs:      publicTCP(cfg.legacy.public),
 		OnConsolidated:      n.onConsolidated,
 		OnUnregistered:      func(s *session.Session) { n.inv.RemoveSession(s); n.watch(s) },
 	})
@@ -233,6 +240,7 @@ func (n *Node) startRPC() error {
 // once) and the inventory's beacon loop.
 func (n *Node) start() {
 	n.dialer.Start()
+	n.startLegacy()
 	n.spawn(func() { n.inv.BeaconLoop(n.ctx, n.chain, n.cfg.epochs) })
 }
 
@@ -291,6 +299,9 @@ func (n *Node) shutdown() error {
 	n.cancel()
 	if n.dialer != nil {
 		n.dialer.Close()
+	}
+	if n.legacy != nil {
+		errs = append(errs, n.legacy.Close())
 	}
 	if n.rpc != nil {
 		errs = append(errs, n.rpc.Close())

@@ -24,8 +24,10 @@ import (
 const (
 	// DefaultDataDir holds the identity key and the database.
 	DefaultDataDir = ".witnet-p2p"
-	// DefaultPort is the libp2p port, TCP and UDP (QUIC): witnet-rust's 21337.
-	DefaultPort = 21337
+	// DefaultPort is the libp2p port, TCP and UDP (QUIC). It is not witnet-rust's 21337
+	// (nor its JSON-RPC port 21338, nor the ports 21339-21341 the docker compose file
+	// publishes), so that a gateway and a witnet-rust node can run on one host.
+	DefaultPort = 21342
 	// DefaultBootstrapPeriod is bootstrap_peers_period for every network.
 	DefaultBootstrapPeriod = 15 * time.Second
 	// DefaultDiscoveryPeriod is discovery_peers_period.
@@ -38,8 +40,8 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 )
 
-// DefaultListenAddrs returns the default listen multiaddrs: TCP and QUIC on port 21337 of
-// every IPv4 interface.
+// DefaultListenAddrs returns the default listen multiaddrs: TCP and QUIC on DefaultPort
+// of every IPv4 interface.
 func DefaultListenAddrs() []ma.Multiaddr {
 	return []ma.Multiaddr{
 		ma.StringCast(fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort)),
@@ -97,6 +99,7 @@ type config struct {
 	hostOptions   []libp2p.Option
 
 	inventory inventoryConfig // see inventory_options.go
+	legacy    legacyConfig    // see legacy_options.go
 
 	budgets      session.Budgets
 	maxFrameSize int // 0: codec.DefaultMaxFrameSize
@@ -151,8 +154,8 @@ func (c *config) validate() error {
 	if c.dataDir == "" {
 		errs = append(errs, errors.New("data directory must not be empty"))
 	}
-	if len(c.listen) == 0 {
-		errs = append(errs, errors.New("at least one listen address is needed"))
+	if err := c.legacy.validate(len(c.listen)); err != nil {
+		errs = append(errs, err)
 	}
 	if c.outboundLimit > 0 && c.inboundLimit+c.outboundLimit > maxSessions {
 		errs = append(errs, fmt.Errorf("inbound + outbound limits must not exceed %d", maxSessions))

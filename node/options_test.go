@@ -51,8 +51,8 @@ func TestOptionsRejectBadValues(t *testing.T) {
 func TestDefaultConfigIsValid(t *testing.T) {
 	c := defaultConfig()
 	require.NoError(t, c.validate())
-	require.Equal(t, "/ip4/0.0.0.0/tcp/21337", c.listen[0].String())
-	require.Equal(t, "/ip4/0.0.0.0/udp/21337/quic-v1", c.listen[1].String())
+	require.Equal(t, "/ip4/0.0.0.0/tcp/21342", c.listen[0].String())
+	require.Equal(t, "/ip4/0.0.0.0/udp/21342/quic-v1", c.listen[1].String())
 	require.Equal(t, "127.0.0.1:21338", c.rpcAddr)
 	require.Equal(t, 128, c.inboundLimit)
 	require.Equal(t, 12, c.outboundLimit)

@@ -45,10 +45,10 @@ func (n *Node) watch(s *session.Session) {
 func (n *Node) ended(s *session.Session) {
 	n.traffic.end(s)
 	reason := session.ReasonOf(s.Err())
-	typ := s.Type().String()
-	n.metrics.sessionsClosed.WithLabelValues(typ, reason.String()).Inc()
+	typ, tr := s.Type().String(), s.Peer().Transport.String()
+	n.metrics.sessionsClosed.WithLabelValues(typ, reason.String(), tr).Inc()
 	if s.Status() != session.Consolidated && reason != session.ReasonFeelerDone {
-		n.metrics.handshakeFailures.WithLabelValues(typ, reason.String()).Inc()
+		n.metrics.handshakeFailures.WithLabelValues(typ, reason.String(), tr).Inc()
 	}
-	log.Debugw("session ended", "peer", s.ID(), "type", typ, "status", s.Status(), "reason", reason)
+	log.Debugw("session ended", "peer", s.Peer(), "type", typ, "transport", tr, "status", s.Status(), "reason", reason)
 }

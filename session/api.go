@@ -95,18 +95,28 @@ func (s Status) String() string {
 
 // Peer describes the remote end of a session.
 type Peer struct {
-	// ID is the remote libp2p peer ID; sessions are keyed by it. It may be empty when the
-	// session runs over a transport without peer IDs.
+	// ID is the remote libp2p peer ID; libp2p sessions are keyed by it (see Key). It is
+	// empty over TransportTCP.
 	ID peer.ID
 	// Addr is the remote transport address of the connection (without /p2p). It may be nil.
 	Addr ma.Multiaddr
 	// IP is the remote IP of the connection, used by the sybil rule. It may be the zero
 	// Addr when unknown.
 	IP netip.Addr
+	// Transport is what the session runs over; the zero value is TransportLibp2p.
+	Transport Transport
+	// AddrPort is, over TransportTCP, the peer's socket address, which names it (Key):
+	// for an Inbound session the connection's remote address, for an Outbound or Feeler
+	// one the address dialled, as given. It is unused over libp2p.
+	AddrPort netip.AddrPort
 }
 
-// String returns the peer ID, or the address when there is no ID.
+// String returns the peer ID, or over TCP the socket address, or the address when there
+// is neither.
 func (p Peer) String() string {
+	if p.Transport == TransportTCP {
+		return p.AddrPort.String()
+	}
 	if p.ID != "" {
 		return p.ID.String()
 	}
@@ -316,6 +326,13 @@ type Config struct {
 	MaxTimestampDiff time.Duration
 	// MaxFrameSize caps frames both ways; 0 means codec.DefaultMaxFrameSize.
 	MaxFrameSize int
+	// HandshakeMaxFrameSize, if positive and below MaxFrameSize, caps the frames
+	// received until the session consolidated: the reader allocates a frame's payload
+	// when it reads its header, and nothing a handshake needs comes near MaxFrameSize,
+	// so this bounds the memory an unconsolidated peer can make the session hold. A
+	// larger frame ends the session as any oversized frame (ReasonDecode). 0 means
+	// MaxFrameSize throughout.
+	HandshakeMaxFrameSize int
 	// Budgets are what the peer may send, how bad its score may get and how long it may
 	// leave our writes blocked (see Budgets).
 	Budgets
@@ -351,6 +368,7 @@ type Config struct {
 	Blocks BlockSink
 	// SenderAddress is the Version.sender_address we announce (our public address as
 	// Address.address bytes); nil means six zero bytes (0.0.0.0:0, no public address).
+	// Over TransportTCP a value that is not 6 or 18 bytes long is sent as 0.0.0.0:0.
 	SenderAddress []byte
 	// Clock supplies time and timers; nil means the real clock.
 	Clock Clock

@@ -28,6 +28,11 @@ func (s *Session) handleFrame(payload []byte, now time.Time) error {
 	}
 	k := protocol.KindOf(msg)
 	s.stats.in(k, len(payload))
+	if s.peer.Transport == TransportTCP {
+		if err := checkTCPAddresses(msg); err != nil {
+			return withCause(ReasonDecode, err)
+		}
+	}
 	effs, err := s.m.handle(msg, k, now, &s.rules)
 	if err != nil {
 		return err
@@ -64,6 +69,9 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 			return nil
 		}
 		addrs := s.cfg.AddressBook.PeersForGetPeers()
+		if s.peer.Transport == TransportTCP {
+			addrs = legacyOnly(addrs) // witnet-rust cannot decode anything else
+		}
 		if len(addrs) > protocol.MaxPeersPerMessage {
 			addrs = addrs[:protocol.MaxPeersPerMessage]
 		}
@@ -102,11 +110,15 @@ func (s *Session) sendVersion() error {
 	s.m.nonce = nonce
 	s.m.flags.versionTx = true
 	s.cfg.Nonces.Add(nonce)
+	sender := s.cfg.SenderAddress
+	if s.peer.Transport == TransportTCP && !LegacyAddressLen(sender) {
+		sender = nil // 0.0.0.0:0: a witnet-rust peer cannot decode a multiaddr
+	}
 	s.usage.versionSent = s.cfg.Clock.Now()
 	return s.reply(protocol.NewVersion(protocol.VersionParams{
 		Magic:     s.cfg.Magic,
 		Timestamp: s.usage.versionSent.Unix(),
-		Sender:    s.cfg.SenderAddress,
+		Sender:    sender,
 		Receiver:  s.peer.receiverAddress(),
 		Nonce:     nonce,
 		Beacon:    s.cfg.Chain.LastBeacon(),

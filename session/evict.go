@@ -10,8 +10,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Inbound eviction. witnet-rust refuses an inbound peer once the inbound sessions fill
@@ -127,16 +125,19 @@ func olderFirst(a, b evictCandidate) int {
 	if c := a.e.since.Compare(b.e.since); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.e.s.ID(), b.e.s.ID())
+	return cmp.Compare(a.e.s.Key().String(), b.e.s.Key().String())
 }
 
-// evictionVictimLocked picks the inbound session to evict, or nil when every one is
-// protected. m.mu is held.
-func (m *Manager) evictionVictimLocked() *entry {
+// evictionVictimLocked picks the inbound session of transport tr to evict, or nil when
+// every one is protected. m.mu is held.
+func (m *Manager) evictionVictimLocked(tr Transport) *entry {
 	c := &m.dirs[Inbound]
-	cands := make([]evictCandidate, 0, c.total())
-	for _, coll := range [...]map[peer.ID]*entry{c.uncons, c.cons} {
+	cands := make([]evictCandidate, 0, c.total(tr))
+	for _, coll := range [...]map[Key]*entry{c.uncons, c.cons} {
 		for _, e := range coll {
+			if e.tr != tr {
+				continue
+			}
 			g := netgroupOf(e.s.Peer().IP)
 			cands = append(cands, evictCandidate{
 				e: e, group: g, keyed: keyedGroup(m.evictKey, g),
@@ -231,7 +232,7 @@ func unprotected(cands []evictCandidate, protected map[*entry]bool) []evictCandi
 // for.
 type EvictedError struct {
 	// By is the peer whose inbound session took the slot.
-	By peer.ID
+	By Key
 }
 
 // Error names the newcomer.
@@ -248,15 +249,15 @@ func (m *Manager) evictLocked(victim *entry, s *Session) *entry {
 	m.removeLocked(victim)
 	m.evictions.Add(1)
 	vp := victim.s.Peer()
-	mlog.Infow("inbound session evicted", "peer", vp.ID, "dir", Inbound, "ip", vp.IP,
+	mlog.Infow("inbound session evicted", "peer", vp, "dir", Inbound, "transport", vp.Transport, "ip", vp.IP,
 		"netgroup", netgroupOf(vp.IP), "status", victim.s.Status(), "since", victim.since,
 		"handshake_rtt", victim.s.HandshakeRTT(), "last_new_item", victim.s.LastNewItem(),
-		"newcomer", s.ID(), "newcomer_ip", s.Peer().IP)
+		"newcomer", s.Key(), "newcomer_ip", s.Peer().IP)
 	return victim
 }
 
 // closeEvicted ends an evicted session, outside the manager's lock.
-func (m *Manager) closeEvicted(victim *entry, by peer.ID) {
+func (m *Manager) closeEvicted(victim *entry, by *Session) {
 	// Wrapped so that Close keeps the Reason (a closeError would become a local close).
-	m.afterRemoval([]*entry{victim}, fmt.Errorf("%w: %w", ReasonEvicted, &EvictedError{By: by}), false)
+	m.afterRemoval([]*entry{victim}, fmt.Errorf("%w: %w", ReasonEvicted, &EvictedError{By: by.Key()}), false)
 }

@@ -184,7 +184,7 @@ func TestRegisterEvicts(t *testing.T) {
 	require.Equal(t, ReasonEvicted, ReasonOf(victim.Err()), "%v", victim.Err())
 	var ee *EvictedError
 	require.ErrorAs(t, victim.Err(), &ee)
-	require.Equal(t, newcomer.ID(), ee.By)
+	require.Equal(t, newcomer.Key(), ee.By)
 	require.False(t, ReasonEvicted.Ices(Inbound))
 	iced, _, _ := book.snapshot()
 	require.Empty(t, iced)

@@ -63,8 +63,8 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 		mlog.Debugw("inbound connection refused: manager closed", "remote", remote)
 		return false
 	}
-	if n, limit := m.dirs[Inbound].total(), m.limits[Inbound]; n >= limit &&
-		(m.cfg.NoEviction || limit == 0 || m.evictionVictimLocked() == nil) {
+	if n, limit := m.dirs[Inbound].total(TransportLibp2p), m.limits[Inbound]; n >= limit &&
+		(m.cfg.NoEviction || limit == 0 || m.evictionVictimLocked(TransportLibp2p) == nil) {
 		mlog.Infow("inbound connection refused: inbound limit reached", "remote", remote, "sessions", n, "limit", limit)
 		return false
 	}

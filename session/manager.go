@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,8 +42,13 @@ type ManagerConfig struct {
 	// OutboundLimit bounds the outbound sessions; 0 means DefaultOutboundLimit and a
 	// negative value admits none.
 	OutboundLimit int
+	// TCPInboundLimit and TCPOutboundLimit are the same limits for the plain-TCP
+	// sessions (TransportTCP), which count against these and not against the two above;
+	// 0 means the same defaults and a negative value admits none.
+	TCPInboundLimit, TCPOutboundLimit int
 	// RejectSybilInbounds turns on the sybil rule (PROTOCOL.md 8.3): an inbound connection or
-	// session is refused while another inbound session holds its network range.
+	// session is refused while another inbound session of the same transport holds its
+	// network range.
 	// witnet-rust's mainnet default is on; false (testnet, development) turns it off.
 	RejectSybilInbounds bool
 	// SybilRangeLimit is the number of leading IPv4 bits that make a range; 0 means
@@ -53,9 +59,10 @@ type ManagerConfig struct {
 	// exempt (a local devnet or a co-located wallet is not a sybil attack); tests set it to
 	// exercise the rule on 127.0.0.x.
 	SybilOnLoopback bool
-	// NoEviction turns inbound eviction off: with every inbound slot taken, a new inbound
-	// session is refused (ErrMaxPeersReached), as witnet-rust does. By default the manager
-	// evicts an unprotected inbound session instead (see evict.go).
+	// NoEviction turns inbound eviction off: with every inbound slot of a transport taken,
+	// a new inbound session is refused (ErrMaxPeersReached), as witnet-rust does. By
+	// default the manager evicts an unprotected inbound session of the same transport
+	// instead (see evict.go).
 	NoEviction bool
 	// EvictionKey keys the hash that picks which network groups eviction protects; 0
 	// means a random key (set one for reproducible tests).
@@ -72,6 +79,9 @@ type ManagerConfig struct {
 	Self peer.ID
 	// PublicAddrs are our own public addresses, never eligible as outbound peers.
 	PublicAddrs []ma.Multiaddr
+	// PublicTCPAddrs are our own public plain-TCP addresses, never eligible as outbound
+	// peers (OutboundEligibleKey).
+	PublicTCPAddrs []netip.AddrPort
 	// Iced, if not nil, reports whether a peer is iced (the address book's ice bucket).
 	// An iced peer's inbound connections are refused by the gater once its identity is
 	// known (InterceptSecured), and its inbound sessions by Register (ErrPeerIced), so a
@@ -96,36 +106,9 @@ type ManagerConfig struct {
 // dir indexes the per-direction state: Inbound (0) and Outbound (1).
 type dir = Type
 
-// entry is one registered session.
-type entry struct {
-	s      *Session
-	since  time.Time // registration, by the manager's clock
-	rng    Range
-	ranged bool // rng was recorded in the manager's range set
-}
-
-// collections are one direction's sessions, keyed by peer ID (at most one session per peer
-// and direction). A peer is in at most one of the two maps.
-type collections struct {
-	uncons map[peer.ID]*entry
-	cons   map[peer.ID]*entry
-}
-
-func (c *collections) total() int { return len(c.uncons) + len(c.cons) }
-
-// lookup returns the entry of id and whether it is consolidated.
-func (c *collections) lookup(id peer.ID) (*entry, Status, bool) {
-	if e, ok := c.uncons[id]; ok {
-		return e, Unconsolidated, true
-	}
-	if e, ok := c.cons[id]; ok {
-		return e, Consolidated, true
-	}
-	return nil, 0, false
-}
-
 // Manager is the sessions manager (PROTOCOL.md section 8): it keeps the Inbound and Outbound
-// sessions in bounded collections, unconsolidated and consolidated, keyed by peer ID, plus
+// sessions of every transport in bounded collections, unconsolidated and consolidated,
+// keyed by peer (Key) and limited per transport, plus
 // the consensus ("safu") subset of the consolidated Outbound ones; it lets the node
 // broadcast and anycast to them; and it follows the libp2p connections (Notifiee, Gater)
 // and tags consolidated peers in the connection manager. It implements Registry.
@@ -146,10 +129,12 @@ type Manager struct {
 
 	mu        sync.Mutex
 	closed    bool
-	limits    [2]int
+	limits    [2]int // libp2p sessions, by direction
+	tcpLimits [2]int // plain-TCP sessions, by direction
 	dirs      [2]collections
-	ranges    rangeSet
-	consensus map[peer.ID]*Session
+	ranges    rangeSet // inbound libp2p sessions
+	tcpRanges rangeSet // inbound plain-TCP sessions
+	consensus map[Key]*Session
 	beacons   beaconRound
 }
 
@@ -157,8 +142,12 @@ var _ Registry = (*Manager)(nil)
 
 // NewManager returns an empty Manager with cfg's settings.
 func NewManager(cfg ManagerConfig) *Manager {
-	m := &Manager{cfg: cfg, clock: cfg.Clock, ranges: rangeSet{}, consensus: map[peer.ID]*Session{}, evictKey: newEvictionKey(cfg.EvictionKey)}
+	m := &Manager{cfg: cfg, clock: cfg.Clock, ranges: rangeSet{}, tcpRanges: rangeSet{}, consensus: map[Key]*Session{}, evictKey: newEvictionKey(cfg.EvictionKey)}
 	m.cfg.PublicAddrs = append([]ma.Multiaddr(nil), cfg.PublicAddrs...)
+	m.cfg.PublicTCPAddrs = make([]netip.AddrPort, len(cfg.PublicTCPAddrs))
+	for i, ap := range cfg.PublicTCPAddrs {
+		m.cfg.PublicTCPAddrs[i] = TCPKey(ap).AddrPort()
+	}
 	if m.clock == nil {
 		m.clock = RealClock{}
 	}
@@ -170,8 +159,9 @@ func NewManager(cfg ManagerConfig) *Manager {
 		m.rangeLimit = 0
 	}
 	m.limits = [2]int{normLimit(cfg.InboundLimit, DefaultInboundLimit), normLimit(cfg.OutboundLimit, DefaultOutboundLimit)}
+	m.tcpLimits = [2]int{normLimit(cfg.TCPInboundLimit, DefaultInboundLimit), normLimit(cfg.TCPOutboundLimit, DefaultOutboundLimit)}
 	for i := range m.dirs {
-		m.dirs[i] = collections{uncons: map[peer.ID]*entry{}, cons: map[peer.ID]*entry{}}
+		m.dirs[i] = newCollections()
 	}
 	m.beacons.reset(0)
 	return m
@@ -188,20 +178,43 @@ func normLimit(v, def int) int {
 	return v
 }
 
-// SetLimits changes the inbound and outbound limits, with the zero and negative values
-// of ManagerConfig. Sessions above a lowered limit are kept; new ones are refused until
-// the count drops below it.
-func (m *Manager) SetLimits(inbound, outbound int) {
+// SetLimits changes the inbound and outbound limits of the libp2p sessions, with the
+// zero and negative values of ManagerConfig. Sessions above a lowered limit are kept; new
+// ones are refused until the count drops below it.
+func (m *Manager) SetLimits(inbound, outbound int) { m.SetLimitsOf(TransportLibp2p, inbound, outbound) }
+
+// Limits returns the current inbound and outbound limits of the libp2p sessions.
+func (m *Manager) Limits() (inbound, outbound int) { return m.LimitsOf(TransportLibp2p) }
+
+// SetLimitsOf is SetLimits for the sessions of transport tr.
+func (m *Manager) SetLimitsOf(tr Transport, inbound, outbound int) {
 	m.mu.Lock()
-	m.limits = [2]int{normLimit(inbound, DefaultInboundLimit), normLimit(outbound, DefaultOutboundLimit)}
+	*m.limitsOf(tr) = [2]int{normLimit(inbound, DefaultInboundLimit), normLimit(outbound, DefaultOutboundLimit)}
 	m.mu.Unlock()
 }
 
-// Limits returns the current inbound and outbound limits.
-func (m *Manager) Limits() (inbound, outbound int) {
+// LimitsOf returns the current inbound and outbound limits of the sessions of tr.
+func (m *Manager) LimitsOf(tr Transport) (inbound, outbound int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.limits[Inbound], m.limits[Outbound]
+	l := m.limitsOf(tr)
+	return l[Inbound], l[Outbound]
+}
+
+// limitsOf returns the limits of transport tr; m.mu must be held.
+func (m *Manager) limitsOf(tr Transport) *[2]int {
+	if tr == TransportTCP {
+		return &m.tcpLimits
+	}
+	return &m.limits
+}
+
+// rangesOf returns the sybil range set of transport tr; m.mu must be held.
+func (m *Manager) rangesOf(tr Transport) rangeSet {
+	if tr == TransportTCP {
+		return m.tcpRanges
+	}
+	return m.ranges
 }
 
 // sybilChecked reports whether the sybil rule applies to an inbound peer at ip.
@@ -215,11 +228,13 @@ func (m *Manager) sybilChecked(ip netip.Addr) bool {
 // Register adds s to the unconsolidated collection of its direction (Registry). Unlike
 // witnet-rust, whose unconsolidated collections are unbounded (PROTOCOL.md 13.3), the limit of
 // a direction bounds its consolidated and unconsolidated sessions together, as the
-// connection gater does. An inbound session that finds the inbound slots full evicts an
-// unprotected inbound session (it ends with ReasonEvicted), unless
-// ManagerConfig.NoEviction; only a newcomer that passes every other check evicts.
-// Errors, in the order checked: ErrNotExpectedFeeler, ErrPeerIced for an inbound peer that
-// is iced (ManagerConfig.Iced), ErrManagerClosed, ErrMaxPeersReached (full and nothing
+// connection gater does; each transport has its own limits and sybil ranges. An inbound
+// session that finds its transport's inbound slots full evicts an unprotected inbound
+// session of that transport (it ends with ReasonEvicted), unless ManagerConfig.NoEviction;
+// only a newcomer that passes every other check evicts. Errors, in the order checked:
+// ErrNotExpectedFeeler, ErrPeerIced for an inbound libp2p peer that is iced
+// (ManagerConfig.Iced; plain-TCP peers are iced by address, which their transport checks
+// when it accepts the connection), ErrManagerClosed, ErrMaxPeersReached (full and nothing
 // to evict), ErrAddressAlreadyRegistered and, for an inbound peer under the sybil rule, a
 // *SameRangeError.
 func (m *Manager) Register(s *Session) error {
@@ -227,12 +242,12 @@ func (m *Manager) Register(s *Session) error {
 	if t != Inbound && t != Outbound {
 		return ErrNotExpectedFeeler
 	}
-	if t == Inbound && m.iced(p.ID) {
+	if t == Inbound && p.Transport == TransportLibp2p && m.iced(p.ID) {
 		return fmt.Errorf("%w: %s", ErrPeerIced, p)
 	}
 	evicted, err := m.register(s)
 	if evicted != nil {
-		m.closeEvicted(evicted, p.ID)
+		m.closeEvicted(evicted, s)
 	}
 	return err
 }
@@ -240,7 +255,7 @@ func (m *Manager) Register(s *Session) error {
 // register is Register under the lock; it returns the session it evicted, if any, to be
 // closed once the lock is released.
 func (m *Manager) register(s *Session) (evicted *entry, err error) {
-	t, p := s.Type(), s.Peer()
+	t, p, k := s.Type(), s.Peer(), s.Key()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -248,21 +263,21 @@ func (m *Manager) register(s *Session) (evicted *entry, err error) {
 	}
 	c := &m.dirs[t]
 	var victim *entry
-	if c.total() >= m.limits[t] {
-		if t == Inbound && !m.cfg.NoEviction && m.limits[t] > 0 {
-			victim = m.evictionVictimLocked()
+	if limit := m.limitsOf(p.Transport)[t]; c.total(p.Transport) >= limit {
+		if t == Inbound && !m.cfg.NoEviction && limit > 0 {
+			victim = m.evictionVictimLocked(p.Transport)
 		}
 		if victim == nil {
-			return nil, fmt.Errorf("%w: %d %s sessions", ErrMaxPeersReached, m.limits[t], t)
+			return nil, fmt.Errorf("%w: %d %s %s sessions", ErrMaxPeersReached, limit, t, p.Transport)
 		}
 	}
-	if _, _, ok := c.lookup(p.ID); ok {
-		return nil, fmt.Errorf("%w: %s %s", ErrAddressAlreadyRegistered, t, p)
+	if _, _, ok := c.lookup(k); ok {
+		return nil, fmt.Errorf("%w: %s %s", ErrAddressAlreadyRegistered, t, k)
 	}
-	e := &entry{s: s, since: m.clock.Now()}
+	e := &entry{s: s, tr: p.Transport, since: m.clock.Now()}
 	if t == Inbound && m.sybilChecked(p.IP) {
 		r := RangeOf(p.IP, m.rangeLimit)
-		if m.ranges.holds(r) {
+		if m.rangesOf(p.Transport).holds(r) {
 			return nil, &SameRangeError{Range: r}
 		}
 		e.rng, e.ranged = r, true
@@ -271,10 +286,10 @@ func (m *Manager) register(s *Session) (evicted *entry, err error) {
 		evicted = m.evictLocked(victim, s)
 	}
 	if e.ranged {
-		m.ranges.add(e.rng)
+		m.rangesOf(p.Transport).add(e.rng)
 	}
-	c.uncons[p.ID] = e
-	mlog.Debugw("session registered", "peer", p.ID, "dir", t, "ip", p.IP)
+	c.add(k, e)
+	mlog.Debugw("session registered", "peer", p, "dir", t, "transport", p.Transport, "ip", p.IP)
 	return evicted, nil
 }
 
@@ -284,7 +299,7 @@ func (m *Manager) register(s *Session) (evicted *entry, err error) {
 // witnet-rust), ErrAddressNotFound when s is not the registered unconsolidated session of
 // its peer, ErrManagerClosed.
 func (m *Manager) Consolidate(s *Session) error {
-	t, p := s.Type(), s.Peer()
+	t, p, k := s.Type(), s.Peer(), s.Key()
 	if t != Inbound && t != Outbound {
 		return ErrNotExpectedFeeler
 	}
@@ -294,22 +309,21 @@ func (m *Manager) Consolidate(s *Session) error {
 		return ErrManagerClosed
 	}
 	c := &m.dirs[t]
-	if len(c.cons) >= m.limits[t] {
+	if limit := m.limitsOf(p.Transport)[t]; c.ncons[p.Transport] >= limit {
 		m.mu.Unlock()
-		return fmt.Errorf("%w: %d consolidated %s sessions", ErrMaxPeersReached, m.limits[t], t)
+		return fmt.Errorf("%w: %d consolidated %s %s sessions", ErrMaxPeersReached, limit, t, p.Transport)
 	}
-	e, ok := c.uncons[p.ID]
+	e, ok := c.uncons[k]
 	if !ok || e.s != s {
 		m.mu.Unlock()
-		return fmt.Errorf("%w: unconsolidated %s %s", ErrAddressNotFound, t, p)
+		return fmt.Errorf("%w: unconsolidated %s %s", ErrAddressNotFound, t, k)
 	}
-	delete(c.uncons, p.ID)
-	c.cons[p.ID] = e
-	if m.cfg.ConnManager != nil {
-		m.cfg.ConnManager.Protect(p.ID, protectTag(t))
+	c.promote(k, e)
+	if id := k.PeerID(); id != "" && m.cfg.ConnManager != nil {
+		m.cfg.ConnManager.Protect(id, protectTag(t))
 	}
 	m.mu.Unlock()
-	mlog.Debugw("session consolidated", "peer", p.ID, "dir", t)
+	mlog.Debugw("session consolidated", "peer", p, "dir", t, "transport", p.Transport)
 	if m.cfg.OnConsolidated != nil {
 		m.cfg.OnConsolidated(s)
 	}
@@ -324,10 +338,10 @@ func (m *Manager) Unregister(s *Session, t Type, last Status) {
 		return
 	}
 	m.mu.Lock()
-	e, _, ok := m.dirs[t].lookup(s.ID())
+	e, _, ok := m.dirs[t].lookup(s.Key())
 	if !ok || e.s != s {
 		m.mu.Unlock()
-		mlog.Debugw("unregister of a session no longer registered", "peer", s.ID(), "dir", t, "status", last)
+		mlog.Debugw("unregister of a session no longer registered", "peer", s.Peer(), "dir", t, "transport", s.Peer().Transport, "status", last)
 		return
 	}
 	m.removeLocked(e)
@@ -342,20 +356,17 @@ func (m *Manager) Unregister(s *Session, t Type, last Status) {
 // removeLocked takes e out of every collection and frees what it held: its range, its
 // connection-manager protection, its consensus membership and its beacon.
 func (m *Manager) removeLocked(e *entry) {
-	t, id := e.s.Type(), e.s.ID()
-	c := &m.dirs[t]
-	_, wasCons := c.cons[id]
-	delete(c.uncons, id)
-	delete(c.cons, id)
+	t, k := e.s.Type(), e.s.Key()
+	wasCons := m.dirs[t].remove(k)
 	if e.ranged {
-		m.ranges.remove(e.rng)
+		m.rangesOf(e.tr).remove(e.rng)
 	}
-	if wasCons && m.cfg.ConnManager != nil {
+	if id := k.PeerID(); wasCons && id != "" && m.cfg.ConnManager != nil {
 		m.cfg.ConnManager.Unprotect(id, protectTag(t))
 	}
 	if t == Outbound {
-		delete(m.consensus, id)
-		delete(m.beacons.got, id)
+		delete(m.consensus, k)
+		delete(m.beacons.got, k)
 	}
 }
 
@@ -370,7 +381,7 @@ func (m *Manager) afterRemoval(es []*entry, reason error, removeTried bool) {
 		if removeTried && e.s.Type() == Outbound && m.cfg.AddressBook != nil {
 			m.cfg.AddressBook.RemoveTried(e.s.Peer())
 		}
-		mlog.Debugw("session unregistered", "peer", e.s.ID(), "dir", e.s.Type())
+		mlog.Debugw("session unregistered", "peer", e.s.Peer(), "dir", e.s.Type(), "transport", e.tr)
 		if m.cfg.OnUnregistered != nil {
 			m.cfg.OnUnregistered(e.s)
 		}
@@ -394,7 +405,7 @@ func (c SessionCounts) Inbound() int { return c.InboundUnconsolidated + c.Inboun
 // Outbound returns the number of outbound sessions, consolidated or not.
 func (c SessionCounts) Outbound() int { return c.OutboundUnconsolidated + c.OutboundConsolidated }
 
-// NumSessions returns the sizes of the collections.
+// NumSessions returns the sizes of the collections, every transport together.
 func (m *Manager) NumSessions() SessionCounts {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -405,6 +416,26 @@ func (m *Manager) NumSessions() SessionCounts {
 		OutboundConsolidated:   len(m.dirs[Outbound].cons),
 		Consensus:              len(m.consensus),
 	}
+}
+
+// NumSessionsOf returns the sizes of the collections counting only the sessions of
+// transport tr.
+func (m *Manager) NumSessionsOf(tr Transport) SessionCounts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in, out := &m.dirs[Inbound], &m.dirs[Outbound]
+	c := SessionCounts{
+		InboundUnconsolidated:  in.n[tr] - in.ncons[tr],
+		InboundConsolidated:    in.ncons[tr],
+		OutboundUnconsolidated: out.n[tr] - out.ncons[tr],
+		OutboundConsolidated:   out.ncons[tr],
+	}
+	for k := range m.consensus {
+		if k.Transport() == tr {
+			c.Consensus++
+		}
+	}
+	return c
 }
 
 // PeerInfo describes one registered session.
@@ -424,22 +455,25 @@ func (m *Manager) ConsolidatedPeers() []PeerInfo {
 	defer m.mu.Unlock()
 	out := make([]PeerInfo, 0, len(m.dirs[Outbound].cons)+len(m.dirs[Inbound].cons))
 	for _, t := range [...]Type{Outbound, Inbound} {
-		for id, e := range m.dirs[t].cons {
-			_, safu := m.consensus[id]
+		for k, e := range m.dirs[t].cons {
+			_, safu := m.consensus[k]
 			out = append(out, PeerInfo{Peer: e.s.Peer(), Type: t, Status: Consolidated, Consensus: safu && t == Outbound, Since: e.since})
 		}
 	}
 	return out
 }
 
-// Lookup returns the registered session of peer id in direction t, if any.
-func (m *Manager) Lookup(id peer.ID, t Type) (*Session, bool) {
+// Lookup returns the registered session of the libp2p peer id in direction t, if any.
+func (m *Manager) Lookup(id peer.ID, t Type) (*Session, bool) { return m.LookupKey(PeerKey(id), t) }
+
+// LookupKey returns the registered session of the peer k names in direction t, if any.
+func (m *Manager) LookupKey(k Key, t Type) (*Session, bool) {
 	if t != Inbound && t != Outbound {
 		return nil, false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, _, ok := m.dirs[t].lookup(id)
+	e, _, ok := m.dirs[t].lookup(k)
 	if !ok {
 		return nil, false
 	}
@@ -499,17 +533,18 @@ func (m *Manager) Anycast(msg *pb.Message, safu bool) (*Session, error) {
 }
 
 // SetConsensus replaces the consensus ("safu") subset with the consolidated Outbound
-// sessions of peers. Peers without one are left out and reported together in the error
-// (each wrapping ErrNotOutboundConsolidated); the others are set regardless.
-func (m *Manager) SetConsensus(peers []peer.ID) error {
+// sessions of peers, of any transport. Peers without one are left out and reported
+// together in the error (each wrapping ErrNotOutboundConsolidated); the others are set
+// regardless.
+func (m *Manager) SetConsensus(peers []Key) error {
 	var errs []error
 	m.mu.Lock()
 	clear(m.consensus)
-	for _, id := range peers {
-		if e, ok := m.dirs[Outbound].cons[id]; ok {
-			m.consensus[id] = e.s
+	for _, k := range peers {
+		if e, ok := m.dirs[Outbound].cons[k]; ok {
+			m.consensus[k] = e.s
 		} else {
-			errs = append(errs, fmt.Errorf("%w: %s", ErrNotOutboundConsolidated, id))
+			errs = append(errs, fmt.Errorf("%w: %s", ErrNotOutboundConsolidated, k))
 		}
 	}
 	m.mu.Unlock()
@@ -517,12 +552,12 @@ func (m *Manager) SetConsensus(peers []peer.ID) error {
 }
 
 // ConsensusPeers returns the peers of the consensus subset.
-func (m *Manager) ConsensusPeers() []peer.ID {
+func (m *Manager) ConsensusPeers() []Key {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]peer.ID, 0, len(m.consensus))
-	for id := range m.consensus {
-		out = append(out, id)
+	out := make([]Key, 0, len(m.consensus))
+	for k := range m.consensus {
+		out = append(out, k)
 	}
 	return out
 }
@@ -531,25 +566,25 @@ func (m *Manager) ConsensusPeers() []peer.ID {
 // collections at once. Outbound peers are removed from the address book's tried bucket,
 // as for any other end of an outbound session.
 func (m *Manager) DropAll() int {
-	return m.drop(func(Type, peer.ID) bool { return true }, nil, ReasonLocalClose, true)
+	return m.drop(func(Type, Key) bool { return true }, nil, ReasonLocalClose, true)
 }
 
 // DropOutbound closes the Outbound sessions (consolidated or not) of the given peers with
 // ReasonLocalClose and unregisters them at once. It returns how many it closed.
-func (m *Manager) DropOutbound(peers []peer.ID) int {
-	set := make(map[peer.ID]struct{}, len(peers))
-	for _, id := range peers {
-		set[id] = struct{}{}
+func (m *Manager) DropOutbound(peers []Key) int {
+	set := make(map[Key]struct{}, len(peers))
+	for _, k := range peers {
+		set[k] = struct{}{}
 	}
-	return m.drop(func(t Type, id peer.ID) bool {
-		_, ok := set[id]
+	return m.drop(func(t Type, k Key) bool {
+		_, ok := set[k]
 		return ok && t == Outbound
 	}, nil, ReasonLocalClose, true)
 }
 
 // drop removes the sessions selected by match, then closes them with reason. If guard is
 // not nil, it runs under the lock first and nothing is dropped unless it returns true.
-func (m *Manager) drop(match func(Type, peer.ID) bool, guard func() bool, reason error, removeTried bool) int {
+func (m *Manager) drop(match func(Type, Key) bool, guard func() bool, reason error, removeTried bool) int {
 	var removed []*entry
 	m.mu.Lock()
 	if guard != nil && !guard() {
@@ -558,9 +593,9 @@ func (m *Manager) drop(match func(Type, peer.ID) bool, guard func() bool, reason
 	}
 	for _, t := range [...]Type{Inbound, Outbound} {
 		c := &m.dirs[t]
-		for _, coll := range [...]map[peer.ID]*entry{c.uncons, c.cons} {
-			for id, e := range coll {
-				if match(t, id) {
+		for _, coll := range [...]map[Key]*entry{c.uncons, c.cons} {
+			for k, e := range coll {
+				if match(t, k) {
 					removed = append(removed, e)
 				}
 			}
@@ -584,15 +619,16 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
-	m.drop(func(Type, peer.ID) bool { return true }, nil, ReasonLocalClose, false)
+	m.drop(func(Type, Key) bool { return true }, nil, ReasonLocalClose, false)
 	return nil
 }
 
-// OutboundEligible reports whether a peer may be dialled as a new Outbound session (the
-// bootstrap filter of PROTOCOL.md 8.4): not ourselves (by ID or by one of our public
+// OutboundEligible reports whether a libp2p peer may be dialled as a new Outbound session
+// (the bootstrap filter of PROTOCOL.md 8.4): not ourselves (by ID or by one of our public
 // addresses) and not a peer that already has an Outbound session, by ID or by the
 // transport address it was dialled at. An inbound session does not make a peer
-// ineligible. addr may be nil; its /p2p component, if any, is ignored.
+// ineligible. addr may be nil; its /p2p component, if any, is ignored. Plain-TCP peers
+// use OutboundEligibleKey.
 func (m *Manager) OutboundEligible(id peer.ID, addr ma.Multiaddr) bool {
 	if id != "" && id == m.cfg.Self {
 		return false
@@ -610,13 +646,13 @@ func (m *Manager) OutboundEligible(id peer.ID, addr ma.Multiaddr) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := &m.dirs[Outbound]
-	if _, _, ok := c.lookup(id); ok && id != "" {
+	if _, _, ok := c.lookup(PeerKey(id)); ok && id != "" {
 		return false
 	}
 	if addr == nil {
 		return true
 	}
-	for _, coll := range [...]map[peer.ID]*entry{c.uncons, c.cons} {
+	for _, coll := range [...]map[Key]*entry{c.uncons, c.cons} {
 		for _, e := range coll {
 			if a := e.s.Peer().Addr; a != nil && a.Equal(addr) {
 				return false
@@ -624,4 +660,20 @@ func (m *Manager) OutboundEligible(id peer.ID, addr ma.Multiaddr) bool {
 		}
 	}
 	return true
+}
+
+// OutboundEligibleKey reports whether the peer k names may be dialled as a new Outbound
+// session: it has none, and it is not ourselves (our ID, or one of PublicTCPAddrs). As
+// in witnet-rust, an inbound session does not make a peer ineligible.
+func (m *Manager) OutboundEligibleKey(k Key) bool {
+	if k.IsZero() || (k.PeerID() != "" && k.PeerID() == m.cfg.Self) {
+		return false
+	}
+	if ap := k.AddrPort(); ap.IsValid() && slices.Contains(m.cfg.PublicTCPAddrs, ap) {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, _, ok := m.dirs[Outbound].lookup(k)
+	return !ok
 }

@@ -3,8 +3,6 @@ package session
 import (
 	"maps"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
@@ -15,21 +13,21 @@ type PeerBeacons struct {
 	// Epoch is the epoch the beacons were collected in (see BeginEpoch).
 	Epoch uint32
 	// Beacons holds the last beacon each peer sent during the epoch.
-	Beacons map[peer.ID]*pb.LastBeacon
+	Beacons map[Key]*pb.LastBeacon
 	// Missing lists the consolidated Outbound peers that sent no beacon (counted as "no
 	// beacon" by the consensus).
-	Missing []peer.ID
+	Missing []Key
 }
 
 // beaconRound is the collection of the current epoch.
 type beaconRound struct {
 	epoch    uint32
-	got      map[peer.ID]*pb.LastBeacon
+	got      map[Key]*pb.LastBeacon
 	reported bool // OnPeerBeacons already ran for this epoch
 }
 
 func (r *beaconRound) reset(epoch uint32) {
-	r.epoch, r.got, r.reported = epoch, map[peer.ID]*pb.LastBeacon{}, false
+	r.epoch, r.got, r.reported = epoch, map[Key]*pb.LastBeacon{}, false
 }
 
 // BeginEpoch starts collecting the beacons of epoch, forgetting those of the previous one.
@@ -54,9 +52,9 @@ func (m *Manager) PeerBeacons(epoch uint32) (PeerBeacons, bool) {
 
 func (m *Manager) peerBeaconsLocked() PeerBeacons {
 	out := PeerBeacons{Epoch: m.beacons.epoch, Beacons: maps.Clone(m.beacons.got)}
-	for id := range m.dirs[Outbound].cons {
-		if _, ok := m.beacons.got[id]; !ok {
-			out.Missing = append(out.Missing, id)
+	for k := range m.dirs[Outbound].cons {
+		if _, ok := m.beacons.got[k]; !ok {
+			out.Missing = append(out.Missing, k)
 		}
 	}
 	return out
@@ -70,13 +68,13 @@ func (m *Manager) OutboundBeacon(s *Session, b *pb.LastBeacon) {
 		return
 	}
 	m.mu.Lock()
-	e, ok := m.dirs[Outbound].cons[s.ID()]
+	e, ok := m.dirs[Outbound].cons[s.Key()]
 	if !ok || e.s != s {
 		m.mu.Unlock()
-		mlog.Debugw("beacon from an unregistered outbound session dropped", "peer", s.ID())
+		mlog.Debugw("beacon from an unregistered outbound session dropped", "peer", s.Peer(), "transport", s.Peer().Transport)
 		return
 	}
-	m.beacons.got[s.ID()] = b
+	m.beacons.got[s.Key()] = b
 	report, complete := m.completeBeaconsLocked()
 	m.mu.Unlock()
 	if complete {
@@ -91,8 +89,8 @@ func (m *Manager) completeBeaconsLocked() (PeerBeacons, bool) {
 	if m.cfg.OnPeerBeacons == nil || m.closed || m.beacons.reported || len(m.dirs[Outbound].cons) == 0 {
 		return PeerBeacons{}, false
 	}
-	for id := range m.dirs[Outbound].cons {
-		if _, ok := m.beacons.got[id]; !ok {
+	for k := range m.dirs[Outbound].cons {
+		if _, ok := m.beacons.got[k]; !ok {
 			return PeerBeacons{}, false
 		}
 	}

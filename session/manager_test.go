@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -289,7 +288,7 @@ func TestManagerSybilVector(t *testing.T) {
 					}
 					// Registered queries are dropped again so that each query sees only
 					// the vector's registered session.
-					m.drop(func(_ Type, id peer.ID) bool { return id != holder.ID() }, nil, nil, false)
+					m.drop(func(_ Type, k Key) bool { return k != holder.Key() }, nil, nil, false)
 				}
 			}
 			check(exp.While)
@@ -371,57 +370,37 @@ func TestGaterLimitAndClose(t *testing.T) {
 // ---- bootstrap eligibility ----
 
 func TestManagerOutboundEligibilityVector(t *testing.T) {
-	for _, v := range mgrVectors(t, "sessions") {
-		if v.Name != "sessions_outbound_eligibility" {
-			continue
+	v := eligibilityVector(t)
+	self := test.RandPeerIDFatal(t)
+	m := NewManager(ManagerConfig{Self: self, PublicAddrs: []ma.Multiaddr{tcpAddr(netip.MustParseAddrPort(v.Public))}})
+	register := func(addrs []string, typ Type) []peer.ID {
+		var ids []peer.ID
+		for _, a := range addrs {
+			ap := netip.MustParseAddrPort(a)
+			id := test.RandPeerIDFatal(t)
+			ids = append(ids, id)
+			require.NoError(t, m.Register(New(nopConn{}, Peer{ID: id, Addr: tcpAddr(ap), IP: ap.Addr()}, typ, Config{})))
 		}
-		var in struct {
-			Public     string   `json:"public_address"`
-			Outbound   []string `json:"registered_outbound"`
-			InboundReg []string `json:"registered_inbound"`
-		}
-		var exp struct {
-			Eligible    []string `json:"eligible"`
-			NotEligible []string `json:"not_eligible"`
-		}
-		require.NoError(t, json.Unmarshal(v.Input, &in))
-		require.NoError(t, json.Unmarshal(v.Expected, &exp))
-		require.NotEmpty(t, exp.Eligible)
-		require.NotEmpty(t, exp.NotEligible)
-
-		self := test.RandPeerIDFatal(t)
-		m := NewManager(ManagerConfig{Self: self, PublicAddrs: []ma.Multiaddr{tcpAddr(netip.MustParseAddrPort(in.Public))}})
-		register := func(addrs []string, typ Type) []peer.ID {
-			var ids []peer.ID
-			for _, a := range addrs {
-				ap := netip.MustParseAddrPort(a)
-				id := test.RandPeerIDFatal(t)
-				ids = append(ids, id)
-				require.NoError(t, m.Register(New(nopConn{}, Peer{ID: id, Addr: tcpAddr(ap), IP: ap.Addr()}, typ, Config{})))
-			}
-			return ids
-		}
-		outIDs := register(in.Outbound, Outbound)
-		inIDs := register(in.InboundReg, Inbound)
-
-		// By address: the vector's queries, each for a peer we do not know.
-		for _, a := range exp.Eligible {
-			require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
-		}
-		for _, a := range exp.NotEligible {
-			require.False(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
-		}
-		// By peer ID, which is what libp2p sessions are keyed by.
-		other := ma.StringCast("/ip4/192.0.2.1/tcp/1")
-		require.False(t, m.OutboundEligible(self, other), "ourselves")
-		require.False(t, m.OutboundEligible(outIDs[0], other), "already outbound")
-		require.True(t, m.OutboundEligible(inIDs[0], other), "inbound peers may be dialled")
-		require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), nil))
-		withID := tcpAddr(netip.MustParseAddrPort(in.Outbound[0])).Encapsulate(ma.StringCast("/p2p/" + outIDs[0].String()))
-		require.False(t, m.OutboundEligible("", withID), "/p2p suffix ignored")
-		return
+		return ids
 	}
-	t.Fatal("vector sessions_outbound_eligibility not found")
+	outIDs := register(v.Outbound, Outbound)
+	inIDs := register(v.Inbound, Inbound)
+
+	// By address: the vector's queries, each for a peer we do not know.
+	for _, a := range v.Eligible {
+		require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
+	}
+	for _, a := range v.NotEligible {
+		require.False(t, m.OutboundEligible(test.RandPeerIDFatal(t), tcpAddr(netip.MustParseAddrPort(a))), a)
+	}
+	// By peer ID, which is what libp2p sessions are keyed by.
+	other := ma.StringCast("/ip4/192.0.2.1/tcp/1")
+	require.False(t, m.OutboundEligible(self, other), "ourselves")
+	require.False(t, m.OutboundEligible(outIDs[0], other), "already outbound")
+	require.True(t, m.OutboundEligible(inIDs[0], other), "inbound peers may be dialled")
+	require.True(t, m.OutboundEligible(test.RandPeerIDFatal(t), nil))
+	withID := tcpAddr(netip.MustParseAddrPort(v.Outbound[0])).Encapsulate(ma.StringCast("/p2p/" + outIDs[0].String()))
+	require.False(t, m.OutboundEligible("", withID), "/p2p suffix ignored")
 }
 
 // ---- live sessions over pipes: broadcast, anycast, consensus, beacons, drops ----
@@ -482,9 +461,9 @@ func TestManagerAnycastAndConsensus(t *testing.T) {
 		_, err := h.m.Anycast(msg, true)
 		require.ErrorIs(t, err, ErrNoSessions, "empty consensus subset")
 
-		err = h.m.SetConsensus([]peer.ID{h.x, h.z})
+		err = h.m.SetConsensus([]Key{PeerKey(h.x), PeerKey(h.z)})
 		require.ErrorIs(t, err, ErrNotOutboundConsolidated, "z is inbound")
-		require.ElementsMatch(t, []peer.ID{h.x}, h.m.ConsensusPeers())
+		require.ElementsMatch(t, []Key{PeerKey(h.x)}, h.m.ConsensusPeers())
 		require.Equal(t, 1, h.m.NumSessions().Consensus)
 		for _, p := range h.m.ConsolidatedPeers() {
 			require.Equal(t, p.Peer.ID == h.x, p.Consensus, "consensus flag of %s", p.Peer.ID)
@@ -509,7 +488,7 @@ func TestManagerAnycastAndConsensus(t *testing.T) {
 		require.Zero(t, received(h.farZ, protocol.KindLastBeacon))
 
 		// Leaving the outbound collection leaves the consensus subset.
-		require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.x, h.z}), "z has no outbound session")
+		require.Equal(t, 1, h.m.DropOutbound([]Key{PeerKey(h.x), PeerKey(h.z)}), "z has no outbound session")
 		require.Empty(t, h.m.ConsensusPeers())
 		_, err = h.m.Anycast(msg, true)
 		require.ErrorIs(t, err, ErrNoSessions)
@@ -529,7 +508,7 @@ func TestManagerPeerBeacons(t *testing.T) {
 		got, ok := h.m.PeerBeacons(7)
 		require.True(t, ok)
 		require.Empty(t, got.Beacons)
-		require.ElementsMatch(t, []peer.ID{h.x, h.y}, got.Missing)
+		require.ElementsMatch(t, []Key{PeerKey(h.x), PeerKey(h.y)}, got.Missing)
 
 		bx := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(70, protocol.Hash{1}), nil)
 		require.NoError(t, h.farX.SendLastBeacon(bx))
@@ -540,8 +519,8 @@ func TestManagerPeerBeacons(t *testing.T) {
 			return len(got.Beacons) == 1
 		}, "x's beacon collected")
 		got, _ = h.m.PeerBeacons(7)
-		require.Equal(t, []peer.ID{h.y}, got.Missing)
-		require.EqualValues(t, 70, got.Beacons[h.x].GetHighestBlockCheckpoint().GetCheckpoint())
+		require.Equal(t, []Key{PeerKey(h.y)}, got.Missing)
+		require.EqualValues(t, 70, got.Beacons[PeerKey(h.x)].GetHighestBlockCheckpoint().GetCheckpoint())
 		select {
 		case <-h.beaconsCh:
 			t.Fatal("reported before every outbound peer sent its beacon")
@@ -570,12 +549,12 @@ func TestManagerPeerBeacons(t *testing.T) {
 			got, _ := h.m.PeerBeacons(8)
 			return len(got.Beacons) == 1
 		}, "x's beacon collected for epoch 8")
-		require.Equal(t, 1, h.m.DropOutbound([]peer.ID{h.y}))
+		require.Equal(t, 1, h.m.DropOutbound([]Key{PeerKey(h.y)}))
 		select {
 		case rep := <-h.beaconsCh:
 			require.EqualValues(t, 8, rep.Epoch)
 			require.Len(t, rep.Beacons, 1)
-			require.Contains(t, rep.Beacons, h.x)
+			require.Contains(t, rep.Beacons, PeerKey(h.x))
 		case <-time.After(2 * time.Second):
 			t.Fatal("no report after the last missing peer left")
 		}

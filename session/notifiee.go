@@ -43,7 +43,8 @@ func (n *notifiee) Disconnected(net network.Network, c network.Conn) {
 // registered after that connection existed, so either its connection is seen here and
 // nothing is dropped, or it registers after the lock is released and is left alone.
 func (m *Manager) connectionClosed(net network.Network, p peer.ID) {
-	n := m.drop(func(_ Type, id peer.ID) bool { return id == p },
+	k := PeerKey(p)
+	n := m.drop(func(_ Type, sk Key) bool { return sk == k },
 		func() bool { return net.Connectedness(p) != network.Connected },
 		errConnectionLost, true)
 	if n > 0 {

@@ -20,7 +20,7 @@ import (
 var log = logging.Logger("witnet/session")
 
 // logger is the part of a zap SugaredLogger a session uses; its per-session child logger
-// carries the "peer" and "dir" fields on every line.
+// carries the "peer", "dir" and "transport" fields on every line.
 type logger interface {
 	Debugw(msg string, keysAndValues ...any)
 	Infow(msg string, keysAndValues ...any)
@@ -48,6 +48,7 @@ type Session struct {
 	// Set by New, immutable afterwards.
 	conn  io.ReadWriteCloser
 	peer  Peer
+	key   Key
 	typ   Type
 	cfg   Config // defaults applied
 	rules rules
@@ -88,6 +89,7 @@ func New(conn io.ReadWriteCloser, p Peer, t Type, cfg Config) *Session {
 	s := &Session{
 		conn:       conn,
 		peer:       p,
+		key:        p.Key(),
 		typ:        t,
 		cfg:        cfg,
 		closing:    make(chan struct{}),
@@ -99,7 +101,7 @@ func New(conn io.ReadWriteCloser, p Peer, t Type, cfg Config) *Session {
 			chain:     cfg.Chain,
 			nonces:    cfg.Nonces,
 		},
-		log: log.With("peer", p.String(), "dir", t.String()),
+		log: log.With("peer", p.String(), "dir", t.String(), "transport", p.Transport.String()),
 	}
 	if cfg.MaxTimestampDiff < 0 {
 		s.rules.maxTSDiff = 0 // disabled
@@ -213,8 +215,11 @@ func (s *Session) start() error {
 	return nil
 }
 
-// ID returns the remote peer ID.
+// ID returns the remote peer ID ("" over TransportTCP; see Key).
 func (s *Session) ID() peer.ID { return s.peer.ID }
+
+// Key returns the key that names the remote peer on every transport (Peer.Key).
+func (s *Session) Key() Key { return s.key }
 
 // Peer returns the description of the remote peer given to New.
 func (s *Session) Peer() Peer { return s.peer }
@@ -363,7 +368,11 @@ func (s *Session) handshakeTimeout() {
 // (reading the clock was a visible share of a busy reader's time).
 func (s *Session) readLoop() {
 	src := &countingReader{r: s.conn}
-	r := codec.NewReader(src, s.cfg.MaxFrameSize)
+	limit := s.cfg.MaxFrameSize
+	if hs := s.cfg.HandshakeMaxFrameSize; hs > 0 && hs < limit {
+		limit = hs
+	}
+	r := codec.NewReader(src, limit)
 	var (
 		reason error
 		now    time.Time
@@ -386,6 +395,10 @@ func (s *Session) readLoop() {
 		if err := s.handleFrame(payload, now); err != nil {
 			reason = err
 			break
+		}
+		if limit != s.cfg.MaxFrameSize && s.m.status == Consolidated {
+			limit = s.cfg.MaxFrameSize // the handshake is over
+			r.SetMaxFrameSize(limit)
 		}
 	}
 	s.shutdown(reason) // no-op if the session was already ending
@@ -496,9 +509,13 @@ func (s *Session) checkStall() {
 	}
 }
 
-// receiverAddress is the Version.receiver_address we send: the remote address of the
-// connection with its /p2p/<id>, or nil (0.0.0.0:0) when it cannot be expressed.
+// receiverAddress is the Version.receiver_address we send: over TCP the peer's socket
+// address in the legacy form, as witnet-rust sends it; over libp2p the remote address of
+// the connection with its /p2p/<id>, or nil (0.0.0.0:0) when it cannot be expressed.
 func (p Peer) receiverAddress() []byte {
+	if p.Transport == TransportTCP {
+		return protocol.LegacyAddress(p.AddrPort)
+	}
 	if p.Addr == nil || p.ID == "" {
 		return nil
 	}

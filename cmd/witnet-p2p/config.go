@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -59,6 +60,9 @@ const (
 	flagWriteTimeout     = "write-timeout"
 	flagNodeMessageRate  = "receive-message-rate"
 	flagNodeByteRate     = "receive-byte-rate"
+	flagLegacyListen     = "legacy-listen"
+	flagLegacyPeer       = "legacy-peer"
+	flagLegacyAnnounce   = "legacy-announce"
 )
 
 // runFlags are the flags of the run command. Every flag but --config is an altsrc flag,
@@ -69,7 +73,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagConfig, EnvVars: envOf(flagConfig), Usage: "read settings from this TOML `FILE` (keys are the flag names; flags and environment win)"},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagDataDir, EnvVars: envOf(flagDataDir), Value: node.DefaultDataDir, Usage: "data `DIR`ectory: identity key and database"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagIdentity, EnvVars: envOf(flagIdentity), DefaultText: "<data-dir>/identity.key, created if missing", Usage: "use the identity key in this existing `FILE` (PKCS#8 PEM)"}),
-		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagListen, EnvVars: envOf(flagListen), DefaultText: "/ip4/0.0.0.0/tcp/21337, /ip4/0.0.0.0/udp/21337/quic-v1", Usage: "listen on this `MULTIADDR` (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagListen, EnvVars: envOf(flagListen), DefaultText: fmt.Sprintf("/ip4/0.0.0.0/tcp/%d, /ip4/0.0.0.0/udp/%d/quic-v1", node.DefaultPort, node.DefaultPort), Usage: "listen on this `MULTIADDR` (repeatable; \"off\": no libp2p listener)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagAnnounce, EnvVars: envOf(flagAnnounce), DefaultText: "listen addresses", Usage: "advertise this `MULTIADDR` to peers instead of the listen addresses (repeatable; NAT, containers)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagBootstrap, EnvVars: envOf(flagBootstrap), Usage: "add this peer (`MULTIADDR` ending in /p2p/<id>) to the address book and dial it first (repeatable)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: flagInboundLimit, EnvVars: envOf(flagInboundLimit), Value: session.DefaultInboundLimit, Usage: "most inbound sessions (`N`)"}),
@@ -90,6 +94,9 @@ func runFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagWriteTimeout, EnvVars: envOf(flagWriteTimeout), Value: session.DefaultWriteTimeout, Usage: "drop a peer that leaves one of our writes blocked for `PERIOD` (it stopped reading)"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeMessageRate, EnvVars: envOf(flagNodeMessageRate), Value: session.DefaultNodeMessageRate, Usage: "messages per second all consolidated peers together are served; beyond it they are read more slowly (`RATE` <= 0: no limit)"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeByteRate, EnvVars: envOf(flagNodeByteRate), Value: session.DefaultNodeByteRate, DefaultText: strconv.Itoa(session.DefaultNodeByteRate) + " (64 MiB)", Usage: "frame bytes per second all consolidated peers together are served (`RATE` <= 0: no limit)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLegacyListen, EnvVars: envOf(flagLegacyListen), DefaultText: "off", Usage: "accept plain-TCP connections from witnet-rust nodes on this `IP:PORT` (witnet-rust itself listens on 0.0.0.0:21337)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagLegacyPeer, EnvVars: envOf(flagLegacyPeer), Usage: "dial this witnet-rust node (`IP:PORT`) over plain TCP, and again whenever its session is gone (repeatable)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLegacyAnnounce, EnvVars: envOf(flagLegacyAnnounce), DefaultText: "none (0.0.0.0:0)", Usage: "tell witnet-rust nodes that our public plain-TCP address is `IP:PORT`"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"}),
 	}
 }
@@ -180,6 +187,14 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 		}
 		opts = append(opts, node.WithIdentity(key))
 	}
+	if listen := c.StringSlice(flagListen); len(listen) == 1 && listen[0] == "off" {
+		opts = append(opts, node.WithNoLibp2pListen())
+	}
+	legacyOpts, err := legacyOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, legacyOpts...)
 	for _, a := range []struct {
 		flag     string
 		withPeer bool
@@ -189,7 +204,7 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 		{flagAnnounce, false, node.WithAnnounceAddrs},
 		{flagBootstrap, true, node.WithBootstrap},
 	} {
-		if values := c.StringSlice(a.flag); len(values) > 0 {
+		if values := c.StringSlice(a.flag); len(values) > 0 && !(a.flag == flagListen && values[0] == "off") {
 			addrs, err := parseAddrs(a.flag, values, a.withPeer)
 			if err != nil {
 				return nil, err
@@ -284,4 +299,35 @@ func setupLogging(level string) error {
 		return nil
 	}
 	return logging.SetLogLevelRegex("witnet/.*", lvl.String())
+}
+
+// legacyOptions turns the plain-TCP flags into node options. Addresses are IP:PORT, as
+// witnet-rust's configuration writes them; a comma-separated value counts as several.
+func legacyOptions(c *cli.Context) ([]node.Option, error) {
+	var opts []node.Option
+	for _, f := range []struct {
+		flag   string
+		option func(netip.AddrPort) node.Option
+	}{{flagLegacyListen, node.WithLegacyListen}, {flagLegacyAnnounce, node.WithLegacyAnnounce}} {
+		if v := c.String(f.flag); v != "" {
+			ap, err := netip.ParseAddrPort(v)
+			if err != nil {
+				return nil, fmt.Errorf("--%s %q: want IP:PORT", f.flag, v)
+			}
+			opts = append(opts, f.option(ap))
+		}
+	}
+	for _, v := range c.StringSlice(flagLegacyPeer) {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			ap, err := netip.ParseAddrPort(s)
+			if err != nil {
+				return nil, fmt.Errorf("--%s %q: want IP:PORT", flagLegacyPeer, s)
+			}
+			opts = append(opts, node.WithLegacyPeers(ap))
+		}
+	}
+	return opts, nil
 }

@@ -56,6 +56,9 @@ func runNode(c *cli.Context) error {
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(w, "  %s\n", a)
 	}
+	if addr := n.LegacyAddr(); addr != nil {
+		fmt.Fprintf(w, "plain TCP (witnet-rust nodes): %s\n", addr)
+	}
 	if addr := n.RPCAddr(); addr != nil {
 		fmt.Fprintf(w, "JSON-RPC: http://%s/  metrics: http://%s/metrics\n", addr, addr)
 	}

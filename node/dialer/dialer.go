@@ -28,8 +28,9 @@ type Sessions interface {
 	// Limits returns the inbound and outbound session limits; bootstrap rounds fill the
 	// outbound one.
 	Limits() (inbound, outbound int)
-	// NumSessions counts the live sessions.
-	NumSessions() session.SessionCounts
+	// NumSessionsOf counts the live sessions of a transport; the dialer fills the libp2p
+	// ones.
+	NumSessionsOf(tr session.Transport) session.SessionCounts
 	// OutboundEligible reports whether a peer may be dialled as a new outbound session.
 	OutboundEligible(id peer.ID, addr ma.Multiaddr) bool
 	// ConsolidatedPeers lists the consolidated sessions.
@@ -198,7 +199,7 @@ func (d *Dialer) spawn(f func()) bool {
 // flight to it, and (for book peers) not iced.
 func (d *Dialer) bootstrapRound() {
 	_, limit := d.cfg.Sessions.Limits()
-	want := limit - d.cfg.Sessions.NumSessions().Outbound() - d.Dialing()
+	want := limit - d.cfg.Sessions.NumSessionsOf(session.TransportLibp2p).Outbound() - d.Dialing()
 	if want <= 0 {
 		return
 	}
@@ -307,7 +308,7 @@ func (d *Dialer) dial(a peers.Addr, t session.Type) (*session.Session, error) {
 func (d *Dialer) discoveryRound() {
 	var out []peer.ID
 	for _, p := range d.cfg.Sessions.ConsolidatedPeers() {
-		if p.Type == session.Outbound {
+		if p.Type == session.Outbound && p.Peer.Transport == session.TransportLibp2p {
 			out = append(out, p.Peer.ID)
 		}
 	}

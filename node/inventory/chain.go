@@ -62,7 +62,7 @@ func (e *Engine) inboundBeacon(c conn, b *pb.LastBeacon) {
 	}
 	switch {
 	case theirs > tip.Epoch:
-		log.Debugw("inbound peer is ahead of us", "peer", c.ID(), "theirs", theirs, "ours", tip.Epoch)
+		log.Debugw("inbound peer is ahead of us", "peer", c.Peer(), "theirs", theirs, "ours", tip.Epoch)
 		return
 	case theirs == tip.Epoch:
 		return

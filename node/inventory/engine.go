@@ -8,7 +8,6 @@ import (
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
@@ -101,7 +100,7 @@ type Config struct {
 // conn is the part of a session the engine uses; *session.Session implements it, tests
 // use fakes.
 type conn interface {
-	ID() peer.ID
+	Key() session.Key
 	Peer() session.Peer
 	Type() session.Type
 	AnnounceItems([]*pb.InventoryEntry) error
@@ -133,7 +132,7 @@ type Engine struct {
 	// delivered, with the time of the first request; sweep is the timer of the next
 	// sweepOnce.
 	inflight map[entryKey]*fetch
-	owed     map[peer.ID]map[entryKey]time.Time
+	owed     map[session.Key]map[entryKey]time.Time
 	sweep    session.Timer
 
 	// Items (items.go). seen remembers the keys of accepted items beyond the store's
@@ -202,7 +201,7 @@ func New(cfg Config) (*Engine, error) {
 		clock:    cfg.Clock,
 		sessions: make(map[conn]struct{}),
 		inflight: make(map[entryKey]*fetch),
-		owed:     make(map[peer.ID]map[entryKey]time.Time),
+		owed:     make(map[session.Key]map[entryKey]time.Time),
 		seen:     newKeyRing(cfg.SeenSize),
 		cache:    newCmdCache(cfg.CacheSize),
 		pending:  make(map[conn][]outbound),
@@ -270,15 +269,15 @@ func (e *Engine) removeConn(c conn) {
 	defer e.mu.Unlock()
 	delete(e.sessions, c)
 	delete(e.pending, c)
-	if !e.hasPeerLocked(c.ID()) {
-		delete(e.owed, c.ID())
+	if !e.hasPeerLocked(c.Key()) {
+		delete(e.owed, c.Key())
 	}
 }
 
 // hasPeerLocked reports whether a session with peer id is a gossip target.
-func (e *Engine) hasPeerLocked(id peer.ID) bool {
+func (e *Engine) hasPeerLocked(id session.Key) bool {
 	for c := range e.sessions {
-		if c.ID() == id {
+		if c.Key() == id {
 			return true
 		}
 	}
@@ -286,10 +285,10 @@ func (e *Engine) hasPeerLocked(id peer.ID) bool {
 }
 
 // connOfLocked returns a session of peer id, preferring an outbound one.
-func (e *Engine) connOfLocked(id peer.ID) conn {
+func (e *Engine) connOfLocked(id session.Key) conn {
 	var found conn
 	for c := range e.sessions {
-		if c.ID() == id {
+		if c.Key() == id {
 			if c.Type() == session.Outbound {
 				return c
 			}

@@ -3,8 +3,6 @@ package inventory
 import (
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -14,13 +12,13 @@ import (
 type fetch struct {
 	entry    *pb.InventoryEntry
 	kind     protocol.Kind
-	asked    peer.ID // "" when the session did not say who announced it
+	asked    session.Key // zero when the session did not say who announced it
 	deadline time.Time
 	// next are the other peers that announced the item, to be asked in turn.
-	next []peer.ID
+	next []session.Key
 	// holders are every peer known to hold the item (a handful: the announcers); they
 	// are not announced it again.
-	holders []peer.ID
+	holders []session.Key
 }
 
 // Missing implements session.Inventory for a session that does not say who announced
@@ -41,9 +39,9 @@ func (e *Engine) MissingFrom(from *session.Session, entries []*pb.InventoryEntry
 }
 
 func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.InventoryEntry {
-	var id peer.ID
+	var id session.Key
 	if from != nil {
-		id = from.ID()
+		id = from.Key()
 	}
 	e.stats.announcedIn.Add(uint64(len(entries)))
 	// Entries unknown in memory are looked up on disk before the engine lock is taken: a
@@ -75,10 +73,10 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 			continue
 		}
 		if f := e.inflight[key]; f != nil {
-			if id != "" && !containsID(f.holders, id) {
+			if !id.IsZero() && !containsID(f.holders, id) {
 				f.holders = append(f.holders, id)
 			}
-			if id == "" || id == f.asked || containsID(f.next, id) {
+			if id.IsZero() || id == f.asked || containsID(f.next, id) {
 				e.stats.dupAnnouncements.Add(1)
 				continue
 			}
@@ -100,8 +98,8 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 			continue
 		}
 		f := &fetch{entry: en, kind: kind, asked: id, deadline: now.Add(e.cfg.RequestTimeout)}
-		if id != "" {
-			f.holders = []peer.ID{id}
+		if !id.IsZero() {
+			f.holders = []session.Key{id}
 			e.oweLocked(id, key, now)
 		}
 		e.inflight[key] = f
@@ -111,7 +109,7 @@ func (e *Engine) missing(from conn, entries []*pb.InventoryEntry) []*pb.Inventor
 	return out
 }
 
-func containsID(ids []peer.ID, id peer.ID) bool {
+func containsID(ids []session.Key, id session.Key) bool {
 	for _, x := range ids {
 		if x == id {
 			return true
@@ -120,7 +118,7 @@ func containsID(ids []peer.ID, id peer.ID) bool {
 	return false
 }
 
-func (e *Engine) oweLocked(id peer.ID, key entryKey, now time.Time) {
+func (e *Engine) oweLocked(id session.Key, key entryKey, now time.Time) {
 	m := e.owed[id]
 	if m == nil {
 		m = make(map[entryKey]time.Time)
@@ -165,8 +163,8 @@ func (e *Engine) sweepOnce() {
 			delete(e.inflight, key)
 			continue
 		}
-		f.asked, f.deadline = next.ID(), now.Add(e.cfg.RequestTimeout)
-		e.oweLocked(next.ID(), key, now)
+		f.asked, f.deadline = next.Key(), now.Add(e.cfg.RequestTimeout)
+		e.oweLocked(next.Key(), key, now)
 		requests[next] = append(requests[next], f.entry)
 	}
 	for id, items := range e.owed {
@@ -197,7 +195,7 @@ func (e *Engine) sweepOnce() {
 		}
 	}
 	for _, c := range late {
-		log.Infow("peer did not deliver announced items in time; icing it", "peer", c.ID(), "timeout", e.cfg.BlocksTimeout)
+		log.Infow("peer did not deliver announced items in time; icing it", "peer", c.Peer(), "timeout", e.cfg.BlocksTimeout)
 		e.stats.iced.Add(1)
 		if e.cfg.Ice != nil {
 			e.cfg.Ice(c.Peer())

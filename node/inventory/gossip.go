@@ -1,10 +1,9 @@
 package inventory
 
 import (
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
 // maxPushesPerFlush is the most items the flusher pushes to one session at a time; when
@@ -23,7 +22,7 @@ type outbound struct {
 // origin is set (the node's own item, which no neighbour can hold) and it is small. Both
 // are queued for the flusher. A vote, which no entry can name, is pushed at once from
 // the caller's goroutine.
-func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip []peer.ID, origin bool) {
+func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip []session.Key, origin bool) {
 	entry := it.Entry()
 	var msg *pb.Message
 	if cmd != nil && (entry == nil || origin && len(it.Raw) <= e.cfg.PushMaxSize) {
@@ -35,7 +34,7 @@ func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip []p
 	}
 	var targets []conn
 	for c := range e.sessions {
-		if !containsID(skip, c.ID()) {
+		if !containsID(skip, c.Key()) {
 			targets = append(targets, c)
 		}
 	}
@@ -106,7 +105,7 @@ func (e *Engine) sendQueued(c conn, queued []outbound) {
 			continue
 		}
 		if err := c.SendInventoryItem(o.push); err != nil {
-			log.Debugw("item not pushed", "peer", c.ID(), "err", err)
+			log.Debugw("item not pushed", "peer", c.Peer(), "err", err)
 		} else {
 			e.stats.pushedOut.Add(1)
 		}
@@ -114,7 +113,7 @@ func (e *Engine) sendQueued(c conn, queued []outbound) {
 	for len(entries) > 0 {
 		n := min(len(entries), protocol.MaxInventoryEntries)
 		if err := c.AnnounceItems(entries[:n]); err != nil {
-			log.Debugw("announcement not sent", "peer", c.ID(), "err", err)
+			log.Debugw("announcement not sent", "peer", c.Peer(), "err", err)
 		} else {
 			e.stats.announcedOut.Add(uint64(n))
 			e.stats.announcementsOut.Add(1)

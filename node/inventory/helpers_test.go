@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -202,7 +203,8 @@ func newTestEngine(t *testing.T, cfg Config) *Engine {
 // answered with a request for what MissingFrom returns, requests are served in order up
 // to the first missing item, items are handed to Received, LastBeacons to InboundBeacon.
 type fakeConn struct {
-	id     peer.ID // the remote peer
+	id     peer.ID        // the remote peer
+	tcp    netip.AddrPort // if valid, the remote peer is this plain-TCP one instead
 	typ    session.Type
 	owner  *Engine // the engine this session belongs to; nil for a scripted peer
 	remote *fakeConn
@@ -220,8 +222,14 @@ type fakeConn struct {
 
 var _ conn = (*fakeConn)(nil)
 
-func (c *fakeConn) ID() peer.ID        { return c.id }
-func (c *fakeConn) Peer() session.Peer { return session.Peer{ID: c.id} }
+func (c *fakeConn) ID() peer.ID      { return c.id }
+func (c *fakeConn) Key() session.Key { return c.Peer().Key() }
+func (c *fakeConn) Peer() session.Peer {
+	if c.tcp.IsValid() {
+		return session.Peer{Transport: session.TransportTCP, AddrPort: c.tcp, IP: c.tcp.Addr()}
+	}
+	return session.Peer{ID: c.id}
+}
 func (c *fakeConn) Type() session.Type { return c.typ }
 func (c *fakeConn) Send(m *pb.Message) error {
 	c.mu.Lock()

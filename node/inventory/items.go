@@ -1,8 +1,6 @@
 package inventory
 
 import (
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -23,12 +21,12 @@ func (e *Engine) received(from conn, m *pb.Message) {
 	it, err := e.cfg.Decoder.identify(m)
 	if err != nil {
 		e.stats.invalid.Add(1)
-		log.Debugw("dropping invalid item", "peer", from.ID(), "err", err)
+		log.Debugw("dropping invalid item", "peer", from.Peer(), "err", err)
 		return
 	}
 	key := keyOfItem(it)
-	id := from.ID()
-	skip := []peer.ID{id}
+	id := from.Key()
+	skip := []session.Key{id}
 	e.mu.Lock()
 	if m := e.owed[id]; m != nil {
 		delete(m, key)
@@ -39,7 +37,7 @@ func (e *Engine) received(from conn, m *pb.Message) {
 		return
 	}
 	f := e.inflight[key]
-	if f == nil || (f.asked != "" && f.asked != id) {
+	if f == nil || (!f.asked.IsZero() && f.asked != id) {
 		e.stats.unsolicited.Add(1)
 	}
 	if f != nil {
@@ -94,7 +92,7 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 		return it, false, nil
 	}
 	e.seen.add(key)
-	var skip []peer.ID
+	var skip []session.Key
 	f := e.inflight[key]
 	if f != nil {
 		skip = f.holders

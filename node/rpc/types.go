@@ -31,7 +31,9 @@ const (
 
 // Peer is one consolidated session in the result of peers.
 type Peer struct {
-	// Address is the remote multiaddr of the session, ending in /p2p/<peer id>.
+	// Address is the remote multiaddr of a libp2p session, ending in /p2p/<peer id>, or
+	// the IP:PORT of a plain-TCP one, as witnet-rust shows it (inbound: the peer's source
+	// address; outbound: the address dialled).
 	Address string `json:"address"`
 	// Type is PeerInbound or PeerOutbound.
 	Type string `json:"type"`
@@ -49,6 +51,12 @@ type KnownPeer struct {
 type SessionCounts struct {
 	Unconsolidated int `json:"unconsolidated"`
 	Consolidated   int `json:"consolidated"`
+}
+
+// TransportSessions counts the sessions of one transport by type and status.
+type TransportSessions struct {
+	Inbound  SessionCounts `json:"inbound"`
+	Outbound SessionCounts `json:"outbound"`
 }
 
 // BookCounts counts the address book's entries by bucket.
@@ -69,6 +77,9 @@ type NodeStats struct {
 	Inbound  SessionCounts `json:"inbound"`
 	Outbound SessionCounts `json:"outbound"`
 	Feeler   int           `json:"feeler"`
+	// Transports splits Inbound and Outbound by transport: "libp2p" and "tcp" (the
+	// plain-TCP sessions with witnet-rust nodes).
+	Transports map[string]TransportSessions `json:"transports,omitempty"`
 	// MessagesIn and MessagesOut count Witnet messages received and sent since start;
 	// BytesIn and BytesOut count their frames, length prefix included.
 	MessagesIn  uint64 `json:"messagesIn"`
