@@ -2,15 +2,7 @@ package peers
 
 import (
 	"math/rand/v2"
-	"net/netip"
 )
-
-// entry is what a new or tried slot holds.
-type entry struct {
-	addr Addr
-	ep   netip.AddrPort // index endpoint of addr, cached
-	ts   int64          // Unix seconds when the slot was written
-}
 
 // table is a fixed array of slots plus a dense list of the occupied ones, so that picking a
 // uniformly random occupied slot and counting them are O(1).
