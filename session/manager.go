@@ -48,6 +48,10 @@ type ManagerConfig struct {
 	// DefaultSybilRangeLimit (18) and a negative value means 0 bits (every inbound peer
 	// shares one range, witnet-rust's development setting).
 	SybilRangeLimit int
+	// SybilRangeLimitIPv6 is the number of leading IPv6 bits that make a range; 0 means
+	// DefaultSybilRangeLimitIPv6 (32) and a negative value means 0 bits (every IPv6
+	// inbound peer shares one range, witnet-rust's rule).
+	SybilRangeLimitIPv6 int
 	// SybilOnLoopback applies the sybil rule to loopback addresses too. By default they are
 	// exempt (a local devnet or a co-located wallet is not a sybil attack); tests set it to
 	// exercise the rule on 127.0.0.x.
@@ -72,6 +76,11 @@ type ManagerConfig struct {
 	// user adds is melted first. It is called outside the manager's lock and must be
 	// cheap.
 	Iced func(peer.ID) bool
+	// IcedAddr, if not nil, reports whether a remote IP is iced as a whole (the address
+	// book's escalation after many iced peers from one prefix); the gater refuses such an
+	// inbound connection before any handshake. It is called outside the manager's lock
+	// and must be cheap.
+	IcedAddr func(netip.Addr) bool
 	// OnConsolidated, if not nil, is called after a session was consolidated. It runs on
 	// the session's reader goroutine, outside the manager's lock, and must not block.
 	OnConsolidated func(s *Session)
@@ -130,9 +139,10 @@ func (c *collections) lookup(id peer.ID) (*entry, Status, bool) {
 // Unprotect are, which take their own locks and never call us, so that protection changes
 // are ordered exactly like the consolidations and removals they follow.
 type Manager struct {
-	cfg        ManagerConfig // immutable after NewManager
-	clock      Clock
-	rangeLimit int
+	cfg         ManagerConfig // immutable after NewManager
+	clock       Clock
+	rangeLimit  int
+	rangeLimit6 int
 
 	mu        sync.Mutex
 	closed    bool
@@ -158,6 +168,13 @@ func NewManager(cfg ManagerConfig) *Manager {
 		m.rangeLimit = DefaultSybilRangeLimit
 	case m.rangeLimit < 0:
 		m.rangeLimit = 0
+	}
+	m.rangeLimit6 = cfg.SybilRangeLimitIPv6
+	switch {
+	case m.rangeLimit6 == 0:
+		m.rangeLimit6 = DefaultSybilRangeLimitIPv6
+	case m.rangeLimit6 < 0:
+		m.rangeLimit6 = 0
 	}
 	m.limits = [2]int{normLimit(cfg.InboundLimit, DefaultInboundLimit), normLimit(cfg.OutboundLimit, DefaultOutboundLimit)}
 	for i := range m.dirs {
@@ -202,6 +219,9 @@ func (m *Manager) sybilChecked(ip netip.Addr) bool {
 	return m.cfg.SybilOnLoopback || !ip.Unmap().IsLoopback()
 }
 
+// rangeOf is the sybil range of ip under the manager's IPv4 and IPv6 range limits.
+func (m *Manager) rangeOf(ip netip.Addr) Range { return RangeOfBits(ip, m.rangeLimit, m.rangeLimit6) }
+
 // Register adds s to the unconsolidated collection of its direction (Registry). Unlike
 // witnet-rust, whose unconsolidated collections are unbounded (PROTOCOL.md 13.3), the limit of
 // a direction bounds its consolidated and unconsolidated sessions together, as the
@@ -231,7 +251,7 @@ func (m *Manager) Register(s *Session) error {
 	}
 	e := &entry{s: s, since: m.clock.Now()}
 	if t == Inbound && m.sybilChecked(p.IP) {
-		r := RangeOf(p.IP, m.rangeLimit)
+		r := m.rangeOf(p.IP)
 		if m.ranges.holds(r) {
 			return &SameRangeError{Range: r}
 		}
