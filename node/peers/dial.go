@@ -38,9 +38,9 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
-// feelerTries bounds how many random new slots FeelerCandidate looks at to find one that
-// is not waiting for its retry delay.
-const feelerTries = 8
+// feelerScan bounds how many new slots FeelerCandidate looks at, from a random one on, to
+// find one that is not waiting for its retry delay (or otherwise skipped).
+const feelerScan = 64
 
 // retryDelay is how long an address waits after its n-th failure in a row.
 func retryDelay(n uint8) int64 {
@@ -210,9 +210,9 @@ func (b *Book) sample(out []Addr, es []*entry, k int) []Addr {
 }
 
 // FeelerCandidate applies the feeler rule (PROTOCOL.md 9.3) and returns the peer to dial as a
-// feeler, if any. It looks at a random entry of new (skipping, up to a few times, entries
-// waiting for a retry delay, in an iced prefix or excluded by exclude, which is as for
-// RandomForBootstrap). If that peer is iced it is dropped and ok is false. If its tried
+// feeler, if any. It looks at a random entry of new (skipping, for up to 64 entries from
+// there, entries waiting for a retry delay, in an iced prefix or excluded by exclude,
+// which is as for RandomForBootstrap). If that peer is iced it is dropped and ok is false. If its tried
 // slot is empty, the peer is the candidate and stays in new until the feeler succeeds
 // (AddTried) or fails (Failed). If the slot's occupant was written at least
 // Config.UpdatePeriod ago, the occupant is returned instead (to be re-tested: AddTried
@@ -229,8 +229,9 @@ func (b *Book) FeelerCandidate(exclude func(Addr) bool) (addr Addr, ok bool, err
 		return e.waiting(now) || b.netIced(e.ep.Addr(), now) || (exclude != nil && exclude(e.addr))
 	}
 	b.begin()
-	for range feelerTries {
-		idx := b.newT.random(b.rng)
+	start := b.rng.IntN(b.newT.len())
+	for i := range min(feelerScan, b.newT.len()) {
+		idx := b.newT.occupied[(start+i)%b.newT.len()]
 		e := b.newT.get(idx)
 		if b.iced(e.addr.Key(), now) {
 			b.setSlot(whichNew, idx, nil) // it returns to new when it melts
