@@ -46,7 +46,7 @@ func (n *Node) sessionConfig(sender []byte) session.Config {
 	if maxDrift == 0 {
 		maxDrift = -1 // witnet-rust's handshake_max_ts_diff = 0: no check
 	}
-	adapter := bookAdapter{book: n.book}
+	adapter := n.bookAdapter()
 	return session.Config{
 		Magic:            cfg.magic,
 		HandshakeTimeout: cfg.handshakeTimeout,

@@ -95,6 +95,7 @@ type config struct {
 	hostOptions   []libp2p.Option
 
 	inventory inventoryConfig // see inventory_options.go
+	book      bookOptions     // see book_options.go
 
 	budgets      session.Budgets
 	maxFrameSize int // 0: codec.DefaultMaxFrameSize

@@ -174,6 +174,12 @@ func New(cfg Config) (*Dialer, error) {
 		out:     map[*session.Session]*outSession{},
 		warn:    warner{seen: map[string]struct{}{}},
 	}
+	// Every known series starts at 0, so a dashboard sees it before the first event.
+	for _, t := range []session.Type{session.Outbound, session.Feeler} {
+		for _, r := range []string{"ok", "failed", "refused"} {
+			d.dials.WithLabelValues(t.String(), r)
+		}
+	}
 	for _, o := range []peers.Outcome{peers.OutcomeUnknown, peers.OutcomeCounted, peers.OutcomeRemoved, peers.OutcomeIced} {
 		d.failures.WithLabelValues(o.String())
 	}

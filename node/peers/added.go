@@ -33,9 +33,8 @@ func (b *Book) setAdded(k Key, e *entry) {
 // Each goes to the operator-added table, a small protected table like Bitcoin Core's added
 // nodes: persisted, bounded by Config.MaxAdded, never overwritten or evicted by gossip and
 // never dropped for failing (Failed only counts), emptied only by Clear. It is also
-// melted from ice and put in the new bucket as AddNew with a nil source does (when it can
-// be indexed: a DNS-only entry lives in the added table alone, and is dialled by name).
-// The dialer dials added peers before the book's others.
+// melted from ice and put in the new bucket as AddNew with a nil source does. The dialer
+// dials added peers before the book's others.
 //
 // Entries that cannot be stored are reported in the returned error (errors.Join of
 // *AddrError, ErrAddedFull among them) while the rest are still taken. A database failure
@@ -49,8 +48,7 @@ func (b *Book) AddLocal(addrs []Addr) (int, error) {
 	b.begin()
 	for _, a := range addrs {
 		c, err := sanitize(a, nil)
-		dnsOnly := errors.Is(err, ErrNoIPAddr) && len(c.addr.Addrs) > 0
-		if err != nil && !dnsOnly {
+		if err != nil {
 			if !errors.Is(err, errUnspecified) {
 				errs = append(errs, err)
 			}
@@ -66,9 +64,7 @@ func (b *Book) AddLocal(addrs []Addr) (int, error) {
 		}
 		b.setAdded(k, &entry{addr: c.addr, ep: c.ep, ts: now, meta: meta{relayed: c.relayed}})
 		b.setIce(k, nil)
-		if !dnsOnly {
-			b.insertNew(c, c.ep, now, false)
-		}
+		b.insertNew(c, c.ep, now, false)
 		taken++
 	}
 	if err := b.commit(); err != nil {

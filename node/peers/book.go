@@ -461,19 +461,23 @@ func (b *Book) New() []Addr {
 }
 
 // Shared returns what the node tells peers in a Peers reply: every entry of the tried
-// bucket (witnet-rust's reply), then the relay addresses of private peers that announced
-// them themselves within Config.RelayTTL (from the new bucket: a relay address cannot be
-// proven by a direct dial, and without them two private peers could never find each
-// other), each peer once.
+// bucket (witnet-rust's reply), then the addresses peers announced for themselves (their
+// Version sender address, relay addresses included) within Config.AnnounceTTL, each peer
+// once. The second part is what spreads the addresses of peers that connected to us: on
+// libp2p our sessions with them run over their connections, which prove nothing about
+// their addresses, so they may never reach tried here; and a private peer's relay address
+// cannot be proven by a direct dial at all. Addresses a third party told us of are never
+// shared before we reached them.
 func (b *Book) Shared() []Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := listTable(b.triedT)
-	ttl := int64(b.cfg.RelayTTL / time.Second)
+	ttl := int64(b.cfg.AnnounceTTL / time.Second)
 	now := b.now()
 	for _, i := range b.newT.occupied {
 		e := b.newT.get(i)
-		if e.relayed && e.attested && now-e.ts <= ttl && b.refs[e.addr.Key()].news[0] == i && !b.iced(e.addr.Key(), now) {
+		k := e.addr.Key()
+		if e.attested && now-e.ts <= ttl && b.refs[k].news[0] == i && !b.iced(k, now) && !b.netIced(e.ep.Addr(), now) {
 			out = append(out, copyAddr(e.addr))
 		}
 	}

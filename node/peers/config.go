@@ -102,10 +102,11 @@ const (
 	DefaultMaxIcedNets = 1024
 	// DefaultMaxAdded bounds the operator-added table (JSON-RPC addPeers).
 	DefaultMaxAdded = 256
-	// DefaultRelayTTL is how long a relay address heard of stays in the new bucket without
-	// being heard of again or working: a circuit relay v2 reservation lasts one hour unless
-	// the private peer renews it.
-	DefaultRelayTTL = time.Hour
+	// DefaultAnnounceTTL is how long an address a peer announced for itself is shared in
+	// Peers replies after we last heard it from the peer, and how long a relay address
+	// stays in the new bucket without being heard of again or working: a circuit relay v2
+	// reservation lasts one hour unless the private peer renews it.
+	DefaultAnnounceTTL = time.Hour
 	// MaxFailures is how many failed dials remove a third-party address that never
 	// worked (Bitcoin Core's IsTerrible: 3 attempts and no success).
 	MaxFailures = 3
@@ -181,9 +182,10 @@ type Config struct {
 	// MaxAdded bounds the operator-added table; zero: DefaultMaxAdded.
 	MaxAdded int
 
-	// RelayTTL is how long a relay address stays in the new bucket without being heard of
-	// again (or working); zero: DefaultRelayTTL.
-	RelayTTL time.Duration
+	// AnnounceTTL is how long a self-announced address is shared (Shared) after the peer
+	// last announced it, and how long a relay address stays in the new bucket without
+	// being heard of again (or working); zero: DefaultAnnounceTTL.
+	AnnounceTTL time.Duration
 }
 
 // withDefaults returns a copy of c with zero fields replaced by their defaults.
@@ -214,7 +216,7 @@ func (c Config) withDefaults() Config {
 	c.EscalateBits6 = min(orDefault(c.EscalateBits6, DefaultEscalateBits6), 128)
 	c.MaxIcedNets = orDefault(c.MaxIcedNets, DefaultMaxIcedNets)
 	c.MaxAdded = orDefault(c.MaxAdded, DefaultMaxAdded)
-	c.RelayTTL = orDefault(c.RelayTTL, DefaultRelayTTL)
+	c.AnnounceTTL = orDefault(c.AnnounceTTL, DefaultAnnounceTTL)
 	return c
 }
 

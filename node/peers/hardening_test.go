@@ -306,10 +306,11 @@ func TestEscalation(t *testing.T) {
 func TestAddedTable(t *testing.T) {
 	b := newTestBook(t, Config{MaxAdded: 3})
 	mine := tcpAddr(t, "9.9.9.9:21337")
-	dns := Addr{ID: genID(t), Addrs: maddrs(t, "/dns4/seed.example/tcp/21337")}
+	quic := Addr{ID: genID(t), Addrs: maddrs(t, "/ip4/9.9.9.6/udp/21337/quic-v1")}
 	legacy := LegacyAddr(netip.MustParseAddrPort("9.9.9.8:21337"))
-	n, err := b.AddLocal([]Addr{mine, dns, legacy})
-	require.NoError(t, err)
+	dns := Addr{ID: genID(t), Addrs: maddrs(t, "/dns4/seed.example/tcp/21337")}
+	n, err := b.AddLocal([]Addr{mine, quic, legacy, dns})
+	require.ErrorIs(t, err, ErrNoIPAddr, "as in new, a name cannot be indexed")
 	require.Equal(t, 3, n)
 	_, err = b.AddLocal([]Addr{tcpAddr(t, "9.9.9.7:1")})
 	require.ErrorIs(t, err, ErrAddedFull)
@@ -334,7 +335,7 @@ func TestAddedTable(t *testing.T) {
 	added := b.Added()
 	require.Len(t, added, 3)
 	require.Equal(t, mine.ID, added[2].ID, "the one that failed most recently comes last")
-	require.ElementsMatch(t, []Key{mine.Key(), dns.Key(), legacy.Key()}, []Key{added[0].Key(), added[1].Key(), added[2].Key()})
+	require.ElementsMatch(t, []Key{mine.Key(), quic.Key(), legacy.Key()}, []Key{added[0].Key(), added[1].Key(), added[2].Key()})
 
 	// Persisted, and cleared by Clear.
 	b2, err := Open(b.db, Config{Now: b.clock.Now})
@@ -347,7 +348,7 @@ func TestAddedTable(t *testing.T) {
 // TestRelayAddresses: a private peer's relay address is bucketed by the relay, shared
 // while fresh, and ages out.
 func TestRelayAddresses(t *testing.T) {
-	b := newTestBook(t, Config{RelayTTL: secs(3600)})
+	b := newTestBook(t, Config{AnnounceTTL: secs(3600)})
 	relay := genID(t)
 	private := Addr{ID: genID(t), Addrs: maddrs(t, "/ip4/8.8.8.8/tcp/4001/p2p/"+relay.String()+"/p2p-circuit")}
 	conn := Addr{ID: private.ID, Addrs: maddrs(t, "/ip4/8.8.8.8/tcp/4001")} // its relayed connection
@@ -371,7 +372,7 @@ func TestRelayAddresses(t *testing.T) {
 	_, err = b.Melt()
 	require.NoError(t, err)
 	newN, _, _ := b.Counts()
-	require.Zero(t, newN, "relay addresses not heard of for RelayTTL age out")
+	require.Zero(t, newN, "relay addresses not heard of for AnnounceTTL age out")
 }
 
 // TestLegacyEntries: IP:port entries use witnet-rust's index functions on their IP:port,

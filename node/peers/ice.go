@@ -310,7 +310,7 @@ func (b *Book) IceBytes() int {
 
 // Melt removes every melted peer from the ice bucket and re-adds those with a usable
 // address to new (as their own source), forgets expired iced prefixes, and drops relay
-// addresses not heard of for Config.RelayTTL. It returns how many peers left the ice
+// addresses not heard of for Config.AnnounceTTL. It returns how many peers left the ice
 // bucket. The node calls it every MeltInterval.
 func (b *Book) Melt() (int, error) {
 	b.mu.Lock()
@@ -340,7 +340,7 @@ func (b *Book) Melt() (int, error) {
 			b.setNet(p, 0, false)
 		}
 	}
-	ttl := int64(b.cfg.RelayTTL / time.Second)
+	ttl := int64(b.cfg.AnnounceTTL / time.Second)
 	for _, i := range slices.Clone(b.newT.occupied) {
 		if e := b.newT.get(i); e.relayed && now-max(e.ts, e.lastSuccess) > ttl {
 			b.setSlot(whichNew, i, nil)

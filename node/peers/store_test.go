@@ -80,7 +80,7 @@ func populate(t *testing.T, b *testBook) {
 	fresh = append(fresh, quic, LegacyAddr(netip.MustParseAddrPort("21.0.0.1:21337")))
 	_, err := b.AddNew(fresh, &src)
 	require.NoError(t, err)
-	_, err = b.AddLocal([]Addr{tcpAddr(t, "22.0.0.1:1"), {ID: genID(t), Addrs: maddrs(t, "/dns4/x.example/tcp/1")},
+	_, err = b.AddLocal([]Addr{tcpAddr(t, "22.0.0.1:1"), {ID: genID(t), Addrs: maddrs(t, "/ip4/22.0.0.2/udp/1/quic-v1")},
 		LegacyAddr(netip.MustParseAddrPort("[2a02::1]:21337"))})
 	require.NoError(t, err)
 	out, err := b.Failed(b.New()[0])
