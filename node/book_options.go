@@ -16,6 +16,8 @@ type bookOptions struct {
 	addrBurst        int
 	escalateAfter    int
 	escalateLoopback bool
+	maxIced          int
+	maxIceBytes      int
 	maxPerNetgroup   int
 	netgroupLocal    bool
 	sybilBits6       int
@@ -30,6 +32,7 @@ func (n *Node) bookConfig() peers.Config {
 		IcePeriod: n.cfg.icePeriod, IcePeriodBeforeBootstrap: n.cfg.icePeriod,
 		Policy: o.policy, AddrRate: o.addrRate, AddrBurst: o.addrBurst,
 		EscalateAfter: o.escalateAfter, EscalateLoopback: o.escalateLoopback,
+		MaxIced: o.maxIced, MaxIceBytes: o.maxIceBytes,
 	}
 }
 
@@ -68,6 +71,19 @@ func WithAddrRate(perSecond float64, burst int) Option {
 func WithEscalation(after int, loopback bool) Option {
 	return func(c *config) error {
 		c.book.escalateAfter, c.book.escalateLoopback = after, loopback
+		return nil
+	}
+}
+
+// WithIceBounds bounds the ice bucket in records and stored bytes; the record iced longest
+// ago is evicted first. Zero keeps a default: peers.DefaultMaxIced (10,000 records) and
+// peers.DefaultMaxIceBytes (4 MiB).
+func WithIceBounds(records, bytes int) Option {
+	return func(c *config) error {
+		if records < 0 || bytes < 0 {
+			return errors.New("node: negative ice bounds")
+		}
+		c.book.maxIced, c.book.maxIceBytes = records, bytes
 		return nil
 	}
 }

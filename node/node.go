@@ -144,7 +144,7 @@ func (n *Node) buildSessions() error {
 		SybilOnLoopback:     !cfg.sybilLoopbackOK,
 		ConnManager:         n.connMgr,
 		AddressBook:         adapter,
-		Iced:                n.book.IsIced,
+		Iced:                n.book.RefusesInbound,
 		IcedAddr:            n.book.IsIcedAddr,
 		Clock:               cfg.clock,
 		Self:                n.id,

@@ -365,6 +365,9 @@ func (b *Book) AddSelf(a Addr, src Addr) (bool, error) {
 		return false, err
 	}
 	b.begin()
+	if r := b.ice.m[c.addr.Key()]; r != nil && r.unreachable {
+		b.setIce(c.addr.Key(), nil) // it connected to us: up again, at the address it gives
+	}
 	written := b.insertNew(c, srcEP, now, true)
 	if err := b.commit(); err != nil {
 		return false, err

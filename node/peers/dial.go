@@ -85,7 +85,9 @@ func dialled(e *entry, a Addr) bool {
 // Anchors). Only a peer's own failure ices it: when the address failed is one it attested
 // itself (its Version sender address, its own entry in its Peers reply) or one we reached
 // it at (tried), the peer is iced and leaves tried, as witnet-rust ices an address whose
-// connect fails. An address a third party told us about only has its failure counted: it
+// connect fails; as witnet-rust's ice of a socket address never stops the peer from
+// connecting to us, this ice only stops us dialling it (RefusesInbound). An address a
+// third party told us about only has its failure counted: it
 // is not offered again before its retry delay, and after MaxFailures failures
 // (MaxFailuresAfterSuccess once it worked) it is removed. An operator-added entry is only
 // counted. So a third party cannot get an honest peer iced by announcing a wrong address
@@ -107,7 +109,7 @@ func (b *Book) Failed(a Addr) (Outcome, error) {
 	if r := b.refs[k]; r != nil && r.inTried {
 		if e := b.triedT.get(r.tried); dialled(e, a) {
 			b.setSlot(whichTried, r.tried, nil)
-			b.iceLocked(k, now, e.addr, netip.Addr{}) // a failed dial does not count towards escalation
+			b.iceLocked(k, now, e.addr, netip.Addr{}, true) // a failed dial does not count towards escalation
 			out = OutcomeIced
 		}
 	}
@@ -118,7 +120,7 @@ func (b *Book) Failed(a Addr) (Outcome, error) {
 				continue
 			}
 			if e.attested {
-				b.iceLocked(k, now, e.addr, netip.Addr{})
+				b.iceLocked(k, now, e.addr, netip.Addr{}, true)
 				out = OutcomeIced
 				break
 			}

@@ -169,6 +169,21 @@ func TestThirdPartyCannotIce(t *testing.T) {
 	require.Equal(t, OutcomeIced, out)
 	require.True(t, b.IsIced(honest.ID))
 	require.Equal(t, Stats{FailedDials: 4, Removed: 1, Iced: 1}, b.Stats())
+	// Iced for being unreachable: not dialled, but its inbound connections are welcome,
+	// and when it connects and announces itself again the ice is gone.
+	require.False(t, b.RefusesInbound(honest.ID))
+	require.True(t, b.Iced()[0].Unreachable)
+	require.Empty(t, b.RandomForBootstrap(5, nil))
+	ok, err = b.AddSelf(honest, src)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, b.IsIced(honest.ID))
+	// Misbehaviour is refused at the door, and a failed dial does not soften it.
+	require.NoError(t, b.IceAt(Key{ID: honest.ID}, netip.MustParseAddr("9.9.9.9")))
+	require.True(t, b.RefusesInbound(honest.ID))
+	_, err = b.Failed(honest)
+	require.NoError(t, err)
+	require.True(t, b.RefusesInbound(honest.ID))
 
 	// A tried address failing ices the peer, as witnet-rust does.
 	good := tcpAddr(t, "7.7.7.7:1")

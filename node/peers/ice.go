@@ -20,15 +20,20 @@ type IceRecord struct {
 	// IP is the address the peer misbehaved from, counted towards escalation; zero when
 	// the peer was iced for another reason (a failed dial) or is a legacy peer.
 	IP netip.Addr
+	// Unreachable says the peer was iced because its own address failed to dial, not for
+	// misbehaving: it is not dialled, but its inbound connections are welcome (see
+	// RefusesInbound).
+	Unreachable bool
 }
 
 // iceRecord is the in-memory form of IceRecord.
 type iceRecord struct {
-	addr  Addr
-	since int64
-	ip    netip.Addr
-	size  int           // stored bytes (key and record)
-	elem  *list.Element // position in iceTable.order
+	addr        Addr
+	since       int64
+	ip          netip.Addr
+	unreachable bool
+	size        int           // stored bytes (key and record)
+	elem        *list.Element // position in iceTable.order
 }
 
 // iceTable is the ice bucket: records by key, in the order they were iced, with their
@@ -153,9 +158,10 @@ func (b *Book) dropMelted(k Key, now int64) {
 
 // iceLocked ices k at now, remembering the addresses the book knows for it (or fallback
 // when the tables hold none), evicts the oldest records beyond the bounds, and escalates
-// to ip's prefix once it holds Config.EscalateAfter iced peers. Callers hold b.mu inside a
-// batch.
-func (b *Book) iceLocked(k Key, now int64, fallback Addr, ip netip.Addr) {
+// to ip's prefix once it holds Config.EscalateAfter iced peers. unreachable marks an ice
+// for a failed dial; it never replaces an ice for misbehaviour still in force. Callers
+// hold b.mu inside a batch.
+func (b *Book) iceLocked(k Key, now int64, fallback Addr, ip netip.Addr, unreachable bool) {
 	a := fallback
 	if e, _ := b.known(k); e != nil {
 		a = e.addr
@@ -169,7 +175,10 @@ func (b *Book) iceLocked(k Key, now int64, fallback Addr, ip netip.Addr) {
 	if k.IsLegacy() {
 		ip = netip.Addr{} // a legacy peer is iced by IP:port only, never its whole IP
 	}
-	b.setIce(k, &iceRecord{addr: copyAddr(a), since: now, ip: ip})
+	if old := b.ice.m[k]; unreachable && old != nil && !old.unreachable && b.iced(k, now) {
+		unreachable, ip = false, old.ip
+	}
+	b.setIce(k, &iceRecord{addr: copyAddr(a), since: now, ip: ip, unreachable: unreachable})
 	for b.ice.len() > b.cfg.MaxIced || b.ice.bytes > b.cfg.MaxIceBytes {
 		oldest := b.ice.order.Front().Value.(Key)
 		if oldest == k {
@@ -229,7 +238,7 @@ func (b *Book) removeTried(k Key, ice bool, ip netip.Addr) (bool, error) {
 		b.setSlot(whichTried, r.tried, nil)
 	}
 	if ice {
-		b.iceLocked(k, now, removed, ip)
+		b.iceLocked(k, now, removed, ip, false)
 	}
 	if err := b.commit(); err != nil {
 		return false, err
@@ -249,7 +258,7 @@ func (b *Book) Ice(id peer.ID) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.begin()
-	b.iceLocked(Key{ID: id}, b.now(), Addr{}, netip.Addr{})
+	b.iceLocked(Key{ID: id}, b.now(), Addr{}, netip.Addr{}, false)
 	return b.commit()
 }
 
@@ -273,6 +282,17 @@ func (b *Book) IceAt(k Key, ip netip.Addr) error {
 // in force has fully elapsed (iced at 0 with period 1000: iced at 1000, melted at 1001).
 // It does not modify the book.
 func (b *Book) IsIced(id peer.ID) bool { return b.IsIcedKey(Key{ID: id}) }
+
+// RefusesInbound reports whether id's inbound connections and sessions are to be refused:
+// it is iced for misbehaving (an ice for a failed dial of its address only stops us
+// dialling it; a peer that connects to us is evidently up). It is the sessions manager's
+// Iced hook.
+func (b *Book) RefusesInbound(id peer.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.ice.m[Key{ID: id}]
+	return r != nil && !r.unreachable && b.iced(Key{ID: id}, b.now())
+}
 
 // IsIcedKey is IsIced for any entry; a legacy peer is iced by its IP:port.
 func (b *Book) IsIcedKey(k Key) bool {
@@ -362,7 +382,7 @@ func (b *Book) Iced() []IceRecord {
 	defer b.mu.Unlock()
 	out := make([]IceRecord, 0, b.ice.len())
 	for _, r := range b.ice.m {
-		out = append(out, IceRecord{Addr: copyAddr(r.addr), Since: time.Unix(r.since, 0), IP: r.ip})
+		out = append(out, IceRecord{Addr: copyAddr(r.addr), Since: time.Unix(r.since, 0), IP: r.ip, Unreachable: r.unreachable})
 	}
 	slices.SortFunc(out, func(x, y IceRecord) int {
 		return cmp.Or(x.Since.Compare(y.Since), cmp.Compare(x.Addr.ID, y.Addr.ID), x.Addr.Legacy.Compare(y.Addr.Legacy))

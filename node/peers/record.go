@@ -24,14 +24,16 @@ const maxIDLen = 128
 const (
 	flagAttested = 1 << iota
 	flagLegacy
+	flagUnreachable // ice records: iced for a failed dial
 )
 
 // record is the stored form of an entry or ice record.
 type record struct {
-	ts   int64 // slot written / iced at
-	addr Addr
-	meta meta
-	ip   netip.Addr // ice records: the IP the peer misbehaved from
+	ts          int64 // slot written / iced at
+	addr        Addr
+	meta        meta
+	ip          netip.Addr // ice records: the IP the peer misbehaved from
+	unreachable bool       // ice records: iced for a failed dial
 }
 
 // appendIP appends a one-byte length (0, 4 or 16) and ip's bytes.
@@ -65,6 +67,9 @@ func encodeRecord(r record) []byte {
 	}
 	if a.IsLegacy() {
 		flags |= flagLegacy
+	}
+	if r.unreachable {
+		flags |= flagUnreachable
 	}
 	b = append(b, flags, r.meta.attempts)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.meta.lastTry))
@@ -176,6 +181,7 @@ func decodeRecord(b []byte) (record, error) {
 		if fl != nil {
 			rec.meta.attested = fl[0]&flagAttested != 0
 			legacy = fl[0]&flagLegacy != 0
+			rec.unreachable = fl[0]&flagUnreachable != 0
 			rec.meta.attempts = fl[1]
 		}
 		rec.meta.lastTry = int64(rd.u64("last try"))
@@ -258,7 +264,12 @@ func storeKey(k Key) []byte {
 
 // iceRecordSize is the stored size of an ice record.
 func iceRecordSize(k Key, r *iceRecord) int {
-	return len(storeKey(k)) + len(encodeRecord(record{ts: r.since, addr: r.addr, ip: r.ip}))
+	return len(storeKey(k)) + len(encodeRecord(r.toRecord()))
+}
+
+// toRecord is the stored form of an ice record.
+func (r *iceRecord) toRecord() record {
+	return record{ts: r.since, addr: r.addr, ip: r.ip, unreachable: r.unreachable}
 }
 
 // encodeAnchors serializes the anchors as uvarint n | n × (uvarint len | record).

@@ -75,7 +75,7 @@ func (b *Book) write(tx *bbolt.Tx, c change) error {
 		return tx.Bucket(name).Delete(slotKey(c.idx))
 	case whichIce:
 		if r := b.ice.m[c.key]; r != nil {
-			return tx.Bucket(bucketIce).Put(storeKey(c.key), encodeRecord(record{ts: r.since, addr: r.addr, ip: r.ip}))
+			return tx.Bucket(bucketIce).Put(storeKey(c.key), encodeRecord(r.toRecord()))
 		}
 		return tx.Bucket(bucketIce).Delete(storeKey(c.key))
 	case whichAdded:
@@ -187,7 +187,7 @@ func (b *Book) load() error {
 		b.loadTable(tx.Bucket(bucketTried), whichTried, TriedCapacity)
 		b.loadTable(tx.Bucket(bucketNew), whichNew, NewCapacity)
 		b.loadKeyed(tx.Bucket(bucketIce), "ice", func(k Key, rec record) {
-			b.setIce(k, &iceRecord{addr: rec.addr, since: rec.ts, ip: rec.ip})
+			b.setIce(k, &iceRecord{addr: rec.addr, since: rec.ts, ip: rec.ip, unreachable: rec.unreachable})
 		})
 		b.loadKeyed(tx.Bucket(bucketAdded), "added", func(k Key, rec record) {
 			if c, err := sanitize(rec.addr, nil); err == nil || len(c.addr.Addrs) > 0 {

@@ -50,7 +50,7 @@ func snap(b *Book) snapshot {
 		s.Tried = append(s.Tried, a.String())
 	}
 	for _, r := range b.Iced() {
-		s.Iced = append(s.Iced, fmt.Sprintf("%s@%d from %s", r.Addr, r.Since.Unix(), r.IP))
+		s.Iced = append(s.Iced, fmt.Sprintf("%s@%d from %s unreachable %v", r.Addr, r.Since.Unix(), r.IP, r.Unreachable))
 	}
 	b.mu.Lock()
 	s.SK = b.sk
@@ -87,6 +87,13 @@ func populate(t *testing.T, b *testBook) {
 	require.NoError(t, err)
 	require.Equal(t, OutcomeCounted, out)
 	require.NoError(t, b.SetAnchors([]Addr{fresh[6], fresh[len(fresh)-1]}))
+	gone := tcpAddr(t, "24.0.0.1:21337")
+	ok, err := b.AddSelf(gone, Addr{ID: gone.ID, Addrs: maddrs(t, "/ip4/24.0.0.1/tcp/5")})
+	require.NoError(t, err)
+	require.True(t, ok)
+	out, err = b.Failed(gone)
+	require.NoError(t, err)
+	require.Equal(t, OutcomeIced, out, "an unreachable ice record")
 	for i := range 10 {
 		_, err := b.AddTried(tcpAddr(t, "30.0."+strconv.Itoa(i)+".1:21337"))
 		require.NoError(t, err)
@@ -332,6 +339,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{ts: 5, addr: Addr{ID: genID(t)}}, // an ice record may carry no addresses
 		{ts: 6, addr: LegacyAddr(netip.MustParseAddrPort("1.2.3.4:21337")), meta: m},
 		{ts: 7, addr: LegacyAddr(netip.MustParseAddrPort("[::ffff:1.2.3.4]:21337"))}, // stays IPv6
+		{ts: 8, addr: Addr{ID: genID(t)}, unreachable: true},
 	}
 	for _, r := range recs {
 		b := encodeRecord(r)
@@ -379,7 +387,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		// Whatever decodes re-encodes to a record that decodes to the same value (the
 		// bytes may differ: non-minimal varints and version 1 are accepted).
 		r2, err := decodeRecord(encodeRecord(r))
-		if err != nil || r2.ts != r.ts || r2.meta != r.meta || r2.ip != r.ip || r2.addr.String() != r.addr.String() {
+		if err != nil || r2.ts != r.ts || r2.meta != r.meta || r2.ip != r.ip || r2.unreachable != r.unreachable || r2.addr.String() != r.addr.String() {
 			t.Fatalf("round trip of %x: %v", data, err)
 		}
 	})
