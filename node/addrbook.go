@@ -369,29 +369,23 @@ func (a bookAdapter) RemoveTried(p session.Peer) {
 // addPeers puts operator-given addresses (JSON-RPC addPeers) in the operator-added table
 // and the new bucket, melting them from ice first; it returns once the change is committed.
 // Each is a multiaddr ending in /p2p/<id>.
-func (n *Node) addPeers(addrs []ma.Multiaddr) error {
-	entries := make([]peers.Addr, 0, len(addrs))
-	for _, m := range addrs {
-		a, err := peers.AddrFromP2P(m)
-		if err != nil {
-			return err
-		}
-		entries = append(entries, a)
-	}
-	return n.addLocal(entries)
-}
+func (n *Node) addPeers(addrs []ma.Multiaddr) error { return addLocalParsed(n, addrs, peers.AddrFromP2P) }
 
 // addPeerStrings is addPeers for the strings the JSON-RPC method receives: a multiaddr
 // ending in /p2p/<id>, or "IP:PORT" for a witnet-rust peer over plain TCP (witnet-rust's
 // own addPeers form). Nothing is added when one string is malformed.
-func (n *Node) addPeerStrings(addrs []string) error {
+func (n *Node) addPeerStrings(addrs []string) error { return addLocalParsed(n, addrs, peers.ParseAddr) }
+
+// addLocalParsed parses every address with parse, then stores them all (addLocal), or
+// none when one does not parse.
+func addLocalParsed[T any](n *Node, addrs []T, parse func(T) (peers.Addr, error)) error {
 	entries := make([]peers.Addr, 0, len(addrs))
-	for _, s := range addrs {
-		a, err := peers.ParseAddr(s)
+	for _, a := range addrs {
+		e, err := parse(a)
 		if err != nil {
 			return err
 		}
-		entries = append(entries, a)
+		entries = append(entries, e)
 	}
 	return n.addLocal(entries)
 }

@@ -162,20 +162,8 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if m.clock == nil {
 		m.clock = RealClock{}
 	}
-	m.rangeLimit = cfg.SybilRangeLimit
-	switch {
-	case m.rangeLimit == 0:
-		m.rangeLimit = DefaultSybilRangeLimit
-	case m.rangeLimit < 0:
-		m.rangeLimit = 0
-	}
-	m.rangeLimit6 = cfg.SybilRangeLimitIPv6
-	switch {
-	case m.rangeLimit6 == 0:
-		m.rangeLimit6 = DefaultSybilRangeLimitIPv6
-	case m.rangeLimit6 < 0:
-		m.rangeLimit6 = 0
-	}
+	m.rangeLimit = normLimit(cfg.SybilRangeLimit, DefaultSybilRangeLimit) // same zero and negative rule
+	m.rangeLimit6 = normLimit(cfg.SybilRangeLimitIPv6, DefaultSybilRangeLimitIPv6)
 	m.limits = [2]int{normLimit(cfg.InboundLimit, DefaultInboundLimit), normLimit(cfg.OutboundLimit, DefaultOutboundLimit)}
 	for i := range m.dirs {
 		m.dirs[i] = collections{uncons: map[peer.ID]*entry{}, cons: map[peer.ID]*entry{}}
@@ -184,7 +172,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	return m
 }
 
-// normLimit applies a limit's documented zero and negative values.
+// normLimit applies a limit's (or range prefix's) documented zero and negative values.
 func normLimit(v, def int) int {
 	switch {
 	case v == 0:

@@ -1,21 +1,18 @@
 package dialer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/sec"
 	"github.com/libp2p/go-libp2p/core/test"
@@ -27,6 +24,7 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/node/peers"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
+	"github.com/witnet-p2p/witnet-p2p/session/sessiontest"
 )
 
 // peerAt returns the address of a new peer at ip, answering with o.
@@ -238,28 +236,6 @@ func TestFeelerSkipsConnected(t *testing.T) {
 	})
 }
 
-// captureDialerLogs records the dialer's warnings until the returned function is called.
-// It must run outside a synctest bubble.
-func captureDialerLogs(t *testing.T) func() string {
-	t.Helper()
-	require.NoError(t, logging.SetLogLevel("witnet/dialer", "warn"))
-	pr := logging.NewPipeReader(logging.PipeLevel(logging.LevelWarn))
-	var buf bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = buf.ReadFrom(pr)
-	}()
-	stop := sync.OnceValue(func() string {
-		_ = pr.Close()
-		<-done
-		_ = logging.SetLogLevel("witnet/dialer", "error")
-		return buf.String()
-	})
-	t.Cleanup(func() { stop() })
-	return stop
-}
-
 func TestClassify(t *testing.T) {
 	ip := peers.Addr{ID: test.RandPeerIDFatal(t), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.0.0.1/tcp/1")}}
 	name := peers.Addr{ID: ip.ID, Addrs: []ma.Multiaddr{ma.StringCast("/dns4/seed.invalid/tcp/1")}}
@@ -287,7 +263,7 @@ func TestClassify(t *testing.T) {
 // its address and reason, once per reason, not once per round; a node without sessions
 // says how to bootstrap every NoPeersHint.
 func TestBootstrapWarnings(t *testing.T) {
-	logs := captureDialerLogs(t)
+	logs := sessiontest.CaptureLogs(t, "warn", "witnet/dialer") // outside the bubble
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, 2)
 		boot := h.bootstrapAddr(unreachable)
@@ -299,10 +275,14 @@ func TestBootstrapWarnings(t *testing.T) {
 		}
 		h.d.Close()
 	})
-	out := logs()
-	require.Equal(t, 1, strings.Count(out, `"msg":"bootstrap peer unreachable"`), out)
-	require.Contains(t, out, "/tcp/21337/p2p/")
-	require.Contains(t, out, `"reason":"connection_refused"`)
-	require.Equal(t, 1, strings.Count(out, `"msg":"no peers: this node has no session"`), "one hint in five minutes at a 3-minute period")
-	require.Contains(t, out, "--bootstrap /ip4/<IP>/tcp/<PORT>/p2p/<PEER ID>")
+	msg := func(m string) []map[string]any {
+		return logs.Find(func(l map[string]any) bool { return l["msg"] == m })
+	}
+	warned := msg("bootstrap peer unreachable")
+	require.Len(t, warned, 1, "once per address and reason, not per round")
+	require.Contains(t, warned[0]["addr"], "/tcp/21337/p2p/")
+	require.Equal(t, "connection_refused", warned[0]["reason"])
+	hints := msg("no peers: this node has no session")
+	require.Len(t, hints, 1, "one hint in five minutes at a 3-minute period")
+	require.Contains(t, hints[0]["hint"], "--bootstrap /ip4/<IP>/tcp/<PORT>/p2p/<PEER ID>")
 }
