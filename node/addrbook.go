@@ -369,7 +369,9 @@ func (a bookAdapter) RemoveTried(p session.Peer) {
 // addPeers puts operator-given addresses (JSON-RPC addPeers) in the operator-added table
 // and the new bucket, melting them from ice first; it returns once the change is committed.
 // Each is a multiaddr ending in /p2p/<id>.
-func (n *Node) addPeers(addrs []ma.Multiaddr) error { return addLocalParsed(n, addrs, peers.AddrFromP2P) }
+func (n *Node) addPeers(addrs []ma.Multiaddr) error {
+	return addLocalParsed(n, addrs, peers.AddrFromP2P)
+}
 
 // addPeerStrings is addPeers for the strings the JSON-RPC method receives: a multiaddr
 // ending in /p2p/<id>, or "IP:PORT" for a witnet-rust peer over plain TCP (witnet-rust's
