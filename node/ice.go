@@ -20,7 +20,7 @@ var _ session.AddressBook = icingBook{}
 
 // libp2pBook returns the libp2p address book adapter whose Ice disconnects the peer.
 func (n *Node) libp2pBook() icingBook {
-	return icingBook{bookAdapter: bookAdapter{book: n.book}, disconnect: n.disconnectIced}
+	return icingBook{bookAdapter: n.bookAdapter(), disconnect: n.disconnectIced}
 }
 
 // Ice ices p in the address book, then closes its connections.

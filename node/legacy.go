@@ -26,7 +26,10 @@ type transportBook struct {
 	tcp    *legacy.Book
 }
 
-var _ session.AddressBook = transportBook{}
+var (
+	_ session.AddressBook       = transportBook{}
+	_ session.SenderAddressBook = transportBook{}
+)
 
 func (b transportBook) of(p session.Peer) session.AddressBook {
 	if p.Transport == session.TransportTCP {
@@ -41,6 +44,15 @@ func (b transportBook) AddPeers(p session.Peer, a [][]byte) { b.of(p).AddPeers(p
 func (b transportBook) Good(p session.Peer)                 { b.of(p).Good(p) }
 func (b transportBook) Ice(p session.Peer)                  { b.of(p).Ice(p) }
 func (b transportBook) RemoveTried(p session.Peer)          { b.of(p).RemoveTried(p) }
+
+// AddSender offers an inbound peer's own announced address to the book of its transport.
+func (b transportBook) AddSender(p session.Peer, addr []byte) {
+	if p.Transport == session.TransportTCP {
+		b.tcp.AddPeers(p, [][]byte{addr})
+		return
+	}
+	b.libp2p.AddSender(p, addr)
+}
 
 // sessionBook returns the node's transportBook, building the plain-TCP book on first use.
 func (n *Node) sessionBook() transportBook {

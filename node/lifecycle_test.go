@@ -38,9 +38,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	require.ErrorIs(t, (*rpcBackend)(a).Health(context.Background()), ErrClosed)
 }
 
-// TestUnreachablePeerIsIced: a peer of the book that cannot be reached is iced after the
-// dial fails and is not dialled again while iced; a configured bootstrap peer is iced too
-// but still retried every round (it is usually just not up yet).
+// TestUnreachablePeerIsIced: a peer that cannot be reached at an address we reached it
+// at before (tried) is iced after the dial fails and is not dialled again while iced; a
+// peer at an address a third party gave is not iced, only left alone for its retry
+// delay; operator-given peers (configured, addPeers) are never iced for failing and are
+// retried every round (they are usually just not up yet).
 func TestUnreachablePeerIsIced(t *testing.T) {
 	ghostAddr := func() (ma.Multiaddr, peer.ID) {
 		// A port nobody listens on: bind one, then close it.
@@ -51,26 +53,38 @@ func TestUnreachablePeerIsIced(t *testing.T) {
 		id := newID(t)
 		return ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, id)), id
 	}
+	entry := func(m ma.Multiaddr) peers.Addr {
+		a, err := peers.AddrFromP2P(m)
+		require.NoError(t, err)
+		return a
+	}
 
-	// From the book: one failed dial, then iced and left alone. A reachable peer added
-	// afterwards is dialled by a later bootstrap round, which must not dial the ghost.
+	// Tried, and a third party's: one failed dial each; the tried one is iced, neither is
+	// dialled again. A reachable peer added afterwards is dialled by a later round.
 	addr, ghost := ghostAddr()
+	addr3, ghost3 := ghostAddr()
 	n := startNode(t, t.TempDir(), WithPeriods(100*time.Millisecond, time.Hour, 0))
-	require.NoError(t, n.addPeers([]ma.Multiaddr{addr}))
-	waitFor(t, 5*time.Second, func() bool { return n.Book().IsIced(ghost) }, nil)
-	require.Equal(t, 1.0, dialCount(t, n, "outbound", "failed"))
+	_, err := n.Book().AddTried(entry(addr))
+	require.NoError(t, err)
+	src := peers.Addr{ID: newID(t), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/1")}}
+	_, err = n.Book().AddNew([]peers.Addr{entry(addr3)}, &src)
+	require.NoError(t, err)
+	waitFor(t, 5*time.Second, func() bool { return n.Book().IsIced(ghost) && dialCount(t, n, "outbound", "failed") == 2 }, nil)
+	require.False(t, n.Book().IsIced(ghost3), "a third party's address failing ices nobody")
 	up := startNode(t, t.TempDir())
 	require.NoError(t, n.addPeers(up.Addrs()[:1]))
 	waitFor(t, 10*time.Second, func() bool { return n.Manager().NumSessions().OutboundConsolidated == 1 }, nil)
 	require.Equal(t, 1.0, dialCount(t, n, "outbound", "ok"))
-	require.Equal(t, 1.0, dialCount(t, n, "outbound", "failed"), "the iced peer was dialled again")
+	require.Equal(t, 2.0, dialCount(t, n, "outbound", "failed"), "an unreachable peer was dialled again")
 
-	// Configured: iced, yet dialled again.
+	// Configured, and added by the operator: never iced, dialled again.
 	addr, ghost = ghostAddr()
+	addr3, ghost3 = ghostAddr()
 	b := startNode(t, t.TempDir(), WithBootstrap(addr), WithPeriods(100*time.Millisecond, time.Hour, 0))
-	waitFor(t, 5*time.Second, func() bool {
-		return b.Book().IsIced(ghost) && dialCount(t, b, "outbound", "failed") >= 3
-	}, nil)
+	require.NoError(t, b.addPeers([]ma.Multiaddr{addr3}))
+	waitFor(t, 5*time.Second, func() bool { return dialCount(t, b, "outbound", "failed") >= 6 }, nil)
+	require.False(t, b.Book().IsIced(ghost))
+	require.False(t, b.Book().IsIced(ghost3))
 }
 
 // TestDNSBootstrap: a /dns4 bootstrap address cannot be bucketed, but the node still

@@ -116,8 +116,7 @@ func (n *Node) openDataDir() error {
 		return err
 	}
 	n.dir, n.id = dir, dir.ID()
-	bookCfg := peers.Config{Self: n.id, Now: n.cfg.clock.Now, IcePeriod: n.cfg.icePeriod, IcePeriodBeforeBootstrap: n.cfg.icePeriod}
-	if n.book, err = peers.Open(dir.DB(), bookCfg); err != nil {
+	if n.book, err = peers.Open(dir.DB(), n.bookConfig()); err != nil {
 		return fmt.Errorf("node: address book: %w", err)
 	}
 	return nil
@@ -149,11 +148,13 @@ func (n *Node) buildSessions() error {
 		OutboundLimit:       noneIfZero(cfg.outboundLimit),
 		RejectSybilInbounds: cfg.rejectSybil,
 		SybilRangeLimit:     noneIfZero(cfg.sybilRangeBits),
+		SybilRangeLimitIPv6: cfg.book.sybilBits6,
 		SybilOnLoopback:     !cfg.sybilLoopbackOK,
 		NoEviction:          cfg.noEviction,
 		ConnManager:         n.connMgr,
 		AddressBook:         adapter,
-		Iced:                n.book.IsIced,
+		Iced:                n.book.RefusesInbound,
+		IcedAddr:            n.book.IsIcedAddr,
 		Clock:               cfg.clock,
 		Self:                n.id,
 		PublicAddrs:         cfg.announce,
@@ -201,6 +202,10 @@ func (n *Node) buildDialer() error {
 			return n.svc.Dial(ctx, ai, t)
 		},
 		OnSession:       n.watch,
+		Connected:       n.connected,
+		MaxPerNetgroup:  n.cfg.book.maxPerNetgroup,
+		NetgroupLocal:   n.cfg.book.netgroupLocal,
+		NoPeersHint:     n.cfg.book.noPeersHint,
 		Clock:           n.cfg.clock,
 		Bootstrap:       n.cfg.bootstrap,
 		BootstrapPeriod: n.cfg.bootstrapPeriod,
@@ -214,7 +219,7 @@ func (n *Node) buildDialer() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.dialer = d
-	return nil
+	return n.reg.Register(bookCollector{n.book})
 }
 
 // startRPC starts the HTTP listener, unless it is turned off, with the inventory's

@@ -100,6 +100,7 @@ type config struct {
 
 	inventory inventoryConfig // see inventory_options.go
 	legacy    legacyConfig    // see legacy_options.go
+	book      bookOptions     // see book_options.go
 
 	budgets      session.Budgets
 	maxFrameSize int // 0: codec.DefaultMaxFrameSize

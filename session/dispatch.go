@@ -148,7 +148,7 @@ func (s *Session) consolidate() error {
 		s.cfg.AddressBook.Good(s.peer)
 	case Inbound:
 		if a := s.m.remote.GetSenderAddress().GetAddress(); len(a) > 0 {
-			s.cfg.AddressBook.AddPeers(s.peer, [][]byte{a})
+			addSender(s.cfg.AddressBook, s.peer, a)
 		}
 	}
 	s.log.Debugw("session consolidated", "agent", s.m.remote.GetUserAgent())

@@ -33,10 +33,16 @@ func (g *gater) InterceptPeerDial(peer.ID) bool { return true }
 // InterceptAddrDial allows every dial.
 func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
 
-// InterceptAccept applies the inbound limit and the sybil rule to a freshly accepted
-// connection, before any handshake is spent on it.
+// InterceptAccept refuses an iced address (ManagerConfig.IcedAddr) and applies the inbound
+// limit and the sybil rule to a freshly accepted connection, before any handshake is spent
+// on it.
 func (g *gater) InterceptAccept(addrs network.ConnMultiaddrs) bool {
-	return (*Manager)(g).admitInbound(addrs.RemoteMultiaddr())
+	m := (*Manager)(g)
+	if ip := ipOf(addrs.RemoteMultiaddr()); ip.IsValid() && m.cfg.IcedAddr != nil && m.cfg.IcedAddr(ip) {
+		mlog.Infow("inbound connection refused: address is iced", "remote", addrs.RemoteMultiaddr())
+		return false
+	}
+	return m.admitInbound(addrs.RemoteMultiaddr())
 }
 
 // InterceptSecured refuses an inbound connection from an iced peer: the security
@@ -69,7 +75,7 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 		return false
 	}
 	if m.sybilChecked(ip) {
-		if r := RangeOf(ip, m.rangeLimit); m.ranges.holds(r) {
+		if r := m.rangeOf(ip); m.ranges.holds(r) {
 			mlog.Infow("inbound connection refused: range already holds an inbound session", "remote", remote, "range", r, "range_bits", m.rangeLimit)
 			return false
 		}

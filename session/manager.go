@@ -55,6 +55,10 @@ type ManagerConfig struct {
 	// DefaultSybilRangeLimit (18) and a negative value means 0 bits (every inbound peer
 	// shares one range, witnet-rust's development setting).
 	SybilRangeLimit int
+	// SybilRangeLimitIPv6 is the number of leading IPv6 bits that make a range; 0 means
+	// DefaultSybilRangeLimitIPv6 (32) and a negative value means 0 bits (every IPv6
+	// inbound peer shares one range, witnet-rust's rule).
+	SybilRangeLimitIPv6 int
 	// SybilOnLoopback applies the sybil rule to loopback addresses too. By default they are
 	// exempt (a local devnet or a co-located wallet is not a sybil attack); tests set it to
 	// exercise the rule on 127.0.0.x.
@@ -90,6 +94,11 @@ type ManagerConfig struct {
 	// user adds is melted first. It is called outside the manager's lock and must be
 	// cheap.
 	Iced func(peer.ID) bool
+	// IcedAddr, if not nil, reports whether a remote IP is iced as a whole (the address
+	// book's escalation after many iced peers from one prefix); the gater refuses such an
+	// inbound connection before any handshake. It is called outside the manager's lock
+	// and must be cheap.
+	IcedAddr func(netip.Addr) bool
 	// OnConsolidated, if not nil, is called after a session was consolidated. It runs on
 	// the session's reader goroutine, outside the manager's lock, and must not block.
 	OnConsolidated func(s *Session)
@@ -121,11 +130,12 @@ type dir = Type
 // Unprotect are, which take their own locks and never call us, so that protection changes
 // are ordered exactly like the consolidations and removals they follow.
 type Manager struct {
-	cfg        ManagerConfig // immutable after NewManager
-	clock      Clock
-	rangeLimit int
-	evictKey   uint64
-	evictions  atomic.Int64
+	cfg         ManagerConfig // immutable after NewManager
+	clock       Clock
+	rangeLimit  int
+	rangeLimit6 int
+	evictKey    uint64
+	evictions   atomic.Int64
 
 	mu        sync.Mutex
 	closed    bool
@@ -151,13 +161,8 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if m.clock == nil {
 		m.clock = RealClock{}
 	}
-	m.rangeLimit = cfg.SybilRangeLimit
-	switch {
-	case m.rangeLimit == 0:
-		m.rangeLimit = DefaultSybilRangeLimit
-	case m.rangeLimit < 0:
-		m.rangeLimit = 0
-	}
+	m.rangeLimit = normLimit(cfg.SybilRangeLimit, DefaultSybilRangeLimit) // same zero and negative rule
+	m.rangeLimit6 = normLimit(cfg.SybilRangeLimitIPv6, DefaultSybilRangeLimitIPv6)
 	m.limits = [2]int{normLimit(cfg.InboundLimit, DefaultInboundLimit), normLimit(cfg.OutboundLimit, DefaultOutboundLimit)}
 	m.tcpLimits = [2]int{normLimit(cfg.TCPInboundLimit, DefaultInboundLimit), normLimit(cfg.TCPOutboundLimit, DefaultOutboundLimit)}
 	for i := range m.dirs {
@@ -167,7 +172,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	return m
 }
 
-// normLimit applies a limit's documented zero and negative values.
+// normLimit applies a limit's (or range prefix's) documented zero and negative values.
 func normLimit(v, def int) int {
 	switch {
 	case v == 0:
@@ -225,6 +230,9 @@ func (m *Manager) sybilChecked(ip netip.Addr) bool {
 	return m.cfg.SybilOnLoopback || !ip.Unmap().IsLoopback()
 }
 
+// rangeOf is the sybil range of ip under the manager's IPv4 and IPv6 range limits.
+func (m *Manager) rangeOf(ip netip.Addr) Range { return RangeOfBits(ip, m.rangeLimit, m.rangeLimit6) }
+
 // Register adds s to the unconsolidated collection of its direction (Registry). Unlike
 // witnet-rust, whose unconsolidated collections are unbounded (PROTOCOL.md 13.3), the limit of
 // a direction bounds its consolidated and unconsolidated sessions together, as the
@@ -276,7 +284,7 @@ func (m *Manager) register(s *Session) (evicted *entry, err error) {
 	}
 	e := &entry{s: s, tr: p.Transport, since: m.clock.Now()}
 	if t == Inbound && m.sybilChecked(p.IP) {
-		r := RangeOf(p.IP, m.rangeLimit)
+		r := m.rangeOf(p.IP)
 		if m.rangesOf(p.Transport).holds(r) {
 			return nil, &SameRangeError{Range: r}
 		}

@@ -311,8 +311,11 @@ func TestManagerSybilOptions(t *testing.T) {
 		{"rule off", ManagerConfig{}, "10.0.0.1", "10.0.0.2", true},
 		{"rule on", ManagerConfig{RejectSybilInbounds: true}, "10.0.0.1", "10.0.0.2", false},
 		{"other range", ManagerConfig{RejectSybilInbounds: true}, "10.0.0.1", "10.0.64.1", true},
-		{"all IPv6 share one range", ManagerConfig{RejectSybilInbounds: true}, "2001:db8::1", "2001:db9::2", false},
-		{"IPv6 collides with 0.0.0.0/18", ManagerConfig{RejectSybilInbounds: true}, "2001:db8::1", "0.0.1.1", false},
+		{"IPv6 ranges are /32s", ManagerConfig{RejectSybilInbounds: true}, "2001:db8::1", "2001:db9::2", true},
+		{"IPv6 in one /32 collide", ManagerConfig{RejectSybilInbounds: true}, "2001:db8::1", "2001:db8:ffff::2", false},
+		{"IPv6 /48 on request", ManagerConfig{RejectSybilInbounds: true, SybilRangeLimitIPv6: 48}, "2001:db8::1", "2001:db8:1::2", true},
+		{"witnet-rust's single IPv6 range on request", ManagerConfig{RejectSybilInbounds: true, SybilRangeLimitIPv6: -1}, "2001:db8::1", "2001:db9::2", false},
+		{"IPv6 never collides with IPv4", ManagerConfig{RejectSybilInbounds: true}, "2001:db8::1", "0.0.1.1", true},
 		{"IPv6 loopback exempt", ManagerConfig{RejectSybilInbounds: true}, "::1", "2001:db8::1", true},
 		{"limit 0 bits: everyone collides", ManagerConfig{RejectSybilInbounds: true, SybilRangeLimit: -1}, "10.0.0.1", "200.1.1.1", false},
 		{"limit 32 bits", ManagerConfig{RejectSybilInbounds: true, SybilRangeLimit: 32}, "10.0.0.1", "10.0.0.2", true},
@@ -337,6 +340,15 @@ func TestManagerSybilOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGaterIcedAddr: an address the book iced as a whole is refused before any handshake.
+func TestGaterIcedAddr(t *testing.T) {
+	iced := netip.MustParseAddr("10.0.0.1")
+	m := NewManager(ManagerConfig{IcedAddr: func(ip netip.Addr) bool { return ip == iced }})
+	g := m.Gater()
+	require.False(t, g.InterceptAccept(acceptAddrs{tcpAddr(netip.AddrPortFrom(iced, 9))}))
+	require.True(t, g.InterceptAccept(acceptAddrs{tcpAddr(netip.MustParseAddrPort("10.0.0.2:9"))}))
 }
 
 func TestGaterLimitAndClose(t *testing.T) {

@@ -64,8 +64,10 @@ func TestRangeOf(t *testing.T) {
 		{"10.1.2.3", -5, "0.0.0.0"},
 		{"10.1.2.3", 32, "10.1.2.3"},
 		{"10.1.2.3", 64, "10.1.2.3"},
-		{"::1", 18, "0.0.0.0"},
-		{"2001:db8::1", 32, "0.0.0.0"},
+		{"::1", 18, "::/32"},
+		{"2001:db8::1", 32, "2001:db8::/32"},
+		{"2001:db8:ffff::1", 18, "2001:db8::/32"},
+		{"2a01:4f8::1", 18, "2a01:4f8::/32"},
 		{"::ffff:10.1.2.3", 24, "10.1.2.0"},
 	}
 	for _, tt := range tests {
@@ -73,6 +75,34 @@ func TestRangeOf(t *testing.T) {
 		require.Equal(t, tt.want, got.String(), "RangeOf(%s, %d)", tt.ip, tt.limit)
 	}
 	require.Equal(t, Range{}, RangeOf(netip.Addr{}, 18), "zero Addr")
+	require.Equal(t, Range{127, 0, 0, 0}, RangeOf(netip.MustParseAddr("127.0.0.1"), 18), "IPv4 ranges keep witnet-rust's 4 bytes")
+}
+
+func TestRangeOfIPv6(t *testing.T) {
+	tests := []struct {
+		ip    string
+		bits6 int
+		want  string
+	}{
+		{"2001:db8:1:2::3", 48, "2001:db8:1::/48"},
+		{"2001:db8:1:2::3", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::3", 0, "::/0"},
+		{"2001:db8:1:2::3", -1, "::/0"},
+		{"2001:db8:1:2::3", 200, "2001:db8:1:2::3/128"},
+		{"fe80::1%eth0", 32, "fe80::/32"},
+	}
+	for _, tt := range tests {
+		r := RangeOfBits(netip.MustParseAddr(tt.ip), 18, tt.bits6)
+		require.True(t, r.Is6())
+		require.Equal(t, tt.want, r.String(), "RangeOfBits(%s, _, %d)", tt.ip, tt.bits6)
+		require.Equal(t, tt.want, r.Prefix().String())
+	}
+	// Two peers of one /32 collide; of two /32s do not; an IPv6 range never equals an IPv4 one.
+	a := RangeOf(netip.MustParseAddr("2a01:4f8:1::1"), 18)
+	require.Equal(t, a, RangeOf(netip.MustParseAddr("2a01:4f8:ffff::1"), 18))
+	require.NotEqual(t, a, RangeOf(netip.MustParseAddr("2a01:4f9::1"), 18))
+	require.NotEqual(t, RangeOfBits(netip.MustParseAddr("::"), 18, 0), RangeOf(netip.MustParseAddr("0.0.0.1"), 0))
+	require.Equal(t, "127.0.0.0/32", RangeOf(netip.MustParseAddr("127.0.0.1"), 18).Prefix().String())
 }
 
 // sybilVector is the input and expected value of a sybil_range vector.

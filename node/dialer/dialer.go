@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,21 +22,33 @@ import (
 // a handshake timeout, so a small bound only matters when peers do not answer.
 const maxFeelers = 4
 
+// Defaults of Config's zero values.
+const (
+	// DefaultMaxPerNetgroup bounds the outbound sessions in one netgroup (IPv4 /16, IPv6
+	// /32). Bitcoin Core allows one; the Witnet network is small and much of it runs in a
+	// few hosting ranges, so two keep the outbound slots fillable while an attacker who
+	// owns one range still holds at most two of them.
+	DefaultMaxPerNetgroup = 2
+	// DefaultAnchors is how many outbound peers are kept across restarts (Bitcoin Core's
+	// anchors.dat holds two block-relay peers).
+	DefaultAnchors = 2
+	// DefaultLegacyOutbound is how many outbound sessions with witnet-rust peers the legacy
+	// rounds keep: witnet-rust's shipped outbound_limit.
+	DefaultLegacyOutbound = 8
+	// DefaultNoPeersHint is how often a node without any session says how to bootstrap.
+	DefaultNoPeersHint = 5 * time.Minute
+)
+
 // Sessions is what the dialer reads of the sessions manager; *session.Manager implements
 // it.
 type Sessions interface {
 	// Limits returns the inbound and outbound session limits; bootstrap rounds fill the
 	// outbound one.
 	Limits() (inbound, outbound int)
-	// NumSessionsOf counts the live sessions of a transport; the dialer fills the libp2p
-	// ones.
+	// NumSessionsOf counts the live sessions of a transport.
 	NumSessionsOf(tr session.Transport) session.SessionCounts
 	// OutboundEligible reports whether a peer may be dialled as a new outbound session.
 	OutboundEligible(id peer.ID, addr ma.Multiaddr) bool
-	// ConsolidatedPeers lists the consolidated sessions.
-	ConsolidatedPeers() []session.PeerInfo
-	// Lookup returns the session of id and type t.
-	Lookup(id peer.ID, t session.Type) (*session.Session, bool)
 }
 
 var _ Sessions = (*session.Manager)(nil)
@@ -45,24 +57,41 @@ var _ Sessions = (*session.Manager)(nil)
 // connection and the stream opening. session.Service.Dial is one.
 type DialFunc func(ctx context.Context, ai peer.AddrInfo, t session.Type) (*session.Session, error)
 
+// LegacyDialFunc opens a session of type t (Outbound or Feeler) with a witnet-rust peer
+// over plain TCP at ap; ctx bounds the connection.
+type LegacyDialFunc func(ctx context.Context, ap netip.AddrPort, t session.Type) (*session.Session, error)
+
 // Config holds the dialer's settings and collaborators. New copies it; the zero value of
 // each field means what its comment says.
 type Config struct {
-	// Book is the address book: where the peers to dial come from, where unreachable
-	// ones are iced and from where melted ones return. Required.
+	// Book is the address book: where the peers to dial come from, where failed dials
+	// are reported (peers.Book.Failed) and from where melted peers return. Required.
 	Book *peers.Book
 	// Sessions is the sessions manager. Required.
 	Sessions Sessions
-	// Dial opens a session. Required.
+	// Dial opens a libp2p session. Required.
 	Dial DialFunc
-	// OnSession, if not nil, is called with every session Dial opened, before the dialer
-	// does anything else with it.
+	// DialLegacy opens a session with a witnet-rust peer over plain TCP; nil turns the
+	// legacy rounds off (and legacy entries of the book are never dialled).
+	DialLegacy LegacyDialFunc
+	// OnSession, if not nil, is called with every session Dial or DialLegacy opened,
+	// before the dialer does anything else with it.
 	OnSession func(*session.Session)
+	// Connected, if not nil, reports whether the host holds a connection to a peer. A
+	// feeler to such a peer would run over that connection and prove nothing about the
+	// address (an inbound connection from behind a NAT, say), so it is not dialled.
+	Connected func(peer.ID) bool
 	// Clock paces the rounds; nil means the real clock.
 	Clock session.Clock
 	// Bootstrap are the configured peers (multiaddrs ending in /p2p/<id>), dialled before
 	// the book's by every bootstrap round, even while iced.
 	Bootstrap []ma.Multiaddr
+	// LegacyBootstrap are the configured witnet-rust peers, dialled (with DialLegacy) by
+	// every legacy bootstrap round, even while iced.
+	LegacyBootstrap []netip.AddrPort
+	// LegacyOutbound is how many outbound witnet-rust sessions the legacy rounds keep;
+	// 0 means DefaultLegacyOutbound.
+	LegacyOutbound int
 	// BootstrapPeriod, DiscoveryPeriod and FeelerPeriod separate two rounds of each kind;
 	// 0 turns the rounds of that kind off, except the first bootstrap round, which Start
 	// always runs.
@@ -71,7 +100,22 @@ type Config struct {
 	MeltPeriod time.Duration
 	// DialTimeout bounds one dial (connection and stream); 0 means no bound but Close.
 	DialTimeout time.Duration
-	// Registerer, if not nil, gets the dial counter (witnet_dials_total).
+	// MaxPerNetgroup bounds the outbound sessions (and dials) to peers of the book in one
+	// netgroup (peers.Netgroup); configured, operator-added and anchor peers are dialled
+	// regardless but count. 0 means DefaultMaxPerNetgroup; negative means no bound.
+	MaxPerNetgroup int
+	// NetgroupLocal applies MaxPerNetgroup to loopback and private addresses too. By
+	// default they are exempt: a local devnet shares 127.0.0.1, a Docker network one
+	// private range. Tests turn it on.
+	NetgroupLocal bool
+	// Anchors is how many outbound peers are saved as anchors, to be dialled first after a
+	// restart; 0 means DefaultAnchors, negative none.
+	Anchors int
+	// NoPeersHint is how often a node without any session logs how to bootstrap; 0 means
+	// DefaultNoPeersHint, negative never.
+	NoPeersHint time.Duration
+	// Registerer, if not nil, gets the dial counters (witnet_dials_total,
+	// witnet_dial_failures_total).
 	Registerer prometheus.Registerer
 }
 
@@ -81,18 +125,23 @@ type Config struct {
 // bucket, melt rounds return iced peers to the new bucket. Its methods are safe for
 // concurrent use.
 type Dialer struct {
-	cfg   Config // immutable after New
-	dials *prometheus.CounterVec
+	cfg      Config // immutable after New
+	dials    *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	warn     warner
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // rounds, dials and feeler watchers
+	wg     sync.WaitGroup // rounds, dials and session watchers
 
-	feelers atomic.Int32 // feeler dials and sessions in flight
+	feelers  atomic.Int32 // feeler dials and sessions in flight
+	anchored atomic.Bool  // the anchors were dialled (first bootstrap round)
 
 	mu       sync.Mutex
-	stopping bool                 // set by Close: spawn refuses new goroutines
-	dialing  map[peer.ID]struct{} // outbound dials in flight
+	stopping bool                  // set by Close: spawn refuses new goroutines
+	dialing  map[peers.Key]dialing // outbound dials in flight
+	feeling  map[peers.Key]bool    // feeler dials and sessions in flight
+	out      map[*session.Session]*outSession
 }
 
 // New builds a dialer from cfg; Start starts it.
@@ -106,36 +155,72 @@ func New(cfg Config) (*Dialer, error) {
 	if cfg.MeltPeriod == 0 {
 		cfg.MeltPeriod = cfg.Book.MeltInterval()
 	}
+	cfg.LegacyOutbound = orDefault(cfg.LegacyOutbound, DefaultLegacyOutbound)
+	cfg.MaxPerNetgroup = orDefault(cfg.MaxPerNetgroup, DefaultMaxPerNetgroup)
+	cfg.Anchors = orDefault(cfg.Anchors, DefaultAnchors)
+	cfg.NoPeersHint = orDefault(cfg.NoPeersHint, DefaultNoPeersHint)
 	d := &Dialer{
 		cfg: cfg,
 		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "witnet", Name: "dials_total",
 			Help: "Outbound and feeler dials, by session type and result (ok, failed, refused).",
 		}, []string{"type", "result"}),
-		dialing: map[peer.ID]struct{}{},
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "witnet", Name: "dial_failures_total",
+			Help: "Failed dials by what the address book did: counted (a third party's address, retried later), removed (failed too often), iced (the peer's own address), unknown (not in the book).",
+		}, []string{"outcome"}),
+		dialing: map[peers.Key]dialing{},
+		feeling: map[peers.Key]bool{},
+		out:     map[*session.Session]*outSession{},
+		warn:    warner{seen: map[string]struct{}{}},
+	}
+	// Every known series starts at 0, so a dashboard sees it before the first event.
+	for _, t := range []session.Type{session.Outbound, session.Feeler} {
+		for _, r := range []string{"ok", "failed", "refused"} {
+			d.dials.WithLabelValues(t.String(), r)
+		}
+	}
+	for _, o := range []peers.Outcome{peers.OutcomeUnknown, peers.OutcomeCounted, peers.OutcomeRemoved, peers.OutcomeIced} {
+		d.failures.WithLabelValues(o.String())
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(d.dials); err != nil {
-			return nil, fmt.Errorf("dialer: metrics: %w", err)
+		for _, c := range []prometheus.Collector{d.dials, d.failures} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("dialer: metrics: %w", err)
+			}
 		}
 	}
 	return d, nil
 }
 
-// Start starts the rounds; the first bootstrap round runs at once, so configured peers
-// are dialled on start. It does nothing after Close.
+// orDefault returns def for a zero v.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Start starts the rounds; the first bootstrap round runs at once, so the anchors and the
+// configured peers are dialled on start. It does nothing after Close.
 func (d *Dialer) Start() {
 	d.every(d.cfg.BootstrapPeriod, true, d.bootstrapRound)
 	d.every(d.cfg.DiscoveryPeriod, false, d.discoveryRound)
 	d.every(d.cfg.FeelerPeriod, false, d.feelerRound)
 	d.every(d.cfg.MeltPeriod, false, d.meltRound)
+	if d.cfg.NoPeersHint > 0 {
+		d.every(d.cfg.NoPeersHint, false, d.noPeersHint)
+	}
 }
 
-// Close stops the rounds, aborts the dials in flight, closes the feeler sessions and
-// waits for all of it. Outbound sessions are the sessions manager's to close. Close is
-// idempotent.
+// Close saves the anchors, stops the rounds, aborts the dials in flight, closes the feeler
+// sessions and waits for all of it. Outbound sessions are the sessions manager's to close.
+// Close is idempotent.
 func (d *Dialer) Close() {
+	if d.ctx.Err() == nil {
+		d.saveAnchors()
+	}
 	d.cancel()
 	d.mu.Lock()
 	d.stopping = true
@@ -193,83 +278,11 @@ func (d *Dialer) spawn(f func()) bool {
 	return true
 }
 
-// bootstrapRound dials peers while outbound sessions (and dials in flight) are below the
-// outbound limit: the configured bootstrap peers first, then random eligible peers of the
-// address book (PROTOCOL.md 8.4). Eligible: not ourselves, no outbound session or dial in
-// flight to it, and (for book peers) not iced.
-func (d *Dialer) bootstrapRound() {
-	_, limit := d.cfg.Sessions.Limits()
-	want := limit - d.cfg.Sessions.NumSessionsOf(session.TransportLibp2p).Outbound() - d.Dialing()
-	if want <= 0 {
-		return
-	}
-	cands := make([]peers.Addr, 0, want)
-	seen := map[peer.ID]bool{}
-	for _, m := range d.cfg.Bootstrap {
-		a, err := peers.AddrFromP2P(m)
-		// Configured peers are retried every round even when iced: the operator named
-		// them, and the usual reason for a failed dial is that they were not up yet.
-		if err != nil || seen[a.ID] || !d.dialable(a.ID, a.Addrs) {
-			continue
-		}
-		seen[a.ID] = true
-		cands = append(cands, a)
-		if len(cands) == want {
-			break
-		}
-	}
-	if len(cands) < want {
-		more := d.cfg.Book.RandomForBootstrap(want-len(cands), func(id peer.ID) bool {
-			return seen[id] || !d.dialable(id, nil)
-		})
-		cands = append(cands, more...)
-	}
-	for _, a := range cands {
-		d.dialOutbound(a)
-	}
-}
-
-// dialable reports whether id may be dialled as a new outbound session now.
-func (d *Dialer) dialable(id peer.ID, addrs []ma.Multiaddr) bool {
-	d.mu.Lock()
-	_, busy := d.dialing[id]
-	d.mu.Unlock()
-	if busy {
-		return false
-	}
-	var first ma.Multiaddr
-	if len(addrs) > 0 {
-		first = addrs[0]
-	}
-	return d.cfg.Sessions.OutboundEligible(id, first)
-}
-
-// dialOutbound dials a as an Outbound session in the background.
-func (d *Dialer) dialOutbound(a peers.Addr) {
-	d.mu.Lock()
-	if _, busy := d.dialing[a.ID]; busy {
-		d.mu.Unlock()
-		return
-	}
-	d.dialing[a.ID] = struct{}{}
-	d.mu.Unlock()
-	done := func() {
-		d.mu.Lock()
-		delete(d.dialing, a.ID)
-		d.mu.Unlock()
-	}
-	if !d.spawn(func() {
-		defer done()
-		_, _ = d.dial(a, session.Outbound)
-	}) {
-		done()
-	}
-}
-
-// dial connects to a and starts a session of type t on a new stream. A peer that cannot
-// be reached, or does not speak the protocol, is iced (witnet-rust ices an address whose
-// connect fails); a session the manager refuses (limit, duplicate) is not.
-func (d *Dialer) dial(a peers.Addr, t session.Type) (*session.Session, error) {
+// dial connects to a and starts a session of type t on a new stream. A dial that fails
+// is reported to the book, which ices the peer only when the address was the peer's own
+// (peers.Book.Failed); a session the manager refuses (limit, duplicate) is not reported.
+// warn says the address is one the operator gave: its failures are logged at WARN.
+func (d *Dialer) dial(a peers.Addr, t session.Type, warn bool) (*session.Session, error) {
 	ctx := d.ctx
 	if d.cfg.DialTimeout > 0 {
 		var cancel context.CancelFunc
@@ -277,107 +290,40 @@ func (d *Dialer) dial(a peers.Addr, t session.Type) (*session.Session, error) {
 		defer cancel()
 	}
 	typ := t.String()
-	s, err := d.cfg.Dial(ctx, a.Info(), t)
+	var s *session.Session
+	var err error
+	if a.IsLegacy() {
+		if d.cfg.DialLegacy == nil {
+			return nil, errors.New("dialer: no legacy dial function")
+		}
+		s, err = d.cfg.DialLegacy(ctx, a.Legacy, t)
+	} else {
+		s, err = d.cfg.Dial(ctx, a.Info(), t)
+	}
 	switch {
 	case err == nil:
 		d.dials.WithLabelValues(typ, "ok").Inc()
 		if d.cfg.OnSession != nil {
 			d.cfg.OnSession(s)
 		}
-		log.Debugw("dialled", "peer", a.ID, "type", typ)
+		log.Debugw("dialled", "peer", a.Key(), "type", typ)
 		return s, nil
 	case d.ctx.Err() != nil:
 		return nil, err // shutting down: not the peer's fault
 	case errors.Is(err, session.ReasonRegisterRefused):
 		d.dials.WithLabelValues(typ, "refused").Inc()
-		log.Debugw("session refused by the manager", "peer", a.ID, "type", typ, "err", err)
-		return nil, err
-	default:
-		d.dials.WithLabelValues(typ, "failed").Inc()
-		log.Debugw("dial failed, peer iced", "peer", a.ID, "type", typ, "addrs", a.Addrs, "err", err)
-		if _, ierr := d.cfg.Book.RemoveTried(a.ID, true); ierr != nil {
-			log.Warnw("address book: ice", "peer", a.ID, "err", ierr)
-		}
+		log.Debugw("session refused by the manager", "peer", a.Key(), "type", typ, "err", err)
 		return nil, err
 	}
-}
-
-// discoveryRound asks one random consolidated outbound peer for its peers (witnet-rust's
-// anycast GetPeers). Session.GetPeers is used rather than a raw message so that the
-// session expects the Peers reply.
-func (d *Dialer) discoveryRound() {
-	var out []peer.ID
-	for _, p := range d.cfg.Sessions.ConsolidatedPeers() {
-		if p.Type == session.Outbound && p.Peer.Transport == session.TransportLibp2p {
-			out = append(out, p.Peer.ID)
-		}
+	d.dials.WithLabelValues(typ, "failed").Inc()
+	out, ferr := d.cfg.Book.Failed(a)
+	if ferr != nil {
+		log.Warnw("address book: record a failed dial", "peer", a.Key(), "err", ferr)
 	}
-	if len(out) == 0 {
-		return
+	d.failures.WithLabelValues(out.String()).Inc()
+	log.Debugw("dial failed", "peer", a.Key(), "type", typ, "addrs", a.Addrs, "book", out, "err", err)
+	if warn {
+		d.warn.failed(a, err)
 	}
-	id := out[rand.IntN(len(out))]
-	if s, ok := d.cfg.Sessions.Lookup(id, session.Outbound); ok {
-		if err := s.GetPeers(); err != nil {
-			log.Debugw("discovery: GetPeers not sent", "peer", id, "err", err)
-		}
-	}
-}
-
-// Consolidated is told of every consolidated session. For an outbound one, while the
-// book is still smaller than the outbound limit, it asks for peers at once rather than
-// after a discovery period: a node started with one bootstrap peer learns the network
-// quickly.
-func (d *Dialer) Consolidated(s *session.Session) {
-	if s.Type() != session.Outbound {
-		return
-	}
-	_, limit := d.cfg.Sessions.Limits()
-	newN, triedN, _ := d.cfg.Book.Counts()
-	if newN+triedN < limit {
-		_ = s.GetPeers()
-	}
-}
-
-// feelerRound takes one address out of the new bucket (PROTOCOL.md 9.3) and tests it with a
-// Feeler session; the session moves it to tried when its handshake completes.
-func (d *Dialer) feelerRound() {
-	if d.feelers.Load() >= maxFeelers {
-		return
-	}
-	a, ok, err := d.cfg.Book.FeelerCandidate()
-	if err != nil {
-		log.Warnw("address book: feeler candidate", "err", err)
-		return
-	}
-	// A peer we already dial or keep an outbound session with is tested by that session;
-	// a feeler would also be refused, since the peer sees it as a second inbound session.
-	if !ok || !d.dialable(a.ID, nil) {
-		return
-	}
-	d.feelers.Add(1)
-	if !d.spawn(func() {
-		s, err := d.dial(a, session.Feeler)
-		if err != nil {
-			d.feelers.Add(-1)
-			return
-		}
-		// The manager does not know feelers: the dialer counts the session until it
-		// ends, and ends it on Close.
-		select {
-		case <-s.Done():
-		case <-d.ctx.Done():
-			s.Close(nil)
-			<-s.Done()
-		}
-		d.feelers.Add(-1)
-	}) {
-		d.feelers.Add(-1)
-	}
-}
-
-// meltRound returns melted peers from the ice bucket to the new bucket.
-func (d *Dialer) meltRound() {
-	if _, err := d.cfg.Book.Melt(); err != nil {
-		log.Warnw("address book: melt", "err", err)
-	}
+	return nil, err
 }

@@ -228,6 +228,13 @@ func (h *harness) remote(id peer.ID) *session.Session {
 	return r
 }
 
+// failures returns the failed-dial counter of outcome o.
+func (h *harness) failures(o peers.Outcome) float64 {
+	var m dto.Metric
+	require.NoError(h.t, h.d.failures.WithLabelValues(o.String()).Write(&m))
+	return m.GetCounter().GetValue()
+}
+
 // dials returns the dial counter of typ and result.
 func (h *harness) dials(typ session.Type, result string) float64 {
 	var m dto.Metric
@@ -302,8 +309,9 @@ func idOf(t *testing.T, m ma.Multiaddr) peer.ID {
 }
 
 // TestBootstrapRounds: bootstrap rounds fill the outbound limit, configured peers first;
-// an unreachable peer is iced, and then left alone if it came from the book but retried
-// every round if it was configured; a peer whose session ended is dialled again.
+// an unreachable peer is not iced (the address was not its own): a book peer waits for its
+// retry delay, a configured peer is retried every round; a peer whose session ended is
+// dialled again.
 func TestBootstrapRounds(t *testing.T) {
 	run(t, func(t *testing.T) (*harness, []round) {
 		h := newHarness(t, 4)
@@ -316,14 +324,16 @@ func TestBootstrapRounds(t *testing.T) {
 			{name: "start: configured peers, then the book", want: []dialEvent{outbound(b1), outbound(b2), outbound(n1), outbound(n2)},
 				check: func(t *testing.T, h *harness) {
 					require.Equal(t, 2, h.mgr.NumSessions().OutboundConsolidated)
-					require.True(t, h.book.IsIced(b2), "unreachable configured peer iced")
-					require.True(t, h.book.IsIced(n2), "unreachable book peer iced")
+					require.False(t, h.book.IsIced(b2), "a failed dial of an address the peer did not give ices nothing")
+					require.False(t, h.book.IsIced(n2))
 					require.Equal(t, 2.0, h.dials(session.Outbound, "ok"))
 					require.Equal(t, 2.0, h.dials(session.Outbound, "failed"))
+					require.Equal(t, 1.0, h.failures(peers.OutcomeCounted), "the book peer's failure is counted")
+					require.Equal(t, 1.0, h.failures(peers.OutcomeUnknown), "the configured peer is not in the book")
 					require.Len(t, h.opened, 2, "OnSession sees every session dialled")
 					require.Zero(t, h.d.Dialing())
 				}},
-			{name: "the iced configured peer is retried, the iced book peer is not", advance: 10 * time.Second,
+			{name: "the configured peer is retried, the book peer waits", advance: 10 * time.Second,
 				want: []dialEvent{outbound(b2)}},
 			{name: "not before the period", advance: 9 * time.Second},
 			{name: "a peer whose session ended is dialled again",
@@ -332,6 +342,8 @@ func TestBootstrapRounds(t *testing.T) {
 				check: func(t *testing.T, h *harness) {
 					require.Equal(t, 2, h.mgr.NumSessions().OutboundConsolidated)
 				}},
+			{name: "the book peer after its retry delay", advance: peers.RetryDelay - 20*time.Second,
+				want: []dialEvent{outbound(b2), outbound(n2)}},
 		}
 	})
 }
@@ -358,26 +370,35 @@ func TestDialsInFlightCount(t *testing.T) {
 				},
 				advance: 10 * time.Second, want: []dialEvent{outbound(idOf(t, b))},
 				check: func(t *testing.T, h *harness) {
-					require.True(t, h.book.IsIced(idOf(t, b)))
+					require.False(t, h.book.IsIced(idOf(t, b)))
 					require.Equal(t, 2.0, h.dials(session.Outbound, "failed"))
 				}},
 		}
 	})
 }
 
-// TestRefusedDialIsNotIced: a session the manager refuses does not ice its peer; an
-// unreachable peer is iced.
+// TestRefusedDialIsNotIced: a session the manager refuses does not count against its
+// peer; an unreachable peer's failure is counted, and it is iced only when the address
+// was its own.
 func TestRefusedDialIsNotIced(t *testing.T) {
 	run(t, func(t *testing.T) (*harness, []round) {
-		h := newHarness(t, 2).newDialer(Config{})
+		h := newHarness(t, 3).newDialer(Config{})
 		ids := h.addNew(refused, unreachable)
+		own := h.peerAddr(unreachable)
+		src := peers.Addr{ID: own.ID, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/40000")}}
+		ok, err := h.book.AddSelf(own, src)
+		require.NoError(t, err)
+		require.True(t, ok)
 		return h, []round{
-			{name: "start", want: []dialEvent{outbound(ids[0]), outbound(ids[1])},
+			{name: "start", want: []dialEvent{outbound(ids[0]), outbound(ids[1]), outbound(own.ID)},
 				check: func(t *testing.T, h *harness) {
 					require.False(t, h.book.IsIced(ids[0]), "refused")
-					require.True(t, h.book.IsIced(ids[1]), "unreachable")
+					require.False(t, h.book.IsIced(ids[1]), "unreachable at an address a third party gave")
+					require.True(t, h.book.IsIced(own.ID), "unreachable at its own address")
 					require.Equal(t, 1.0, h.dials(session.Outbound, "refused"))
-					require.Equal(t, 1.0, h.dials(session.Outbound, "failed"))
+					require.Equal(t, 2.0, h.dials(session.Outbound, "failed"))
+					require.Equal(t, 1.0, h.failures(peers.OutcomeCounted))
+					require.Equal(t, 1.0, h.failures(peers.OutcomeIced))
 				}},
 			{name: "no more rounds with a zero period", advance: time.Hour},
 		}
@@ -403,7 +424,7 @@ func TestFeelerRounds(t *testing.T) {
 			round{name: "at the bound", advance: 2 * time.Second, check: func(t *testing.T, h *harness) {
 				require.Equal(t, maxFeelers, h.d.Feelers())
 				newN, _, _ := h.book.Counts()
-				require.Equal(t, 1, newN, "no candidate taken at the bound")
+				require.Equal(t, 5, newN, "candidates stay in new until their feeler ends")
 			}},
 			round{name: "the dials fail (and from now on fail at once): one more feeler",
 				before: func(h *harness) {

@@ -90,7 +90,9 @@ func TestEndpoint(t *testing.T) {
 		{"websocket over tcp", []string{"/ip4/1.2.3.4/tcp/8/ws"}, "1.2.3.4:8"},
 		{"dns only", []string{"/dns4/example.com/tcp/1"}, ""},
 		{"dns then ip", []string{"/dns4/example.com/tcp/1", "/ip4/9.9.9.9/tcp/2"}, "9.9.9.9:2"},
-		{"relayed", []string{"/ip4/1.2.3.4/tcp/1/p2p/" + relay.String() + "/p2p-circuit"}, ""},
+		{"relayed: the relay's endpoint", []string{"/ip4/1.2.3.4/tcp/1/p2p/" + relay.String() + "/p2p-circuit"}, "1.2.3.4:1"},
+		{"direct preferred over relayed", []string{"/ip4/1.2.3.4/tcp/1/p2p/" + relay.String() + "/p2p-circuit", "/ip4/5.6.7.8/udp/2/quic-v1"}, "5.6.7.8:2"},
+		{"relay by name only", []string{"/dns4/relay.example/tcp/1/p2p/" + relay.String() + "/p2p-circuit"}, ""},
 		{"ip without port", []string{"/ip4/1.2.3.4"}, ""},
 		{"none", nil, ""},
 	}
@@ -119,6 +121,7 @@ func TestSanitize(t *testing.T) {
 	for i := range MaxAddrsPerPeer + 3 {
 		many = append(many, fmt.Sprintf("/ip4/10.0.0.%d/tcp/1", i+1))
 	}
+	circuit := "/ip4/1.2.3.4/tcp/1/p2p/" + other.String() + "/p2p-circuit"
 	tests := []struct {
 		name    string
 		id      peer.ID
@@ -126,6 +129,9 @@ func TestSanitize(t *testing.T) {
 		want    []string
 		wantErr error
 	}{
+		{"relay address kept", id, []string{circuit + "/p2p/" + id.String()}, []string{circuit}, nil},
+		{"relay through itself dropped", id, []string{"/ip4/1.2.3.4/tcp/1/p2p/" + id.String() + "/p2p-circuit", "/ip4/5.6.7.8/tcp/2"}, []string{"/ip4/5.6.7.8/tcp/2"}, nil},
+		{"relay without relay id dropped", id, []string{"/ip4/1.2.3.4/tcp/1/p2p-circuit", "/ip4/5.6.7.8/tcp/2"}, []string{"/ip4/5.6.7.8/tcp/2"}, nil},
 		{"kept", id, []string{"/ip4/1.2.3.4/tcp/1"}, []string{"/ip4/1.2.3.4/tcp/1"}, nil},
 		{"own p2p suffix stripped", id, []string{"/ip4/1.2.3.4/tcp/1/p2p/" + id.String()}, []string{"/ip4/1.2.3.4/tcp/1"}, nil},
 		{"other peer's address dropped", id, []string{"/ip4/1.2.3.4/tcp/1/p2p/" + other.String(), "/ip4/5.6.7.8/tcp/2"}, []string{"/ip4/5.6.7.8/tcp/2"}, nil},
@@ -140,7 +146,8 @@ func TestSanitize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := sanitize(Addr{ID: tc.id, Addrs: maddrs(t, tc.addrs...)})
+			c, err := sanitize(Addr{ID: tc.id, Addrs: maddrs(t, tc.addrs...)}, nil)
+			out := c.addr
 			if tc.wantErr != nil {
 				require.True(t, errors.Is(err, tc.wantErr), "got %v", err)
 				return
@@ -153,5 +160,41 @@ func TestSanitize(t *testing.T) {
 			}
 			require.Equal(t, tc.want, got)
 		})
+	}
+}
+
+func TestSanitizeLegacy(t *testing.T) {
+	c, err := sanitize(LegacyAddr(netip.MustParseAddrPort("[fe80::1%eth0]:21337")), nil)
+	require.NoError(t, err)
+	require.Equal(t, netip.MustParseAddrPort("[fe80::1]:21337"), c.ep, "zone dropped")
+	require.True(t, c.addr.IsLegacy())
+	_, err = sanitize(LegacyAddr(netip.MustParseAddrPort("0.0.0.0:21337")), nil)
+	require.ErrorIs(t, err, errUnspecified)
+	_, err = sanitize(Addr{}, nil)
+	require.ErrorIs(t, err, ErrInvalidPeerID)
+	_, err = sanitize(Addr{ID: peer.ID("\xff" + string(genID(t))), Addrs: maddrs(t, "/ip4/1.2.3.4/tcp/1")}, nil)
+	require.ErrorIs(t, err, ErrInvalidPeerID, "IDs starting with 0xff are refused (storeKey)")
+}
+
+func TestParseAddr(t *testing.T) {
+	id := genID(t)
+	a, err := ParseAddr("/ip4/1.2.3.4/tcp/21337/p2p/" + id.String())
+	require.NoError(t, err)
+	require.Equal(t, id, a.ID)
+	require.Equal(t, "/ip4/1.2.3.4/tcp/21337", a.Addrs[0].String())
+
+	a, err = ParseAddr(" 1.2.3.4:21337 ")
+	require.NoError(t, err)
+	require.True(t, a.IsLegacy())
+	require.Equal(t, Key{Legacy: netip.MustParseAddrPort("1.2.3.4:21337")}, a.Key())
+	require.Equal(t, "1.2.3.4:21337", a.String())
+
+	a, err = ParseAddr("[2a01::1]:21337")
+	require.NoError(t, err)
+	require.Equal(t, "[2a01::1]:21337", a.Key().String())
+
+	for _, bad := range []string{"", "1.2.3.4", "/ip4/1.2.3.4/tcp/1", "example.com:21337", "/nope"} {
+		_, err := ParseAddr(bad)
+		require.Error(t, err, bad)
 	}
 }

@@ -1,7 +1,6 @@
 package peers
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +11,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"go.etcd.io/bbolt"
 )
 
@@ -47,19 +47,29 @@ func (b Bucket) String() string {
 	return fmt.Sprintf("Bucket(%d)", uint8(b))
 }
 
-// IceRecord is one entry of the ice bucket.
-type IceRecord struct {
-	// Addr is the iced peer with the addresses the book knew for it when it was iced
-	// (possibly none); they are re-added to new when it melts.
-	Addr Addr
-	// Since is when the peer was iced (whole seconds).
-	Since time.Time
+// entry is what a new or tried slot (or the added table) holds. Entries are never
+// modified once stored: a change stores a new entry, so a failed commit can restore the
+// old one.
+type entry struct {
+	addr Addr
+	ep   netip.AddrPort // index endpoint of addr (a relay's for a relayed entry), cached
+	ts   int64          // Unix seconds when the slot was written: when we last heard of it
+	meta
 }
 
-// iceRecord is the in-memory form of IceRecord.
-type iceRecord struct {
-	addr  Addr
-	since int64
+// meta is what the book knows about an entry beyond its address.
+type meta struct {
+	// attested: the address comes from the peer itself (its Version sender address, or
+	// its own entry in its Peers reply) or we reached the peer there. Only a failed dial
+	// of an attested address ices the peer; others are counted and eventually dropped.
+	attested bool
+	// relayed: the entry is reachable only through a relay (p2p-circuit addresses).
+	relayed bool
+	// attempts counts failed dials since the last success; lastTry is the last failure
+	// and lastSuccess the last completed handshake (0: never), in Unix seconds.
+	attempts    uint8
+	lastTry     int64
+	lastSuccess int64
 }
 
 // refs says where one peer sits in the tables.
@@ -81,10 +91,32 @@ type Book struct {
 	rng          *rand.Rand
 	newT         *table
 	triedT       *table
-	ice          map[peer.ID]*iceRecord
-	refs         map[peer.ID]*refs
+	refs         map[Key]*refs
+	ice          iceTable
+	nets         map[netip.Prefix]int64 // escalated prefixes: when they were iced
+	added        map[Key]*entry         // operator-added table
+	anchors      []Addr
+	limiter      limiter
+	stats        Stats
 	batch        []change // mutations since begin, while recording
 	recording    bool
+}
+
+// Stats counts what the book refused or dropped since Open.
+type Stats struct {
+	// OutOfScope counts gossiped addresses refused by Config.Policy.
+	OutOfScope uint64
+	// RateLimited counts gossiped addresses dropped by the per-source token bucket.
+	RateLimited uint64
+	// NotSelf counts self-announced addresses that named another peer (or another IP).
+	NotSelf uint64
+	// FailedDials counts failed dials reported with Failed; Removed how many of them
+	// dropped an address and Iced how many iced its peer.
+	FailedDials, Removed, Iced uint64
+	// IceEvicted counts ice records evicted by the bounds of the ice bucket.
+	IceEvicted uint64
+	// Escalations counts prefixes iced by escalation.
+	Escalations uint64
 }
 
 // Open loads the book stored in db, creating its buckets (and the secret index key sk) on
@@ -101,32 +133,22 @@ func Open(db *bbolt.DB, cfg Config) (*Book, error) {
 		rng:          rand.New(cfg.Rand),
 		newT:         newTable(NewCapacity),
 		triedT:       newTable(TriedCapacity),
-		ice:          make(map[peer.ID]*iceRecord),
-		refs:         make(map[peer.ID]*refs),
+		refs:         make(map[Key]*refs),
+		ice:          newIceTable(),
+		nets:         make(map[netip.Prefix]int64),
+		added:        make(map[Key]*entry),
+		limiter:      limiter{buckets: map[Key]*tokenBucket{}},
 	}
 	if err := b.load(); err != nil {
 		return nil, fmt.Errorf("peers: open: %w", err)
 	}
-	log.Debugw("address book loaded", "new", b.newT.len(), "tried", b.triedT.len(), "ice", len(b.ice))
+	log.Debugw("address book loaded", "new", b.newT.len(), "tried", b.triedT.len(), "ice", b.ice.len(),
+		"iced_nets", len(b.nets), "added", len(b.added), "anchors", len(b.anchors))
 	return b, nil
 }
 
 // now is the current time in whole Unix seconds.
 func (b *Book) now() int64 { return b.cfg.Now().Unix() }
-
-// icePeriod is the ice period in force, in seconds. Callers hold b.mu.
-func (b *Book) icePeriod() int64 {
-	if b.bootstrapped {
-		return int64(b.cfg.IcePeriod / time.Second)
-	}
-	return int64(b.cfg.IcePeriodBeforeBootstrap / time.Second)
-}
-
-// iced reports whether id is iced at now: iced while now − since ≤ period. Callers hold b.mu.
-func (b *Book) iced(id peer.ID, now int64) bool {
-	r := b.ice[id]
-	return r != nil && now-r.since <= b.icePeriod()
-}
 
 // table returns the table of kind (whichNew or whichTried).
 func (b *Book) table(kind which) *table {
@@ -135,6 +157,9 @@ func (b *Book) table(kind which) *table {
 	}
 	return b.newT
 }
+
+// isSelf reports whether k is the local peer.
+func (b *Book) isSelf(k Key) bool { return b.cfg.Self != "" && k.ID == b.cfg.Self }
 
 // setSlot writes (or with a nil e, empties) a slot, keeping refs in step and recording the
 // change while a batch is open. Callers hold b.mu.
@@ -148,14 +173,15 @@ func (b *Book) setSlot(kind which, idx uint16, e *entry) {
 		b.batch = append(b.batch, change{kind: kind, idx: idx, oldEnt: old})
 	}
 	if old != nil {
-		b.unref(kind, idx, old.addr.ID)
+		b.unref(kind, idx, old.addr.Key())
 	}
 	t.set(idx, e)
 	if e != nil {
-		r := b.refs[e.addr.ID]
+		k := e.addr.Key()
+		r := b.refs[k]
 		if r == nil {
 			r = &refs{}
-			b.refs[e.addr.ID] = r
+			b.refs[k] = r
 		}
 		if kind == whichTried {
 			r.tried, r.inTried = idx, true
@@ -165,9 +191,9 @@ func (b *Book) setSlot(kind which, idx uint16, e *entry) {
 	}
 }
 
-// unref forgets that id sits in slot idx of kind.
-func (b *Book) unref(kind which, idx uint16, id peer.ID) {
-	r := b.refs[id]
+// unref forgets that k sits in slot idx of kind.
+func (b *Book) unref(kind which, idx uint16, k Key) {
+	r := b.refs[k]
 	if r == nil {
 		return
 	}
@@ -179,80 +205,66 @@ func (b *Book) unref(kind which, idx uint16, id peer.ID) {
 		r.news = slices.Delete(r.news, i, i+1)
 	}
 	if !r.inTried && len(r.news) == 0 {
-		delete(b.refs, id)
+		delete(b.refs, k)
 	}
 }
 
-// setIce writes (or with nil, removes) an ice record, recording the change while a batch
-// is open. Callers hold b.mu.
-func (b *Book) setIce(id peer.ID, r *iceRecord) {
-	old := b.ice[id]
-	if old == r {
-		return
-	}
-	if b.recording {
-		b.batch = append(b.batch, change{kind: whichIce, id: id, oldIce: old})
-	}
-	if r == nil {
-		delete(b.ice, id)
-	} else {
-		b.ice[id] = r
-	}
-}
-
-// known returns the addresses the tables hold for id, preferring tried.
-func (b *Book) known(id peer.ID) (Addr, Bucket, bool) {
-	r := b.refs[id]
+// known returns the entry the tables hold for k, preferring tried.
+func (b *Book) known(k Key) (*entry, Bucket) {
+	r := b.refs[k]
 	switch {
 	case r == nil:
-		return Addr{}, BucketNone, false
+		return nil, BucketNone
 	case r.inTried:
-		return b.triedT.get(r.tried).addr, BucketTried, true
+		return b.triedT.get(r.tried), BucketTried
 	default:
-		return b.newT.get(r.news[0]).addr, BucketNew, true
+		return b.newT.get(r.news[0]), BucketNew
 	}
 }
 
-// dropMelted removes id's ice record when it has melted, so that a peer that is no longer
-// iced does not keep a stale record. Callers hold b.mu inside a batch.
-func (b *Book) dropMelted(id peer.ID, now int64) {
-	if r := b.ice[id]; r != nil && now-r.since > b.icePeriod() {
-		b.setIce(id, nil)
-	}
-}
-
-// insertNew applies the add-to-new rules to one sanitized entry. Callers hold b.mu inside
-// a batch.
-func (b *Book) insertNew(a Addr, ep, src netip.AddrPort, now int64) bool {
-	if ep.Addr().IsUnspecified() || (b.cfg.Self != "" && a.ID == b.cfg.Self) || b.iced(a.ID, now) {
+// insertNew applies the add-to-new rules to one sanitized entry, heard of from src.
+// Callers hold b.mu inside a batch.
+func (b *Book) insertNew(c clean, src netip.AddrPort, now int64, attested bool) bool {
+	k := c.addr.Key()
+	if b.isSelf(k) || b.iced(k, now) || b.netIced(c.ep.Addr(), now) {
 		return false
 	}
-	b.dropMelted(a.ID, now)
-	r := b.refs[a.ID]
+	b.dropMelted(k, now)
+	r := b.refs[k]
 	if r != nil && r.inTried {
 		// Already known good; the tried entry is the better information.
 		return false
 	}
-	idx := newIndex(&b.sk, ep, src)
+	idx := newIndex(&b.sk, c.ep, src)
 	if r != nil && len(r.news) >= maxNewRefs && !slices.Contains(r.news, idx) {
 		return false
 	}
-	b.setSlot(whichNew, idx, &entry{addr: a, ep: ep, ts: now})
+	e := &entry{addr: c.addr, ep: c.ep, ts: now, meta: meta{attested: attested, relayed: c.relayed}}
+	if old := b.newT.get(idx); old != nil && sameAddr(old.addr, c.addr) {
+		// Heard of again: keep what dialling it taught us, and its attestation.
+		e.meta = old.meta
+		e.attested = old.attested || attested
+	}
+	b.setSlot(whichNew, idx, e)
 	return true
 }
 
 // AddNew adds peers to the new bucket (PROTOCOL.md 9.3) and returns how many were written.
 //
 // src is the peer that announced them; its endpoint picks the buckets, so one source can
-// only reach a bounded part of the table. A nil src means the addresses come from the local
-// operator (config, JSON-RPC addPeers): each is first removed from the ice bucket and is
-// its own source.
+// only reach a bounded part of the table. Gossip from src is limited: at most the
+// source's token bucket (Config.AddrRate, Config.AddrBurst) of entries are processed, each
+// multiaddr (or legacy address) must be one Config.Policy accepts from src's IP, and
+// non-IP (DNS) multiaddrs are dropped. An entry is attested (see Failed) only when it is
+// src's own. A nil src means the addresses come from the local configuration: each is
+// first removed from the ice bucket and is its own source.
 //
-// Skipped without error: unspecified IPs, Config.Self, iced peers, peers already in tried,
-// and peers already holding the most new slots allowed. Entries that cannot be indexed are
-// skipped and reported in the returned error (errors.Join of *AddrError) while the rest
-// are still added. If src has no IP endpoint nothing is added and an *AddrError is
-// returned. A database failure adds nothing and returns the error.
+// Skipped without error: unspecified IPs, Config.Self, iced peers and prefixes, peers
+// already in tried, peers already holding the most new slots allowed, and addresses out
+// of scope or over the rate. Entries that cannot be indexed are skipped and reported in
+// the returned error (errors.Join of *AddrError) while the rest are still added. If src
+// has no IP endpoint nothing is added and an *AddrError is returned. A database failure
+// adds nothing and returns the error.
 func (b *Book) AddNew(addrs []Addr, src *Addr) (added int, err error) {
 	var srcEP netip.AddrPort
 	if src != nil {
@@ -263,22 +275,30 @@ func (b *Book) AddNew(addrs []Addr, src *Addr) (added int, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
+	allowed := len(addrs)
+	if src != nil {
+		allowed = b.limiter.take(src.Key(), len(addrs), now, b.cfg.AddrRate, b.cfg.AddrBurst)
+		b.stats.RateLimited += uint64(len(addrs) - allowed)
+	}
 	var errs []error
 	b.begin()
-	for _, a := range addrs {
-		clean, ep, err := sanitize(a)
-		if err != nil {
-			if !errors.Is(err, errUnspecified) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		from := srcEP
+	for _, a := range addrs[:allowed] {
+		var c clean
+		var ok bool
 		if src == nil {
-			from = ep
-			b.setIce(clean.ID, nil)
+			c, err = sanitize(a, nil)
+			ok = err == nil
+			if ok {
+				b.setIce(c.addr.Key(), nil)
+			}
+			srcEP = c.ep
+		} else {
+			c, ok, err = b.sanitizeGossip(a, srcEP.Addr())
 		}
-		if b.insertNew(clean, ep, from, now) {
+		if err != nil && !errors.Is(err, errUnspecified) {
+			errs = append(errs, err)
+		}
+		if ok && b.insertNew(c, srcEP, now, src != nil && a.ID != "" && a.ID == src.ID) {
 			added++
 		}
 	}
@@ -286,271 +306,139 @@ func (b *Book) AddNew(addrs []Addr, src *Addr) (added int, err error) {
 		return 0, err
 	}
 	if added > 0 {
-		log.Debugw("added to new", "added", added, "offered", len(addrs), "src", srcID(src))
+		log.Debugw("added to new", "added", added, "offered", len(addrs), "src", srcName(src))
 	}
 	return added, errors.Join(errs...)
 }
 
-func srcID(src *Addr) string {
+// sanitizeGossip sanitizes an entry heard of from a peer at srcIP, applying the address
+// policy; ok is false when nothing is left (with err set only when the entry itself was
+// bad, not when the policy refused it).
+func (b *Book) sanitizeGossip(a Addr, srcIP netip.Addr) (c clean, ok bool, err error) {
+	outOfScope := 0
+	keep := func(m ma.Multiaddr) bool {
+		ip, isIP := leadingIP(m)
+		if isIP && !b.cfg.Policy.Accepts(ip, srcIP) {
+			outOfScope++
+		}
+		return isIP && b.cfg.Policy.Accepts(ip, srcIP)
+	}
+	c, err = sanitize(a, keep)
+	if err == nil && a.IsLegacy() && !b.cfg.Policy.Accepts(c.ep.Addr(), srcIP) {
+		outOfScope, err = 1, &AddrError{Legacy: c.ep, Err: ErrNoIPAddr}
+	}
+	b.stats.OutOfScope += uint64(outOfScope)
+	if err != nil && outOfScope > 0 {
+		return clean{}, false, nil // every usable address was out of scope: dropped, not an error
+	}
+	return c, err == nil, err
+}
+
+// AddSelf adds the address a peer announced for itself (its Version sender address) to
+// the new bucket as an attested entry, and reports whether it was written. src is the
+// session's peer: a libp2p entry must carry src's peer ID, a legacy entry src's IP (its
+// port is the peer's listening port, not the connection's); anything else is a peer
+// planting another's address, refused with an *AddrError wrapping ErrNotSelf. The rate
+// limit and the address policy apply as for AddNew.
+func (b *Book) AddSelf(a Addr, src Addr) (bool, error) {
+	srcEP, err := src.Endpoint()
+	if err != nil {
+		return false, err
+	}
+	mine := (a.ID != "" && a.ID == src.ID) || (a.IsLegacy() && src.ID == "" && a.Legacy.Addr().Unmap() == srcEP.Addr().Unmap())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !mine {
+		b.stats.NotSelf++
+		return false, &AddrError{ID: a.ID, Legacy: a.Legacy, Err: ErrNotSelf}
+	}
+	now := b.now()
+	if b.limiter.take(src.Key(), 1, now, b.cfg.AddrRate, b.cfg.AddrBurst) == 0 {
+		b.stats.RateLimited++
+		return false, nil
+	}
+	c, ok, err := b.sanitizeGossip(a, srcEP.Addr())
+	if !ok {
+		if errors.Is(err, errUnspecified) {
+			err = nil
+		}
+		return false, err
+	}
+	b.begin()
+	if r := b.ice.m[c.addr.Key()]; r != nil && r.unreachable {
+		b.setIce(c.addr.Key(), nil) // it connected to us: up again, at the address it gives
+	}
+	written := b.insertNew(c, srcEP, now, true)
+	if err := b.commit(); err != nil {
+		return false, err
+	}
+	return written, nil
+}
+
+func srcName(src *Addr) string {
 	if src == nil {
 		return "local"
 	}
-	return src.ID.String()
+	return src.Key().String()
 }
 
 // AddTried records a peer we completed a handshake with (outbound consolidation, feeler
-// success) in its tried slot, and reports whether it was written.
+// success) in its tried slot, and reports whether it was written. The caller must have
+// reached the peer at the address itself (a connection it dialled): a tried address is
+// attested, and spreads to other peers in Peers replies.
 //
 // Nothing is written for unspecified IPs, Config.Self, iced peers, or when the slot was
 // written less than Config.UpdatePeriod ago (even by this same peer). When written, the
 // peer leaves the new bucket, and if it sat in another tried slot (its address changed)
-// that slot is emptied: a peer occupies at most one tried slot.
+// that slot is emptied: a peer occupies at most one tried slot. An operator-added entry of
+// the peer has its failure count reset either way.
 func (b *Book) AddTried(a Addr) (bool, error) {
-	clean, ep, err := sanitize(a)
+	c, err := sanitize(a, nil)
 	if errors.Is(err, errUnspecified) {
 		return false, nil
 	} else if err != nil {
 		return false, err
 	}
+	k := c.addr.Key()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	if (b.cfg.Self != "" && clean.ID == b.cfg.Self) || b.iced(clean.ID, now) {
-		return false, nil
-	}
-	idx := triedIndex(&b.sk, ep)
-	if occ := b.triedT.get(idx); occ != nil && now-occ.ts < int64(b.cfg.UpdatePeriod/time.Second) {
+	if b.isSelf(k) || b.iced(k, now) {
 		return false, nil
 	}
 	b.begin()
-	b.dropMelted(clean.ID, now)
-	if r := b.refs[clean.ID]; r != nil {
-		if r.inTried && r.tried != idx {
-			b.setSlot(whichTried, r.tried, nil)
-		}
-		for _, i := range slices.Clone(r.news) {
-			b.setSlot(whichNew, i, nil)
-		}
+	if ad := b.added[k]; ad != nil && (ad.attempts > 0 || ad.lastSuccess != now) {
+		up := *ad
+		up.attempts, up.lastSuccess = 0, now
+		b.setAdded(k, &up)
 	}
-	b.setSlot(whichTried, idx, &entry{addr: clean, ep: ep, ts: now})
-	if err := b.commit(); err != nil {
-		return false, err
-	}
-	log.Debugw("added to tried", "peer", clean.ID, "slot", idx)
-	return true, nil
-}
-
-// iceLocked ices id at now, remembering the addresses the book knows for it (or fallback
-// when the tables hold none). Callers hold b.mu inside a batch.
-func (b *Book) iceLocked(id peer.ID, now int64, fallback Addr) {
-	a, _, ok := b.known(id)
-	if !ok {
-		a = fallback
-		if a.ID == "" {
-			if old := b.ice[id]; old != nil {
-				a = old.addr
-			} else {
-				a = Addr{ID: id}
+	idx := triedIndex(&b.sk, c.ep)
+	written := false
+	if occ := b.triedT.get(idx); occ == nil || now-occ.ts >= int64(b.cfg.UpdatePeriod/time.Second) {
+		b.dropMelted(k, now)
+		if r := b.refs[k]; r != nil {
+			if r.inTried && r.tried != idx {
+				b.setSlot(whichTried, r.tried, nil)
+			}
+			for _, i := range slices.Clone(r.news) {
+				b.setSlot(whichNew, i, nil)
 			}
 		}
-	}
-	b.setIce(id, &iceRecord{addr: Addr{ID: id, Addrs: slices.Clone(a.Addrs)}, since: now})
-}
-
-// RemoveTried removes id from the tried bucket and reports whether it was there. With ice
-// set, id is also iced, whether or not it was in tried (PROTOCOL.md 9.3).
-func (b *Book) RemoveTried(id peer.ID, ice bool) (bool, error) {
-	if ice {
-		if err := validID(id); err != nil {
-			return false, err
-		}
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	b.begin()
-	var removed Addr
-	if r := b.refs[id]; r != nil && r.inTried {
-		removed = b.triedT.get(r.tried).addr
-		b.setSlot(whichTried, r.tried, nil)
-	}
-	if ice {
-		b.iceLocked(id, now, removed)
+		b.setSlot(whichTried, idx, &entry{addr: c.addr, ep: c.ep, ts: now,
+			meta: meta{attested: true, relayed: c.relayed, lastSuccess: now}})
+		written = true
 	}
 	if err := b.commit(); err != nil {
 		return false, err
 	}
-	log.Debugw("removed from tried", "peer", id, "removed", removed.ID != "", "iced", ice)
-	return removed.ID != "", nil
+	if written {
+		log.Debugw("added to tried", "peer", k, "slot", idx)
+	}
+	return written, nil
 }
 
-// Ice puts id in the ice bucket as of now (re-icing restarts the period). The peer's
-// addresses are remembered so that Melt can return it to new; it is not removed from new
-// or tried, but iced peers are never handed out by RandomForBootstrap or FeelerCandidate.
-func (b *Book) Ice(id peer.ID) error {
-	if err := validID(id); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.begin()
-	b.iceLocked(id, b.now(), Addr{})
-	if err := b.commit(); err != nil {
-		return err
-	}
-	log.Debugw("iced", "peer", id, "period", b.icePeriod())
-	return nil
-}
-
-// IsIced reports whether id is iced now: from the moment it was iced until the ice period
-// in force has fully elapsed (iced at 0 with period 1000: iced at 1000, melted at 1001).
-// It does not modify the book.
-func (b *Book) IsIced(id peer.ID) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.iced(id, b.now())
-}
-
-// Melt removes every melted peer from the ice bucket and re-adds those with a usable
-// address to new (as their own source). It returns how many peers left the ice bucket.
-// The node calls it every MeltInterval.
-func (b *Book) Melt() (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	b.begin()
-	var ids []peer.ID
-	for id := range b.ice {
-		if !b.iced(id, now) {
-			ids = append(ids, id)
-		}
-	}
-	// Sorted so that slot collisions among re-added peers resolve the same way every run.
-	slices.Sort(ids)
-	readded := 0
-	for _, id := range ids {
-		r := b.ice[id]
-		b.setIce(id, nil)
-		if clean, ep, err := sanitize(r.addr); err == nil && b.insertNew(clean, ep, ep, now) {
-			readded++
-		}
-	}
-	if err := b.commit(); err != nil {
-		return 0, err
-	}
-	if len(ids) > 0 {
-		log.Debugw("melted", "melted", len(ids), "readded", readded)
-	}
-	return len(ids), nil
-}
-
-// RandomForBootstrap picks up to n distinct peers to dial (PROTOCOL.md 9.3): with m = min(n,
-// eligible new + eligible tried), the number taken from new is the sum of m fair coin
-// flips, clamped to [m − tried, new], the rest come from tried, each side sampled without
-// replacement. Eligible means not iced, not Config.Self, and not excluded by exclude (may
-// be nil). A peer in both buckets counts as tried; a peer in several new slots counts
-// once. exclude runs with the book locked and must not call back into it.
-func (b *Book) RandomForBootstrap(n int, exclude func(peer.ID) bool) []Addr {
-	if n <= 0 {
-		return nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	eligible := func(id peer.ID) bool {
-		return (b.cfg.Self == "" || id != b.cfg.Self) && !b.iced(id, now) && (exclude == nil || !exclude(id))
-	}
-	// A peer occupies at most one tried slot, so tried needs no de-duplication. In new, a
-	// peer is considered only at its first new slot, and not at all when it is in tried.
-	tried := make([]*entry, 0, b.triedT.len())
-	for _, i := range b.triedT.occupied {
-		if e := b.triedT.get(i); eligible(e.addr.ID) {
-			tried = append(tried, e)
-		}
-	}
-	fresh := make([]*entry, 0, b.newT.len())
-	for _, i := range b.newT.occupied {
-		e := b.newT.get(i)
-		if r := b.refs[e.addr.ID]; r.inTried || r.news[0] != i {
-			continue
-		}
-		if eligible(e.addr.ID) {
-			fresh = append(fresh, e)
-		}
-	}
-
-	m := min(n, len(fresh)+len(tried))
-	fromNew := 0
-	for range m {
-		fromNew += int(b.rng.Uint64() & 1)
-	}
-	fromNew = max(fromNew, m-len(tried))
-	fromNew = min(fromNew, len(fresh))
-
-	out := make([]Addr, 0, m)
-	out = b.sample(out, fresh, fromNew)
-	return b.sample(out, tried, m-fromNew)
-}
-
-// sample appends k entries of es chosen without replacement (a partial Fisher-Yates
-// shuffle of es, which the caller owns).
-func (b *Book) sample(out []Addr, es []*entry, k int) []Addr {
-	for i := range k {
-		j := i + b.rng.IntN(len(es)-i)
-		es[i], es[j] = es[j], es[i]
-		out = append(out, copyAddr(es[i].addr))
-	}
-	return out
-}
-
-// FeelerCandidate applies the feeler rule (PROTOCOL.md 9.3) and returns the peer to dial as a
-// feeler, if any. It takes a random entry out of new. If that peer's tried slot is empty,
-// the peer is the candidate. If the slot's occupant was written at least
-// Config.UpdatePeriod ago, the occupant is taken out of tried and returned instead (to be
-// re-tested; the caller re-adds it with AddTried on success) and the new peer is dropped.
-// If the occupant is fresh, or the new peer is iced, the new peer is dropped and ok is
-// false. The caller calls AddTried when the feeler handshake succeeds.
-func (b *Book) FeelerCandidate() (addr Addr, ok bool, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.newT.len() == 0 {
-		return Addr{}, false, nil
-	}
-	now := b.now()
-	b.begin()
-	idx := b.newT.random(b.rng)
-	e := b.newT.get(idx)
-	b.setSlot(whichNew, idx, nil)
-	tidx := triedIndex(&b.sk, e.ep)
-	occ := b.triedT.get(tidx)
-	switch {
-	case b.iced(e.addr.ID, now):
-		// Dropped: it returns to new when it melts.
-	case occ == nil:
-		addr, ok = copyAddr(e.addr), true
-	case now-occ.ts >= int64(b.cfg.UpdatePeriod/time.Second):
-		b.setSlot(whichTried, tidx, nil)
-		addr, ok = copyAddr(occ.addr), true
-	}
-	if err := b.commit(); err != nil {
-		return Addr{}, false, err
-	}
-	return addr, ok, nil
-}
-
-// validID checks that id is a well-formed peer ID (it will be stored as a key).
-func validID(id peer.ID) error {
-	if _, err := peer.IDFromBytes([]byte(id)); err != nil {
-		return &AddrError{ID: id, Err: ErrInvalidPeerID}
-	}
-	return nil
-}
-
-// copyAddr returns a with its own address slice, so callers cannot alter the book.
-func copyAddr(a Addr) Addr { return Addr{ID: a.ID, Addrs: slices.Clone(a.Addrs)} }
-
-// list copies the entries of t in slot order.
-func list(t *table) []Addr {
+// listTable copies the entries of t in slot order.
+func listTable(t *table) []Addr {
 	idx := slices.Clone(t.occupied)
 	slices.Sort(idx)
 	out := make([]Addr, len(idx))
@@ -560,11 +448,11 @@ func list(t *table) []Addr {
 	return out
 }
 
-// Tried returns every peer in the tried bucket, in slot order: the GetPeers reply.
+// Tried returns every peer in the tried bucket, in slot order.
 func (b *Book) Tried() []Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return list(b.triedT)
+	return listTable(b.triedT)
 }
 
 // New returns every entry of the new bucket, in slot order. A peer announced by sources of
@@ -572,21 +460,30 @@ func (b *Book) Tried() []Addr {
 func (b *Book) New() []Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return list(b.newT)
+	return listTable(b.newT)
 }
 
-// Iced returns the ice bucket, oldest first. It includes melted peers that Melt has not
-// yet swept.
-func (b *Book) Iced() []IceRecord {
+// Shared returns what the node tells peers in a Peers reply: every entry of the tried
+// bucket (witnet-rust's reply), then the addresses peers announced for themselves (their
+// Version sender address, relay addresses included) within Config.AnnounceTTL, each peer
+// once. The second part is what spreads the addresses of peers that connected to us: on
+// libp2p our sessions with them run over their connections, which prove nothing about
+// their addresses, so they may never reach tried here; and a private peer's relay address
+// cannot be proven by a direct dial at all. Addresses a third party told us of are never
+// shared before we reached them.
+func (b *Book) Shared() []Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]IceRecord, 0, len(b.ice))
-	for _, r := range b.ice {
-		out = append(out, IceRecord{Addr: copyAddr(r.addr), Since: time.Unix(r.since, 0)})
+	out := listTable(b.triedT)
+	ttl := int64(b.cfg.AnnounceTTL / time.Second)
+	now := b.now()
+	for _, i := range b.newT.occupied {
+		e := b.newT.get(i)
+		k := e.addr.Key()
+		if e.attested && now-e.ts <= ttl && b.refs[k].news[0] == i && !b.iced(k, now) && !b.netIced(e.ep.Addr(), now) {
+			out = append(out, copyAddr(e.addr))
+		}
 	}
-	slices.SortFunc(out, func(x, y IceRecord) int {
-		return cmp.Or(x.Since.Compare(y.Since), cmp.Compare(x.Addr.ID, y.Addr.ID))
-	})
 	return out
 }
 
@@ -594,29 +491,39 @@ func (b *Book) Iced() []IceRecord {
 func (b *Book) Counts() (newN, triedN, icedN int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.newT.len(), b.triedT.len(), len(b.ice)
+	return b.newT.len(), b.triedT.len(), b.ice.len()
+}
+
+// Stats returns the book's counters.
+func (b *Book) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
 }
 
 // Lookup finds id in the book, preferring tried, then new, then ice.
-func (b *Book) Lookup(id peer.ID) (Addr, Bucket, bool) {
+func (b *Book) Lookup(id peer.ID) (Addr, Bucket, bool) { return b.LookupKey(Key{ID: id}) }
+
+// LookupKey finds k in the book, preferring tried, then new, then ice.
+func (b *Book) LookupKey(k Key) (Addr, Bucket, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if a, where, ok := b.known(id); ok {
-		return copyAddr(a), where, true
+	if e, where := b.known(k); e != nil {
+		return copyAddr(e.addr), where, true
 	}
-	if r := b.ice[id]; r != nil {
+	if r := b.ice.m[k]; r != nil {
 		return copyAddr(r.addr), BucketIce, true
 	}
 	return Addr{}, BucketNone, false
 }
 
-// Clear empties the new and tried buckets (JSON-RPC clearPeers). The ice bucket and the
-// index key are kept.
+// Clear empties the new and tried buckets and the operator-added table (JSON-RPC
+// clearPeers). The ice bucket, the iced prefixes and the index key are kept.
 func (b *Book) Clear() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	err := b.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketNew, bucketTried} {
+		for _, name := range [][]byte{bucketNew, bucketTried, bucketAdded} {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
 				return err
 			}
@@ -632,6 +539,7 @@ func (b *Book) Clear() error {
 	b.newT.clear()
 	b.triedT.clear()
 	clear(b.refs)
+	clear(b.added)
 	log.Infow("address book cleared")
 	return nil
 }

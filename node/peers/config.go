@@ -64,6 +64,60 @@ const (
 	// the same peer in different buckets, which makes well-known peers likelier to be
 	// picked, but a single peer must not crowd out the table.
 	maxNewRefs = 8
+	// MaxEntryBytes bounds the stored size of one entry: the fixed fields of a record,
+	// a peer ID of at most 128 bytes and MaxAddrsPerPeer multiaddrs of at most 256 bytes.
+	// With the fixed slot counts it bounds the tables: new + tried hold at most
+	// (NewCapacity + TriedCapacity) × MaxEntryBytes ≈ 44 MiB in memory and on disk,
+	// whatever peers send; real entries are about 100 bytes (2 MiB for full tables).
+	MaxEntryBytes = 44 + 2 + maxIDLen + 1 + MaxAddrsPerPeer*(2+maxMultiaddrLen)
+)
+
+// Defaults of the hardening tunables (Config).
+const (
+	// DefaultAddrRate is how many gossiped addresses per second one source may have
+	// processed, in the long run (Bitcoin Core's 0.1 addr/s per peer).
+	DefaultAddrRate = 0.1
+	// DefaultAddrBurst is the token bucket's size: a source may have this many addresses
+	// processed at once, e.g. one full Peers reply (Bitcoin Core: 1000).
+	DefaultAddrBurst = 1000
+	// DefaultMaxIced bounds the ice bucket's records. Under identity churn (a new peer ID
+	// per connection) the oldest records are evicted first; escalation (below) keeps the
+	// churning IP out regardless.
+	DefaultMaxIced = 10_000
+	// DefaultMaxIceBytes bounds the stored bytes of the ice bucket.
+	DefaultMaxIceBytes = 4 << 20
+	// DefaultEscalateAfter is how many distinct peer IDs iced for their behaviour from
+	// one network prefix ice the prefix itself (Lighthouse bans an IP after 5 banned
+	// peers).
+	DefaultEscalateAfter = 5
+	// DefaultEscalateBits4 is the IPv4 prefix that escalation ices: the one address (/32).
+	// A /24 would also catch a neighbour on a shared hosting range, while an attacker
+	// rarely holds many IPv4 addresses; the per-range sybil rule limits those anyway.
+	DefaultEscalateBits4 = 32
+	// DefaultEscalateBits6 is the IPv6 prefix escalation ices: /48, the usual allocation
+	// to one site, since any host can use every address of its /64 (and often /56 or /48)
+	// for free.
+	DefaultEscalateBits6 = 48
+	// DefaultMaxIcedNets bounds the escalated prefixes kept.
+	DefaultMaxIcedNets = 1024
+	// DefaultMaxAdded bounds the operator-added table (JSON-RPC addPeers).
+	DefaultMaxAdded = 256
+	// DefaultAnnounceTTL is how long an address a peer announced for itself is shared in
+	// Peers replies after we last heard it from the peer, and how long a relay address
+	// stays in the new bucket without being heard of again or working: a circuit relay v2
+	// reservation lasts one hour unless the private peer renews it.
+	DefaultAnnounceTTL = time.Hour
+	// MaxFailures is how many failed dials remove a third-party address that never
+	// worked (Bitcoin Core's IsTerrible: 3 attempts and no success).
+	MaxFailures = 3
+	// MaxFailuresAfterSuccess is how many failed dials in a row remove an address that
+	// once worked (Bitcoin Core: 10).
+	MaxFailuresAfterSuccess = 10
+	// RetryDelay is the wait after a first failed dial of an address before it is
+	// offered again; each further failure doubles it, up to MaxRetryDelay.
+	RetryDelay = time.Minute
+	// MaxRetryDelay caps the retry delay.
+	MaxRetryDelay = time.Hour
 )
 
 // Config tunes a Book. The zero value is usable: every field says what its zero means.
@@ -93,6 +147,45 @@ type Config struct {
 
 	// Bootstrapped is the initial bootstrap state (see Book.SetBootstrapped). Zero: false.
 	Bootstrapped bool
+
+	// Policy decides which gossiped addresses are accepted (see AddrPolicy). Zero:
+	// PolicySameScope.
+	Policy AddrPolicy
+
+	// AddrRate and AddrBurst are the per-source token bucket of gossiped addresses:
+	// each address offered by a peer (Peers reply, Version sender address) takes a token;
+	// without one the address is dropped and counted (Stats.RateLimited). Zero:
+	// DefaultAddrRate and DefaultAddrBurst; a negative AddrRate turns the limit off.
+	AddrRate  float64
+	AddrBurst int
+
+	// MaxIced and MaxIceBytes bound the ice bucket in records and stored bytes; the
+	// record iced longest ago (the soonest to melt) is evicted first. Zero:
+	// DefaultMaxIced and DefaultMaxIceBytes.
+	MaxIced     int
+	MaxIceBytes int
+
+	// EscalateAfter is how many peer IDs iced for misbehaviour from one prefix
+	// (EscalateBits4 / EscalateBits6) ice the prefix itself for the ice period: its
+	// inbound connections are refused (IsIcedAddr) and its addresses not dialled. Zero:
+	// DefaultEscalateAfter; negative: never.
+	EscalateAfter int
+	// EscalateBits4 and EscalateBits6 are the prefix lengths of escalation. Zero:
+	// DefaultEscalateBits4 and DefaultEscalateBits6.
+	EscalateBits4, EscalateBits6 int
+	// EscalateLoopback lets escalation ice loopback prefixes too. By default loopback is
+	// exempt: a local devnet's nodes share 127.0.0.1. Tests turn it on.
+	EscalateLoopback bool
+	// MaxIcedNets bounds the escalated prefixes; zero: DefaultMaxIcedNets.
+	MaxIcedNets int
+
+	// MaxAdded bounds the operator-added table; zero: DefaultMaxAdded.
+	MaxAdded int
+
+	// AnnounceTTL is how long a self-announced address is shared (Shared) after the peer
+	// last announced it, and how long a relay address stays in the new bucket without
+	// being heard of again (or working); zero: DefaultAnnounceTTL.
+	AnnounceTTL time.Duration
 }
 
 // withDefaults returns a copy of c with zero fields replaced by their defaults.
@@ -114,6 +207,16 @@ func (c Config) withDefaults() Config {
 	if c.UpdatePeriod <= 0 {
 		c.UpdatePeriod = DefaultUpdatePeriod
 	}
+	c.AddrRate = orDefault(c.AddrRate, DefaultAddrRate)
+	c.AddrBurst = orDefault(c.AddrBurst, DefaultAddrBurst)
+	c.MaxIced = orDefault(c.MaxIced, DefaultMaxIced)
+	c.MaxIceBytes = orDefault(c.MaxIceBytes, DefaultMaxIceBytes)
+	c.EscalateAfter = orDefault(c.EscalateAfter, DefaultEscalateAfter)
+	c.EscalateBits4 = min(orDefault(c.EscalateBits4, DefaultEscalateBits4), 32)
+	c.EscalateBits6 = min(orDefault(c.EscalateBits6, DefaultEscalateBits6), 128)
+	c.MaxIcedNets = orDefault(c.MaxIcedNets, DefaultMaxIcedNets)
+	c.MaxAdded = orDefault(c.MaxAdded, DefaultMaxAdded)
+	c.AnnounceTTL = orDefault(c.AnnounceTTL, DefaultAnnounceTTL)
 	return c
 }
 
@@ -122,4 +225,12 @@ func randomSK() uint64 {
 	var b [8]byte
 	_, _ = crand.Read(b[:])
 	return binary.BigEndian.Uint64(b[:])
+}
+
+// orDefault returns def for a zero v.
+func orDefault[T int | float64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }

@@ -3,6 +3,7 @@ package peers
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -23,26 +24,39 @@ var (
 	// such records; the error only shows up in logs.
 	ErrMalformedRecord = errors.New("peers: malformed stored record")
 
+	// ErrNotSelf means a peer announced, as its own, an address of another peer (another
+	// peer ID, or for a legacy peer another IP than its connection's).
+	ErrNotSelf = errors.New("peers: self-announced address names another peer")
+
+	// ErrAddedFull means the operator-added table holds Config.MaxAdded entries already.
+	ErrAddedFull = errors.New("peers: operator-added table is full")
+
 	// ErrUnsupportedSchema means the database was written by a newer, incompatible
 	// version of this package.
 	ErrUnsupportedSchema = errors.New("peers: unsupported stored schema version")
 )
 
 // AddrError reports why one entry was refused. Err is one of the sentinels above
-// (ErrNoIPAddr, ErrNoPeerID, ErrInvalidPeerID), so callers can use errors.Is.
+// (ErrNoIPAddr, ErrNoPeerID, ErrInvalidPeerID, ErrNotSelf), so callers can use errors.Is.
 type AddrError struct {
-	// ID is the entry's peer ID (may be empty when the ID itself was the problem).
+	// ID is the entry's peer ID (may be empty when the ID itself was the problem, and
+	// for a legacy entry).
 	ID peer.ID
+	// Legacy is a legacy entry's IP:port.
+	Legacy netip.AddrPort
 	// Err is the reason.
 	Err error
 }
 
 // Error implements error.
 func (e *AddrError) Error() string {
-	if e.ID == "" {
-		return e.Err.Error()
+	switch {
+	case e.ID != "":
+		return fmt.Sprintf("%v (peer %s)", e.Err, e.ID)
+	case e.Legacy.IsValid():
+		return fmt.Sprintf("%v (peer %s)", e.Err, e.Legacy)
 	}
-	return fmt.Sprintf("%v (peer %s)", e.Err, e.ID)
+	return e.Err.Error()
 }
 
 // Unwrap returns the reason, for errors.Is and errors.As.

@@ -27,12 +27,12 @@ func Example() {
 	}
 
 	const id = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
-	announced, _ := peers.AddrFromP2P(ma.StringCast("/ip4/203.0.113.7/tcp/21337/p2p/" + id))
-	source, _ := peers.AddrFromP2P(ma.StringCast("/ip4/198.51.100.1/tcp/21337/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"))
+	announced, _ := peers.AddrFromP2P(ma.StringCast("/ip4/5.45.113.7/tcp/21337/p2p/" + id))
+	source, _ := peers.AddrFromP2P(ma.StringCast("/ip4/85.10.100.1/tcp/21337/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"))
 	added, _ := book.AddNew([]peers.Addr{announced}, &source)
 	fmt.Println("added to new:", added)
 
-	candidate, ok, _ := book.FeelerCandidate()
+	candidate, ok, _ := book.FeelerCandidate(nil)
 	fmt.Println("feeler:", ok, candidate.ID == announced.ID)
 	promoted, _ := book.AddTried(candidate) // the feeler handshake succeeded
 	fmt.Println("promoted:", promoted, len(book.Tried()))

@@ -110,7 +110,7 @@ func (b *Book) setSK(sk uint64) {
 func (b *Book) slotOf(id peer.ID) (news []uint16, tried int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r := b.refs[id]
+	r := b.refs[Key{ID: id}]
 	if r == nil {
 		return nil, -1
 	}

@@ -3,173 +3,138 @@ package peers
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"go.etcd.io/bbolt"
 )
 
 // bbolt layout. All names start with "peers/" because the node shares one database file
 // between its stores.
 var (
-	bucketMeta  = []byte("peers/meta")  // keySchema, keySK
+	bucketMeta  = []byte("peers/meta")  // keySchema, keySK, keyAnchors
 	bucketNew   = []byte("peers/new")   // 2-byte big-endian slot index -> record
 	bucketTried = []byte("peers/tried") // 2-byte big-endian slot index -> record
-	bucketIce   = []byte("peers/ice")   // peer ID bytes -> record (ts = time iced)
+	bucketIce   = []byte("peers/ice")   // storeKey -> record (ts = time iced)
+	bucketAdded = []byte("peers/added") // storeKey -> record (operator-added table)
+	bucketNets  = []byte("peers/nets")  // prefix (netip.Prefix binary) -> i64 time iced
 
-	keySchema = []byte("schema") // one byte: schemaVersion
-	keySK     = []byte("sk")     // 8 bytes: the index key sk, big-endian
+	keySchema  = []byte("schema")  // one byte: schemaVersion
+	keySK      = []byte("sk")      // 8 bytes: the index key sk, big-endian
+	keyAnchors = []byte("anchors") // encodeAnchors
 )
 
 // schemaVersion is the layout version written in peers/meta. Open refuses a larger one.
-const schemaVersion = 1
-
-// recordVersion is the first byte of every stored record.
-const recordVersion = 1
-
-// encodeRecord serializes a timestamp and an entry as
-//
-//	version u8 | ts i64 big-endian | uvarint len | peer ID | uvarint n | n × (uvarint len | multiaddr)
-func encodeRecord(ts int64, a Addr) []byte {
-	size := 1 + 8 + binary.MaxVarintLen64*(2+len(a.Addrs)) + len(a.ID)
-	for _, m := range a.Addrs {
-		size += len(m.Bytes())
-	}
-	b := make([]byte, 0, size)
-	b = append(b, recordVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(ts))
-	b = binary.AppendUvarint(b, uint64(len(a.ID)))
-	b = append(b, a.ID...)
-	b = binary.AppendUvarint(b, uint64(len(a.Addrs)))
-	for _, m := range a.Addrs {
-		mb := m.Bytes()
-		b = binary.AppendUvarint(b, uint64(len(mb)))
-		b = append(b, mb...)
-	}
-	return b
-}
-
-// decodeRecord parses what encodeRecord wrote. Every error wraps ErrMalformedRecord.
-func decodeRecord(b []byte) (ts int64, a Addr, err error) {
-	fail := func(what string) (int64, Addr, error) {
-		return 0, Addr{}, fmt.Errorf("%w: %s", ErrMalformedRecord, what)
-	}
-	if len(b) < 9 {
-		return fail("short record")
-	}
-	if b[0] != recordVersion {
-		return fail(fmt.Sprintf("record version %d", b[0]))
-	}
-	ts = int64(binary.BigEndian.Uint64(b[1:9]))
-	rest := b[9:]
-	next := func(limit int) ([]byte, bool) {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(len(rest)-k) || n > uint64(limit) {
-			return nil, false
-		}
-		field := rest[k : k+int(n)]
-		rest = rest[k+int(n):]
-		return field, true
-	}
-	idb, ok := next(len(rest))
-	if !ok {
-		return fail("peer ID length")
-	}
-	id, err := peer.IDFromBytes(idb)
-	if err != nil {
-		return fail("peer ID: " + err.Error())
-	}
-	count, k := binary.Uvarint(rest)
-	if k <= 0 || count > MaxAddrsPerPeer {
-		return fail("address count")
-	}
-	rest = rest[k:]
-	a = Addr{ID: id}
-	if count > 0 {
-		a.Addrs = make([]ma.Multiaddr, 0, count)
-	}
-	for range count {
-		mb, ok := next(maxMultiaddrLen)
-		if !ok {
-			return fail("address length")
-		}
-		m, err := ma.NewMultiaddrBytes(mb)
-		if err != nil {
-			return fail("multiaddr: " + err.Error())
-		}
-		a.Addrs = append(a.Addrs, m)
-	}
-	if len(rest) != 0 {
-		return fail("trailing bytes")
-	}
-	return ts, a, nil
-}
+// Version 2 added record version 2, legacy entries, the added and nets buckets and the
+// anchors; a version 1 database is read as is and upgraded in place.
+const schemaVersion = 2
 
 // slotKey is the bbolt key of a table slot.
 func slotKey(i uint16) []byte { return binary.BigEndian.AppendUint16(nil, i) }
 
-// which names the three buckets of the book.
+// which names the parts of the book a change touches.
 type which uint8
 
 const (
 	whichNew which = iota
 	whichTried
 	whichIce
+	whichAdded
+	whichNet
 )
 
 // change is one mutation of the in-memory book inside a batch: where, and what was there
 // before (nil when empty), so a failed commit can be undone.
 type change struct {
-	kind   which
-	idx    uint16  // slot, for whichNew and whichTried
-	id     peer.ID // peer, for whichIce
-	oldEnt *entry
-	oldIce *iceRecord
+	kind      which
+	idx       uint16       // slot, for whichNew and whichTried
+	key       Key          // for whichIce and whichAdded
+	net       netip.Prefix // for whichNet
+	oldEnt    *entry
+	oldIce    *iceRecord
+	oldNet    int64
+	oldNetSet bool
 }
 
 // begin starts recording mutations. Callers hold b.mu.
 func (b *Book) begin() { b.batch = b.batch[:0]; b.recording = true }
 
-// commit writes every slot and ice record touched since begin, in their current state, in
-// one bbolt transaction. When the transaction fails it restores the in-memory state
-// recorded by begin and returns the error. Callers hold b.mu.
+// toRecord is the stored form of an entry.
+func (e *entry) toRecord() []byte { return encodeRecord(record{ts: e.ts, addr: e.addr, meta: e.meta}) }
+
+// write stores the current state of what c touched.
+func (b *Book) write(tx *bbolt.Tx, c change) error {
+	switch c.kind {
+	case whichNew, whichTried:
+		name, t := bucketNew, b.newT
+		if c.kind == whichTried {
+			name, t = bucketTried, b.triedT
+		}
+		if e := t.get(c.idx); e != nil {
+			return tx.Bucket(name).Put(slotKey(c.idx), e.toRecord())
+		}
+		return tx.Bucket(name).Delete(slotKey(c.idx))
+	case whichIce:
+		if r := b.ice.m[c.key]; r != nil {
+			return tx.Bucket(bucketIce).Put(storeKey(c.key), encodeRecord(r.toRecord()))
+		}
+		return tx.Bucket(bucketIce).Delete(storeKey(c.key))
+	case whichAdded:
+		if e := b.added[c.key]; e != nil {
+			return tx.Bucket(bucketAdded).Put(storeKey(c.key), e.toRecord())
+		}
+		return tx.Bucket(bucketAdded).Delete(storeKey(c.key))
+	case whichNet:
+		key, _ := c.net.MarshalBinary()
+		if since, ok := b.nets[c.net]; ok {
+			return tx.Bucket(bucketNets).Put(key, binary.BigEndian.AppendUint64(nil, uint64(since)))
+		}
+		return tx.Bucket(bucketNets).Delete(key)
+	}
+	return nil
+}
+
+// undo restores what c changed.
+func (b *Book) undo(c change) {
+	switch c.kind {
+	case whichNew, whichTried:
+		b.setSlot(c.kind, c.idx, c.oldEnt)
+	case whichIce:
+		b.setIce(c.key, c.oldIce)
+	case whichAdded:
+		b.setAdded(c.key, c.oldEnt)
+	case whichNet:
+		b.setNet(c.net, c.oldNet, c.oldNetSet)
+	}
+}
+
+// commit writes every slot, record and prefix touched since begin, in their current
+// state, in one bbolt transaction. When the transaction fails it restores the in-memory
+// state recorded by begin and returns the error. Callers hold b.mu.
 func (b *Book) commit() error {
 	b.recording = false
 	if len(b.batch) == 0 {
 		return nil
 	}
 	err := b.db.Update(func(tx *bbolt.Tx) error {
-		newB, triedB, iceB := tx.Bucket(bucketNew), tx.Bucket(bucketTried), tx.Bucket(bucketIce)
-		if newB == nil || triedB == nil || iceB == nil {
-			return fmt.Errorf("peers: buckets missing from the database")
+		for _, name := range [][]byte{bucketNew, bucketTried, bucketIce, bucketAdded, bucketNets} {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("peers: bucket %s missing from the database", name)
+			}
 		}
-		written := make(map[change]struct{}, len(b.batch))
+		type target struct {
+			kind which
+			idx  uint16
+			key  Key
+			net  netip.Prefix
+		}
+		written := make(map[target]struct{}, len(b.batch))
 		for _, c := range b.batch {
-			key := change{kind: c.kind, idx: c.idx, id: c.id}
-			if _, dup := written[key]; dup {
+			t := target{c.kind, c.idx, c.key, c.net}
+			if _, dup := written[t]; dup {
 				continue
 			}
-			written[key] = struct{}{}
-			var err error
-			switch c.kind {
-			case whichNew, whichTried:
-				bk, t := newB, b.newT
-				if c.kind == whichTried {
-					bk, t = triedB, b.triedT
-				}
-				if e := t.get(c.idx); e != nil {
-					err = bk.Put(slotKey(c.idx), encodeRecord(e.ts, e.addr))
-				} else {
-					err = bk.Delete(slotKey(c.idx))
-				}
-			case whichIce:
-				if r := b.ice[c.id]; r != nil {
-					err = iceB.Put([]byte(c.id), encodeRecord(r.since, r.addr))
-				} else {
-					err = iceB.Delete([]byte(c.id))
-				}
-			}
-			if err != nil {
+			written[t] = struct{}{}
+			if err := b.write(tx, c); err != nil {
 				return err
 			}
 		}
@@ -177,13 +142,7 @@ func (b *Book) commit() error {
 	})
 	if err != nil {
 		for i := len(b.batch) - 1; i >= 0; i-- {
-			c := b.batch[i]
-			switch c.kind {
-			case whichNew, whichTried:
-				b.setSlot(c.kind, c.idx, c.oldEnt)
-			case whichIce:
-				b.setIce(c.id, c.oldIce)
-			}
+			b.undo(b.batch[i])
 		}
 		log.Errorw("address book write failed; change rolled back", "err", err)
 		err = fmt.Errorf("peers: persist: %w", err)
@@ -196,17 +155,16 @@ func (b *Book) commit() error {
 // from the database. Malformed records are logged and skipped.
 func (b *Book) load() error {
 	err := b.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketNew, bucketTried, bucketIce} {
+		for _, name := range [][]byte{bucketMeta, bucketNew, bucketTried, bucketIce, bucketAdded, bucketNets} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			if len(v) != 1 || v[0] > schemaVersion {
-				return fmt.Errorf("%w: %x", ErrUnsupportedSchema, v)
-			}
-		} else if err := meta.Put(keySchema, []byte{schemaVersion}); err != nil {
+		if v := meta.Get(keySchema); v != nil && (len(v) != 1 || v[0] > schemaVersion) {
+			return fmt.Errorf("%w: %x", ErrUnsupportedSchema, v)
+		}
+		if err := meta.Put(keySchema, []byte{schemaVersion}); err != nil {
 			return err
 		}
 		if v := meta.Get(keySK); len(v) == 8 {
@@ -228,18 +186,48 @@ func (b *Book) load() error {
 	return b.db.View(func(tx *bbolt.Tx) error {
 		b.loadTable(tx.Bucket(bucketTried), whichTried, TriedCapacity)
 		b.loadTable(tx.Bucket(bucketNew), whichNew, NewCapacity)
-		return tx.Bucket(bucketIce).ForEach(func(k, v []byte) error {
-			ts, a, err := decodeRecord(v)
-			if err == nil && string(k) != string(a.ID) {
-				err = fmt.Errorf("%w: key does not match peer ID", ErrMalformedRecord)
+		b.loadKeyed(tx.Bucket(bucketIce), "ice", func(k Key, rec record) {
+			b.setIce(k, &iceRecord{addr: rec.addr, since: rec.ts, ip: rec.ip, unreachable: rec.unreachable})
+		})
+		b.loadKeyed(tx.Bucket(bucketAdded), "added", func(k Key, rec record) {
+			if c, err := sanitize(rec.addr, nil); err == nil || len(c.addr.Addrs) > 0 {
+				b.added[k] = &entry{addr: c.addr, ep: c.ep, ts: rec.ts, meta: rec.meta}
 			}
-			if err != nil {
-				log.Warnw("skipping malformed ice record", "key", fmt.Sprintf("%x", k), "err", err)
+		})
+		_ = tx.Bucket(bucketNets).ForEach(func(k, v []byte) error {
+			var p netip.Prefix
+			if err := p.UnmarshalBinary(k); err != nil || len(v) != 8 || !p.IsValid() {
+				log.Warnw("skipping malformed iced prefix", "key", fmt.Sprintf("%x", k))
 				return nil
 			}
-			b.setIce(a.ID, &iceRecord{addr: a, since: ts})
+			b.nets[p] = int64(binary.BigEndian.Uint64(v))
 			return nil
 		})
+		if v := tx.Bucket(bucketMeta).Get(keyAnchors); v != nil {
+			as, err := decodeAnchors(v)
+			if err != nil {
+				log.Warnw("skipping malformed anchors", "err", err)
+			}
+			b.anchors = as
+		}
+		return nil
+	})
+}
+
+// loadKeyed reads a bucket keyed by storeKey, calling put for each well-formed record
+// whose key matches its entry.
+func (b *Book) loadKeyed(bk *bbolt.Bucket, name string, put func(Key, record)) {
+	_ = bk.ForEach(func(k, v []byte) error {
+		rec, err := decodeRecord(v)
+		if err == nil && string(k) != string(storeKey(rec.addr.Key())) {
+			err = fmt.Errorf("%w: key does not match the entry", ErrMalformedRecord)
+		}
+		if err != nil {
+			log.Warnw("skipping malformed record", "bucket", name, "key", fmt.Sprintf("%x", k), "err", err)
+			return nil
+		}
+		put(rec.addr.Key(), rec)
+		return nil
 	})
 }
 
@@ -259,22 +247,24 @@ func (b *Book) loadTable(bk *bbolt.Bucket, kind which, capacity int) {
 			return skip(fmt.Errorf("%w: bad slot key", ErrMalformedRecord))
 		}
 		idx := binary.BigEndian.Uint16(k)
-		ts, a, err := decodeRecord(v)
+		rec, err := decodeRecord(v)
 		if err != nil {
 			return skip(err)
 		}
-		ep, ok := endpoint(a.Addrs)
-		if !ok {
-			return skip(fmt.Errorf("%w: %w", ErrMalformedRecord, ErrNoIPAddr))
+		c, err := sanitize(rec.addr, nil)
+		if err != nil {
+			return skip(fmt.Errorf("%w: %w", ErrMalformedRecord, err))
 		}
-		r := b.refs[a.ID]
+		r := b.refs[c.addr.Key()]
 		switch {
 		case kind == whichTried && r != nil && r.inTried:
 			return skip(fmt.Errorf("%w: peer already in another tried slot", ErrMalformedRecord))
 		case kind == whichNew && r != nil && len(r.news) >= maxNewRefs:
 			return skip(fmt.Errorf("%w: peer in too many new slots", ErrMalformedRecord))
 		}
-		b.setSlot(kind, idx, &entry{addr: a, ep: ep, ts: ts})
+		m := rec.meta
+		m.relayed = c.relayed
+		b.setSlot(kind, idx, &entry{addr: c.addr, ep: c.ep, ts: rec.ts, meta: m})
 		return nil
 	})
 }

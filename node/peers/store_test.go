@@ -2,10 +2,13 @@ package peers
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,14 +24,25 @@ import (
 
 // snapshot is everything observable about a book, in readable form.
 type snapshot struct {
-	New, Tried, Iced []string
-	Counts           [3]int
-	SK               secret
+	New, Tried, Iced, Added, Nets, Anchors []string
+	Counts                                 [3]int
+	SK                                     secret
+	Meta                                   []string
 }
 
 func snap(b *Book) snapshot {
 	n, tr, ic := b.Counts()
 	s := snapshot{Counts: [3]int{n, tr, ic}}
+	for _, a := range b.Added() {
+		s.Added = append(s.Added, a.String())
+	}
+	for p, since := range b.IcedNets() {
+		s.Nets = append(s.Nets, fmt.Sprintf("%s@%d", p, since.Unix()))
+	}
+	slices.Sort(s.Nets)
+	for _, a := range b.Anchors() {
+		s.Anchors = append(s.Anchors, a.String())
+	}
 	for _, a := range b.New() {
 		s.New = append(s.New, a.String())
 	}
@@ -36,13 +50,23 @@ func snap(b *Book) snapshot {
 		s.Tried = append(s.Tried, a.String())
 	}
 	for _, r := range b.Iced() {
-		s.Iced = append(s.Iced, fmt.Sprintf("%s@%d", r.Addr, r.Since.Unix()))
+		s.Iced = append(s.Iced, fmt.Sprintf("%s@%d from %s unreachable %v", r.Addr, r.Since.Unix(), r.IP, r.Unreachable))
 	}
 	b.mu.Lock()
 	s.SK = b.sk
+	for _, t := range []*table{b.newT, b.triedT} {
+		for _, i := range t.occupied {
+			e := t.get(i)
+			s.Meta = append(s.Meta, fmt.Sprintf("%d %s %+v", i, e.addr, e.meta))
+		}
+	}
 	b.mu.Unlock()
+	slices.Sort(s.Meta)
 	return s
 }
+
+// rec encodes a plain record.
+func rec(ts int64, a Addr) []byte { return encodeRecord(record{ts: ts, addr: a}) }
 
 // populate exercises every mutating verb so the stored state has all record kinds.
 func populate(t *testing.T, b *testBook) {
@@ -52,22 +76,41 @@ func populate(t *testing.T, b *testBook) {
 	for i := range 30 {
 		fresh = append(fresh, tcpAddr(t, "20.0.0.1:"+strconv.Itoa(1000+i)))
 	}
-	quic := Addr{ID: genID(t), Addrs: maddrs(t, "/ip6/2001:db8::7/udp/4001/quic-v1", "/dns4/x.example/tcp/1")}
-	fresh = append(fresh, quic)
+	quic := Addr{ID: genID(t), Addrs: maddrs(t, "/ip6/2a01:db8::7/udp/4001/quic-v1")}
+	fresh = append(fresh, quic, LegacyAddr(netip.MustParseAddrPort("21.0.0.1:21337")))
 	_, err := b.AddNew(fresh, &src)
 	require.NoError(t, err)
+	_, err = b.AddLocal([]Addr{tcpAddr(t, "22.0.0.1:1"), {ID: genID(t), Addrs: maddrs(t, "/ip4/22.0.0.2/udp/1/quic-v1")},
+		LegacyAddr(netip.MustParseAddrPort("[2a02::1]:21337"))})
+	require.NoError(t, err)
+	out, err := b.Failed(b.New()[0])
+	require.NoError(t, err)
+	require.Equal(t, OutcomeCounted, out)
+	require.NoError(t, b.SetAnchors([]Addr{fresh[6], fresh[len(fresh)-1]}))
+	gone := tcpAddr(t, "24.0.0.1:21337")
+	ok, err := b.AddSelf(gone, Addr{ID: gone.ID, Addrs: maddrs(t, "/ip4/24.0.0.1/tcp/5")})
+	require.NoError(t, err)
+	require.True(t, ok)
+	out, err = b.Failed(gone)
+	require.NoError(t, err)
+	require.Equal(t, OutcomeIced, out, "an unreachable ice record")
 	for i := range 10 {
 		_, err := b.AddTried(tcpAddr(t, "30.0."+strconv.Itoa(i)+".1:21337"))
 		require.NoError(t, err)
 	}
 	b.clock.Set(50)
-	_, _, err = b.FeelerCandidate()
+	_, _, err = b.FeelerCandidate(nil)
 	require.NoError(t, err)
 	tried := b.Tried()
 	_, err = b.RemoveTried(tried[0].ID, true)
 	require.NoError(t, err)
 	require.NoError(t, b.Ice(fresh[3].ID))
 	require.NoError(t, b.Ice(genID(t)))
+	require.NoError(t, b.IceAt(Key{Legacy: netip.MustParseAddrPort("21.0.0.2:4000")}, netip.MustParseAddr("21.0.0.2")))
+	for range DefaultEscalateAfter {
+		require.NoError(t, b.IceAt(Key{ID: genID(t)}, netip.MustParseAddr("23.0.0.1")))
+	}
+	require.True(t, b.IsIcedAddr(netip.MustParseAddr("23.0.0.1")))
 }
 
 func TestPersistReopen(t *testing.T) {
@@ -147,7 +190,7 @@ func TestFailedWriteRollsBack(t *testing.T) {
 	require.NoError(t, b.db.Close())
 
 	src := tcpAddr(t, "10.0.0.1:1")
-	iced, fresh, tried := b.Iced()[0].Addr, b.New(), b.Tried()
+	iced, fresh, tried := b.Iced()[0].Addr, slices.DeleteFunc(b.New(), Addr.IsLegacy), b.Tried()
 	steps := map[string]func() error{
 		"AddNew": func() error {
 			_, err := b.AddNew([]Addr{tcpAddr(t, "60.0.0.1:1"), iced, fresh[0]}, nil)
@@ -158,11 +201,25 @@ func TestFailedWriteRollsBack(t *testing.T) {
 		"RemoveTried":        func() error { _, err := b.RemoveTried(tried[0].ID, true); return err },
 		"Ice":                func() error { return b.Ice(fresh[2].ID) },
 		"Melt":               func() error { _, err := b.Melt(); return err },
-		"FeelerCandidate":    func() error { _, _, err := b.FeelerCandidate(); return err },
+		"FeelerCandidate":    func() error { _, _, err := b.FeelerCandidate(nil); return err },
 		"Clear":              func() error { return b.Clear() },
+		"AddLocal":           func() error { _, err := b.AddLocal([]Addr{tcpAddr(t, "60.0.0.3:1"), fresh[0]}); return err },
+		"AddSelf": func() error {
+			a := tcpAddr(t, "60.0.0.4:1")
+			_, err := b.AddSelf(a, Addr{ID: a.ID, Addrs: maddrs(t, "/ip4/60.0.0.4/tcp/5")})
+			return err
+		},
+		"Failed":     func() error { _, err := b.Failed(fresh[3]); return err },
+		"IceAt":      func() error { return b.IceAt(Key{ID: genID(t)}, netip.MustParseAddr("23.0.0.9")) },
+		"SetAnchors": func() error { return b.SetAnchors(fresh[:2]) },
 	}
 	for name, step := range steps {
-		require.ErrorIs(t, step(), bbolt.ErrDatabaseNotOpen, name)
+		err := step()
+		if name == "FeelerCandidate" && err == nil {
+			// A pick whose tried slot is free changes nothing, so writes nothing.
+		} else {
+			require.ErrorIs(t, err, bbolt.ErrDatabaseNotOpen, name)
+		}
 		require.Equal(t, before, snap(b.Book), name)
 	}
 }
@@ -179,9 +236,9 @@ func TestMalformedRecordsSkipped(t *testing.T) {
 	require.NoError(t, b.Ice(goodIce))
 	_, triedSlot := b.slotOf(goodTried.ID)
 
-	dnsOnly := encodeRecord(0, Addr{ID: genID(t), Addrs: maddrs(t, "/dns4/x.example/tcp/1")})
-	valid := encodeRecord(0, tcpAddr(t, "9.9.9.9:9"))
-	wrongVersion := append([]byte{recordVersion + 1}, valid[1:]...)
+	dnsOnly := rec(0, Addr{ID: genID(t), Addrs: maddrs(t, "/dns4/x.example/tcp/1")})
+	valid := rec(0, tcpAddr(t, "9.9.9.9:9"))
+	wrongVersion := append([]byte{recordV2 + 1}, valid[1:]...)
 	otherID := genID(t)
 	freeSlot := func(taken int) []byte { return slotKey(uint16((taken + 1) % TriedCapacity)) }
 	require.NoError(t, b.db.Update(func(tx *bbolt.Tx) error {
@@ -190,16 +247,16 @@ func TestMalformedRecordsSkipped(t *testing.T) {
 			bk   *bbolt.Bucket
 			k, v []byte
 		}{
-			{nb, []byte{1, 2, 3}, valid},                                     // bad key length
-			{nb, slotKey(NewCapacity), valid},                                // slot out of range
-			{nb, slotKey(7), []byte("garbage")},                              // undecodable
-			{nb, slotKey(8), wrongVersion},                                   // unknown record version
-			{nb, slotKey(9), dnsOnly},                                        // cannot be indexed
-			{nb, slotKey(10), append(bytes.Clone(valid), 0)},                 // trailing byte
-			{tb, freeSlot(triedSlot), encodeRecord(0, goodTried)},            // same peer in two tried slots
-			{tb, slotKey(TriedCapacity), valid},                              // out of the tried table
-			{ib, []byte(otherID), encodeRecord(0, Addr{ID: genID(t)})},       // key and ID disagree
-			{ib, []byte("junk"), []byte{recordVersion, 0, 0, 0, 0, 0, 0, 0}}, // short
+			{nb, []byte{1, 2, 3}, valid},                                // bad key length
+			{nb, slotKey(NewCapacity), valid},                           // slot out of range
+			{nb, slotKey(7), []byte("garbage")},                         // undecodable
+			{nb, slotKey(8), wrongVersion},                              // unknown record version
+			{nb, slotKey(9), dnsOnly},                                   // cannot be indexed
+			{nb, slotKey(10), append(bytes.Clone(valid), 0)},            // trailing byte
+			{tb, freeSlot(triedSlot), rec(0, goodTried)},                // same peer in two tried slots
+			{tb, slotKey(TriedCapacity), valid},                         // out of the tried table
+			{ib, []byte(otherID), rec(0, Addr{ID: genID(t)})},           // key and ID disagree
+			{ib, []byte("junk"), []byte{recordV1, 0, 0, 0, 0, 0, 0, 0}}, // short
 		} {
 			if err := kv.bk.Put(kv.k, kv.v); err != nil {
 				return err
@@ -265,7 +322,7 @@ func TestOpenSchemaAndKey(t *testing.T) {
 				require.True(t, bytes.HasPrefix(name, []byte("peers/")), string(name))
 				return nil
 			})
-			require.Equal(t, 4, n)
+			require.Equal(t, 6, n)
 			return err
 		}))
 	})
@@ -273,23 +330,44 @@ func TestOpenSchemaAndKey(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	a := Addr{ID: genID(t), Addrs: maddrs(t, "/ip4/1.2.3.4/tcp/1", "/ip6/2001:db8::1/udp/2/quic-v1", "/dns4/a.example/tcp/3")}
-	for _, ts := range []int64{0, 1, -1, 1 << 40} {
-		rec := encodeRecord(ts, a)
-		gotTS, got, err := decodeRecord(rec)
+	m := meta{attested: true, attempts: 3, lastTry: 77, lastSuccess: -5}
+	recs := []record{
+		{ts: 0, addr: a},
+		{ts: 1, addr: a, meta: m},
+		{ts: -1, addr: a, ip: netip.MustParseAddr("1.2.3.4")},
+		{ts: 1 << 40, addr: a, ip: netip.MustParseAddr("2a01::1")},
+		{ts: 5, addr: Addr{ID: genID(t)}}, // an ice record may carry no addresses
+		{ts: 6, addr: LegacyAddr(netip.MustParseAddrPort("1.2.3.4:21337")), meta: m},
+		{ts: 7, addr: LegacyAddr(netip.MustParseAddrPort("[::ffff:1.2.3.4]:21337"))}, // stays IPv6
+		{ts: 8, addr: Addr{ID: genID(t)}, unreachable: true},
+	}
+	for _, r := range recs {
+		b := encodeRecord(r)
+		got, err := decodeRecord(b)
 		require.NoError(t, err)
-		require.Equal(t, ts, gotTS)
-		require.Equal(t, a, got)
+		require.Equal(t, r, got)
 		// Every strict prefix is malformed, and decoding never panics.
-		for i := range len(rec) {
-			_, _, err := decodeRecord(rec[:i])
+		for i := range len(b) {
+			_, err := decodeRecord(b[:i])
 			require.ErrorIs(t, err, ErrMalformedRecord, "prefix %d", i)
 		}
 	}
-	// An ice record may carry no addresses.
-	bare := Addr{ID: genID(t)}
-	_, got, err := decodeRecord(encodeRecord(5, bare))
+}
+
+// TestRecordV1 reads a record in the first layout, as a database written before record
+// version 2 holds them.
+func TestRecordV1(t *testing.T) {
+	a := tcpAddr(t, "1.2.3.4:1")
+	v1 := []byte{recordV1}
+	v1 = binary.BigEndian.AppendUint64(v1, 42)
+	v1 = binary.AppendUvarint(v1, uint64(len(a.ID)))
+	v1 = append(v1, a.ID...)
+	v1 = binary.AppendUvarint(v1, 1)
+	v1 = binary.AppendUvarint(v1, uint64(len(a.Addrs[0].Bytes())))
+	v1 = append(v1, a.Addrs[0].Bytes()...)
+	got, err := decodeRecord(v1)
 	require.NoError(t, err)
-	require.Equal(t, bare, got)
+	require.Equal(t, record{ts: 42, addr: a}, got)
 }
 
 func FuzzDecodeRecord(f *testing.F) {
@@ -297,18 +375,19 @@ func FuzzDecodeRecord(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(encodeRecord(7, Addr{ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/1.2.3.4/tcp/1")}}))
+	f.Add(encodeRecord(record{ts: 7, addr: Addr{ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/1.2.3.4/tcp/1")}}}))
+	f.Add(encodeRecord(record{ts: 7, addr: LegacyAddr(netip.MustParseAddrPort("1.2.3.4:5")), ip: netip.MustParseAddr("::1")}))
 	f.Add([]byte{})
-	f.Add([]byte{recordVersion, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add([]byte{recordV1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ts, a, err := decodeRecord(data)
+		r, err := decodeRecord(data)
 		if err != nil {
 			return
 		}
 		// Whatever decodes re-encodes to a record that decodes to the same value (the
-		// bytes may differ: non-minimal varints are accepted).
-		ts2, a2, err := decodeRecord(encodeRecord(ts, a))
-		if err != nil || ts2 != ts || a2.String() != a.String() {
+		// bytes may differ: non-minimal varints and version 1 are accepted).
+		r2, err := decodeRecord(encodeRecord(r))
+		if err != nil || r2.ts != r.ts || r2.meta != r.meta || r2.ip != r.ip || r2.unreachable != r.unreachable || r2.addr.String() != r.addr.String() {
 			t.Fatalf("round trip of %x: %v", data, err)
 		}
 	})
@@ -333,7 +412,8 @@ func TestConcurrentUse(t *testing.T) {
 				case 1:
 					_, _ = b.AddTried(a)
 				case 2:
-					_, _, _ = b.FeelerCandidate()
+					_, _, _ = b.FeelerCandidate(nil)
+					_, _ = b.Failed(a)
 				case 3:
 					_ = b.RandomForBootstrap(5, nil)
 				case 4:
@@ -360,7 +440,7 @@ func TestConcurrentUse(t *testing.T) {
 	for _, kind := range []which{whichNew, whichTried} {
 		tab := b.table(kind)
 		for _, i := range tab.occupied {
-			r := b.refs[tab.get(i).addr.ID]
+			r := b.refs[tab.get(i).addr.Key()]
 			require.NotNil(t, r)
 			if kind == whichTried {
 				require.True(t, r.inTried)

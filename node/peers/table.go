@@ -1,17 +1,5 @@
 package peers
 
-import (
-	"math/rand/v2"
-	"net/netip"
-)
-
-// entry is what a new or tried slot holds.
-type entry struct {
-	addr Addr
-	ep   netip.AddrPort // index endpoint of addr, cached
-	ts   int64          // Unix seconds when the slot was written
-}
-
 // table is a fixed array of slots plus a dense list of the occupied ones, so that picking a
 // uniformly random occupied slot and counting them are O(1).
 type table struct {
@@ -48,11 +36,6 @@ func (t *table) set(i uint16, e *entry) {
 		t.occupied = t.occupied[:last]
 		t.pos[i] = -1
 	}
-}
-
-// random returns a uniformly chosen occupied slot; the table must not be empty.
-func (t *table) random(r *rand.Rand) uint16 {
-	return t.occupied[r.IntN(len(t.occupied))]
 }
 
 // clear empties every slot.
