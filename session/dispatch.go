@@ -135,11 +135,16 @@ func (s *Session) consolidate() error {
 		s.cfg.AddressBook.Good(s.peer)
 		return ReasonFeelerDone
 	}
+	// The status is Consolidated while the Registry decides, so that what it runs on
+	// acceptance (the manager's OnConsolidated hook: a first GetPeers, the inventory's
+	// first announcements) can use the seed API, which refuses unconsolidated sessions. A
+	// refusal puts it back; the session ends then.
+	s.status.Store(uint32(Consolidated))
 	if err := s.cfg.Registry.Consolidate(s); err != nil {
+		s.status.Store(uint32(Unconsolidated))
 		return withCause(ReasonConsolidateRefused, err)
 	}
 	s.m.status = Consolidated
-	s.status.Store(uint32(Consolidated))
 	if s.timer != nil { // set by Start before the reader began
 		s.timer.Stop()
 	}

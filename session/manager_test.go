@@ -651,3 +651,24 @@ func TestSameRangeError(t *testing.T) {
 	require.False(t, errors.Is(err, ErrMaxPeersReached))
 	require.Contains(t, err.Error(), "127.0.0.0")
 }
+
+// The manager's OnConsolidated hook can use the seed API on the session it is told of:
+// the node's dialer sends its first GetPeers from there, and the inventory its first
+// announcements. (The session used to become Consolidated only after the hook ran, so
+// every such call failed with ErrNotConsolidated.)
+func TestOnConsolidatedCanSend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sent := make(chan error, 1)
+		dialer := NewManager(ManagerConfig{OnConsolidated: func(s *Session) {
+			if s.Type() == Outbound {
+				sent <- s.GetPeers()
+			}
+		}})
+		listener := NewManager(ManagerConfig{})
+		_, in := pipePair(t,
+			pipeEnd{reg: dialer, id: test.RandPeerIDFatal(t), ip: "10.0.0.1"},
+			pipeEnd{reg: listener, id: test.RandPeerIDFatal(t), ip: "10.1.0.1"})
+		require.NoError(t, <-sent)
+		requireSettled(t, func() bool { return received(in, protocol.KindGetPeers) == 1 }, "the listener got the GetPeers")
+	})
+}
