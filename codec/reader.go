@@ -41,6 +41,11 @@ func NewReader(r io.Reader, maxFrameSize int) *Reader {
 	}
 }
 
+// SetMaxFrameSize changes the largest payload accepted, from the next frame on; a
+// non-positive value means DefaultMaxFrameSize. A session reads its handshake with a small
+// maximum and raises it once the peer is known.
+func (r *Reader) SetMaxFrameSize(maxFrameSize int) { r.max = normalizeMax(maxFrameSize) }
+
 // ReadFrame reads the next frame and returns its payload. The returned slice is freshly
 // allocated for each frame (exactly the announced length) and owned by the caller; the
 // Reader never touches it again. A zero-length frame yields an empty, non-nil slice.

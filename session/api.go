@@ -43,6 +43,11 @@ const (
 	DefaultSuperblockPeriod = 10
 	// DefaultNonceSetSize is the capacity of a NonceSet created with a non-positive size.
 	DefaultNonceSetSize = 1024
+	// DefaultMaxHandshakeFrameSize is Config.MaxHandshakeFrameSize's default. A Version
+	// is a few hundred bytes (two addresses of at most 512 bytes, a user agent of at most
+	// protocol.MaxUserAgentLength, a beacon); 64 KiB is far above any honest handshake
+	// message and keeps what an unknown peer can make us allocate small.
+	DefaultMaxHandshakeFrameSize = 64 << 10
 )
 
 // Type says who opened a session and why.
@@ -316,6 +321,11 @@ type Config struct {
 	MaxTimestampDiff time.Duration
 	// MaxFrameSize caps frames both ways; 0 means codec.DefaultMaxFrameSize.
 	MaxFrameSize int
+	// MaxHandshakeFrameSize caps the frames received before the session consolidated:
+	// a larger one ends the session with ReasonDecode (the peer is iced), before anything
+	// is allocated for it. 0 means DefaultMaxHandshakeFrameSize; a negative value, or one
+	// above MaxFrameSize, means MaxFrameSize.
+	MaxHandshakeFrameSize int
 	// Budgets are what the peer may send, how bad its score may get and how long it may
 	// leave our writes blocked (see Budgets).
 	Budgets

@@ -124,6 +124,12 @@ func withDefaults(cfg Config) Config {
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = codec.DefaultMaxFrameSize
 	}
+	if cfg.MaxHandshakeFrameSize == 0 {
+		cfg.MaxHandshakeFrameSize = DefaultMaxHandshakeFrameSize
+	}
+	if cfg.MaxHandshakeFrameSize < 0 || cfg.MaxHandshakeFrameSize > cfg.MaxFrameSize {
+		cfg.MaxHandshakeFrameSize = cfg.MaxFrameSize
+	}
 	if cfg.SendQueueSize <= 0 {
 		cfg.SendQueueSize = DefaultSendQueueSize
 	}
@@ -362,7 +368,10 @@ func (s *Session) handshakeTimeout() {
 // (reading the clock was a visible share of a busy reader's time).
 func (s *Session) readLoop() {
 	src := &countingReader{r: s.conn}
-	r := codec.NewReader(src, s.cfg.MaxFrameSize)
+	// Until the handshake is done only small frames are read (Config.MaxHandshakeFrameSize):
+	// a peer we know nothing about cannot make us allocate a large frame.
+	r := codec.NewReader(src, s.cfg.MaxHandshakeFrameSize)
+	handshake := true
 	var (
 		reason error
 		now    time.Time
@@ -385,6 +394,10 @@ func (s *Session) readLoop() {
 		if err := s.handleFrame(payload, now); err != nil {
 			reason = err
 			break
+		}
+		if handshake && s.m.status == Consolidated {
+			handshake = false
+			r.SetMaxFrameSize(s.cfg.MaxFrameSize)
 		}
 	}
 	s.shutdown(reason) // no-op if the session was already ending
