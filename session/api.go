@@ -173,8 +173,10 @@ type Inventory interface {
 	// Message; the returned command must not be modified afterwards.
 	Item(e *pb.InventoryEntry) (*pb.Message_Command, bool)
 	// Received hands over a Block, Transaction, SuperBlock or SuperBlockVote message that
-	// arrived on a consolidated session. It runs on the session's reader goroutine.
-	Received(from *Session, msg *pb.Message)
+	// arrived on a consolidated session. It runs on the session's reader goroutine. An
+	// Offence other than OffenceNone is scored against the peer (an inventory that bounds
+	// what one peer may push unasked returns OffenceUnsolicitedBudget).
+	Received(from *Session, msg *pb.Message) Offence
 }
 
 // Chain is what a session needs from the chain state. Methods must be safe for concurrent
@@ -242,7 +244,7 @@ func (nopAddressBook) Ice(Peer)                                          {}
 func (nopAddressBook) RemoveTried(Peer)                                  {}
 func (nopInventory) Missing(e []*pb.InventoryEntry) []*pb.InventoryEntry { return e }
 func (nopInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
-func (nopInventory) Received(*Session, *pb.Message)                      {}
+func (nopInventory) Received(*Session, *pb.Message) Offence              { return OffenceNone }
 func (zeroChain) LastBeacon() *pb.LastBeacon                             { return protocol.NewLastBeaconPB(nil, nil) }
 func (zeroChain) Epoch(time.Time) uint32                                 { return 0 }
 func (zeroChain) SuperBlockTarget() *pb.CheckpointBeacon                 { return nil }

@@ -73,3 +73,42 @@ func (p *pipePeer) sendHeader(n int) error {
 	_, err := p.conn.Write(binary.BigEndian.AppendUint32(nil, uint32(n)))
 	return err
 }
+
+// overflowingInventory is an AnnouncedBy inventory that records the block limit it is
+// given and reports every announcement as overflowing its bounds.
+type overflowingInventory struct {
+	nopInventory
+	limits chan int
+}
+
+func (inv overflowingInventory) MissingFrom(_ *Session, entries []*pb.InventoryEntry, maxBlocks int) ([]*pb.InventoryEntry, Offence) {
+	inv.limits <- maxBlocks
+	return nil, OffenceAnnouncementOverflow
+}
+
+// TestAnnouncementOverflowScored: the session gives the inventory its block limit, and
+// scores every announcement the inventory reports beyond its bounds, ending the session
+// (ReasonMisbehaviour, iced) at the threshold.
+func TestAnnouncementOverflowScored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(NewFakeClock(t0))
+		inv := overflowingInventory{limits: make(chan int, 100)}
+		e.cfg.Inventory = inv
+		s, p := pipeSession(t, Inbound, e)
+		consolidateInbound(t, p, e.clock, s)
+		ann, err := protocol.NewInventoryAnnouncement(protocol.Magic, []*pb.InventoryEntry{protocol.TxEntry(protocol.Hash{1})})
+		require.NoError(t, err)
+		perOverflow := DefaultMisbehaviourThreshold / scoreAnnouncementOverflow
+		for range perOverflow - 1 {
+			require.NoError(t, p.send(ann))
+		}
+		requireSettled(t, func() bool { return s.Stats().Offences[OffenceAnnouncementOverflow] == uint64(perOverflow-1) }, "overflows scored")
+		require.Nil(t, s.Err(), "below the threshold")
+		require.Equal(t, DefaultBlocksBatchLimit, <-inv.limits)
+		_ = p.send(ann)
+		waitDone(t, s)
+		require.ErrorIs(t, s.Err(), ReasonMisbehaviour)
+		require.ErrorContains(t, s.Err(), OffenceAnnouncementOverflow.String())
+		require.Equal(t, 1, e.book.icedCount())
+	})
+}

@@ -79,11 +79,16 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 			s.cfg.AddressBook.AddPeers(s.peer, addrs)
 		}
 	case effAnswerAnnouncement:
-		return s.answerAnnouncement(msg.GetKind().GetInventoryAnnouncement())
+		return s.answerAnnouncement(msg.GetKind().GetInventoryAnnouncement(), now)
 	case effServeRequest:
 		return s.serveRequest(msg.GetKind().GetInventoryRequest())
 	case effDeliver:
-		s.cfg.Inventory.Received(s, msg) // relay first: it never waits for a batch
+		// Relay first: it never waits for a batch.
+		if o := s.cfg.Inventory.Received(s, msg); o != OffenceNone {
+			if err := s.offend(now, o); err != nil {
+				return err
+			}
+		}
 		if k == protocol.KindBlock {
 			s.blockArrived(msg.GetKind().GetBlock())
 		}
@@ -163,19 +168,33 @@ func blocksBatchLimit(limit int, superblockPeriod uint32) int {
 // gets every entry of an announcement through MissingFrom; any other Inventory gets only
 // the block entries through Missing, as in witnet-rust (PROTOCOL.md 7.5).
 type AnnouncedBy interface {
-	MissingFrom(from *Session, entries []*pb.InventoryEntry) []*pb.InventoryEntry
+	// MissingFrom returns the entries to request from the session, in announcement
+	// order, with at most maxBlocks block entries (0: no limit), and records exactly
+	// those as requested: an entry it does not return must not be owed by the peer. An
+	// Offence other than OffenceNone is scored against the peer (the inventory bounds
+	// what it tracks for one peer, OffenceAnnouncementOverflow).
+	MissingFrom(from *Session, entries []*pb.InventoryEntry, maxBlocks int) ([]*pb.InventoryEntry, Offence)
 }
 
-// answerAnnouncement requests the entries of an announcement that the inventory does not
-// hold, in announcement order, with at most blockLimit block entries. Unless the
-// inventory implements AnnouncedBy, transaction and superblock entries are ignored, as in
-// witnet-rust (they are pushed, never pulled). The requested blocks become the session's
-// block download (blocks.go), replacing any download in progress.
-func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
+// answerAnnouncement requests the entries of an announcement, received at now, that the
+// inventory does not hold, in announcement order, with at most blockLimit block entries.
+// Unless the inventory implements AnnouncedBy, transaction and superblock entries are
+// ignored, as in witnet-rust (they are pushed, never pulled). The requested blocks become
+// the session's block download (blocks.go), replacing any download in progress.
+func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement, now time.Time) error {
 	var missing []*pb.InventoryEntry
+	limit := s.blockLimit()
 	if inv, ok := s.cfg.Inventory.(AnnouncedBy); ok {
 		if len(a.GetInventory()) > 0 {
-			missing = inv.MissingFrom(s, a.GetInventory())
+			// The inventory applies the block limit itself, so that the blocks left out
+			// are not recorded as requested (and later owed) either.
+			var o Offence
+			missing, o = inv.MissingFrom(s, a.GetInventory(), limit)
+			if o != OffenceNone {
+				if err := s.offend(now, o); err != nil {
+					return err
+				}
+			}
 		}
 	} else {
 		var blocks []*pb.InventoryEntry
@@ -188,19 +207,9 @@ func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
 			return nil
 		}
 		missing = s.cfg.Inventory.Missing(blocks)
-	}
-	if limit := s.blockLimit(); limit > 0 {
-		kept, blocks := missing[:0:0], 0
-		for _, e := range missing {
-			if _, ok := e.GetKind().(*pb.InventoryEntry_Block); ok {
-				if blocks == limit {
-					continue
-				}
-				blocks++
-			}
-			kept = append(kept, e)
+		if limit > 0 && len(missing) > limit {
+			missing = missing[:limit]
 		}
-		missing = kept
 	}
 	if len(missing) == 0 {
 		return nil

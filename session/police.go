@@ -43,6 +43,9 @@ const (
 	// decaying ban score does, so that the rare stray message of a long-lived honest peer
 	// never adds up.
 	scoreHalfLife = time.Minute
+	// scoreAnnouncementOverflow is what one announcement beyond the inventory's tracking
+	// bound costs (OffenceAnnouncementOverflow): ten in a row end the session.
+	scoreAnnouncementOverflow = 10
 	// getPeersBurst is how many GetPeers are answered at once before GetPeersInterval
 	// applies. Each answer may carry thousands of addresses (PROTOCOL.md 13.5), so an
 	// unthrottled GetPeers is a bandwidth amplifier.
@@ -68,16 +71,31 @@ const (
 	// OffenceByteBudget: the peer sent frame bytes faster than Config.ByteRate and
 	// ByteBurst allow. It reaches the threshold at once.
 	OffenceByteBudget
+	// OffenceAnnouncementOverflow: the peer announced entries beyond what the inventory
+	// tracks for one peer (see AnnouncedBy); those entries were ignored. It costs
+	// scoreAnnouncementOverflow points: an honest peer relaying a very large burst may
+	// overflow now and then, a peer announcing without end is dropped after a few.
+	OffenceAnnouncementOverflow
+	// OffenceUnsolicitedBudget: the peer pushed items nobody asked it for faster than the
+	// inventory's budget for one peer allows (see Inventory.Received). It reaches the
+	// threshold at once.
+	OffenceUnsolicitedBudget
+	// OffenceServeBacklog: the peer asked for more items than the session keeps waiting
+	// to be served (Config.MaxServeBacklog). It reaches the threshold at once.
+	OffenceServeBacklog
 
 	// NumOffences is the number of Offence values, for arrays indexed by Offence.
 	NumOffences
 )
 
 var offenceNames = [NumOffences]string{
-	OffenceNone:          "none",
-	OffenceUnexpected:    "message not allowed in this state",
-	OffenceMessageBudget: "message budget exceeded",
-	OffenceByteBudget:    "byte budget exceeded",
+	OffenceNone:                 "none",
+	OffenceUnexpected:           "message not allowed in this state",
+	OffenceMessageBudget:        "message budget exceeded",
+	OffenceByteBudget:           "byte budget exceeded",
+	OffenceAnnouncementOverflow: "too many announced entries tracked",
+	OffenceUnsolicitedBudget:    "unsolicited item budget exceeded",
+	OffenceServeBacklog:         "request backlog exceeded",
 }
 
 // String names the offence.
@@ -159,7 +177,9 @@ func (p police) points(o Offence) float64 {
 	switch o {
 	case OffenceUnexpected:
 		return scoreUnexpected
-	case OffenceMessageBudget, OffenceByteBudget:
+	case OffenceAnnouncementOverflow:
+		return scoreAnnouncementOverflow
+	case OffenceMessageBudget, OffenceByteBudget, OffenceUnsolicitedBudget, OffenceServeBacklog:
 		return max(p.threshold, 1)
 	}
 	return 0

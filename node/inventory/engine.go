@@ -88,6 +88,19 @@ type Config struct {
 	// negative means commit at once. It is measured on the real clock: it is a batching
 	// window, not a protocol timeout.
 	CommitDelay time.Duration
+	// MaxAnnouncedPerPeer bounds the announced entries tracked for one peer: requested
+	// from it and not delivered, or waiting to be requested from it. Entries beyond it
+	// are ignored, and the announcement that brought them costs the peer
+	// session.OffenceAnnouncementOverflow. 0 means DefaultMaxAnnouncedPerPeer.
+	MaxAnnouncedPerPeer int
+	// MaxInFlightPerPeer bounds the entries requested from one peer and not delivered
+	// yet; announced entries beyond it wait, and are requested from the peer as it
+	// delivers (or from another announcer). 0 means DefaultMaxInFlightPerPeer.
+	MaxInFlightPerPeer int
+	// MaxTrackedBytes bounds the memory of announcement tracking for all peers together;
+	// entries announced beyond it are ignored (not scored: no single peer is at fault).
+	// 0 means DefaultMaxTrackedBytes.
+	MaxTrackedBytes int
 	// PushMaxSize is the largest submitted item (encoded bytes) that is pushed in full to
 	// every session instead of announced: no neighbour can hold an item this node
 	// submits, so each would request it, and the push saves the announcement, the
@@ -126,15 +139,18 @@ type Engine struct {
 	// mu guards the fields from closed to drained, and the fetch records.
 	mu       sync.Mutex
 	closed   bool
-	sessions map[conn]struct{} // the gossip targets (AddSession, RemoveSession)
+	sessions map[conn]struct{}  // the gossip targets (AddSession, RemoveSession)
+	byPeer   map[peer.ID][]conn // the same sessions by peer (one per direction at most)
 
-	// Fetching (fetch.go). inflight holds the announced items requested and not yet
-	// received; owed maps a peer to the items it announced, was asked for and has not
-	// delivered, with the time of the first request; sweep is the timer of the next
-	// sweepOnce.
-	inflight map[entryKey]*fetch
-	owed     map[peer.ID]map[entryKey]time.Time
-	sweep    session.Timer
+	// Fetching (fetch.go, peers.go). inflight holds the announced items wanted and not
+	// yet received; peers holds, per peer with a session, the items it owes and how many
+	// fetches wait on it; tracked counts the announced entries tracked for all peers
+	// (bounded by maxTracked); sweep is the timer of the next sweepOnce.
+	inflight   map[entryKey]*fetch
+	peers      map[peer.ID]*peerState
+	tracked    int
+	maxTracked int
+	sweep      session.Timer
 
 	// Items (items.go). seen remembers the keys of accepted items beyond the store's
 	// pools; cache holds the commands of recent items, for serving requests.
@@ -190,6 +206,15 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	if cfg.MaxAnnouncedPerPeer <= 0 {
+		cfg.MaxAnnouncedPerPeer = DefaultMaxAnnouncedPerPeer
+	}
+	if cfg.MaxInFlightPerPeer <= 0 {
+		cfg.MaxInFlightPerPeer = DefaultMaxInFlightPerPeer
+	}
+	if cfg.MaxTrackedBytes <= 0 {
+		cfg.MaxTrackedBytes = DefaultMaxTrackedBytes
+	}
 	if cfg.PushMaxSize == 0 {
 		cfg.PushMaxSize = DefaultPushMaxSize
 	}
@@ -197,16 +222,18 @@ func New(cfg Config) (*Engine, error) {
 		cfg.CommitDelay = DefaultCommitDelay
 	}
 	e := &Engine{
-		cfg:      cfg,
-		store:    cfg.Store,
-		clock:    cfg.Clock,
-		sessions: make(map[conn]struct{}),
-		inflight: make(map[entryKey]*fetch),
-		owed:     make(map[peer.ID]map[entryKey]time.Time),
-		seen:     newKeyRing(cfg.SeenSize),
-		cache:    newCmdCache(cfg.CacheSize),
-		pending:  make(map[conn][]outbound),
-		kick:     make(chan struct{}, 1),
+		cfg:        cfg,
+		store:      cfg.Store,
+		clock:      cfg.Clock,
+		sessions:   make(map[conn]struct{}),
+		byPeer:     make(map[peer.ID][]conn),
+		inflight:   make(map[entryKey]*fetch),
+		peers:      make(map[peer.ID]*peerState),
+		maxTracked: max(cfg.MaxTrackedBytes/trackedEntryCost, 1),
+		seen:       newKeyRing(cfg.SeenSize),
+		cache:      newCmdCache(cfg.CacheSize),
+		pending:    make(map[conn][]outbound),
+		kick:       make(chan struct{}, 1),
 
 		unwritten:     make(map[entryKey]*write),
 		unwrittenHash: make(map[protocol.Hash]*write),
@@ -260,41 +287,46 @@ func (e *Engine) RemoveSession(s *session.Session) { e.removeConn(s) }
 func (e *Engine) addConn(c conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.closed {
-		e.sessions[c] = struct{}{}
+	if _, ok := e.sessions[c]; ok || e.closed {
+		return
 	}
+	e.sessions[c] = struct{}{}
+	e.byPeer[c.ID()] = append(e.byPeer[c.ID()], c)
 }
 
 func (e *Engine) removeConn(c conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.sessions, c)
 	delete(e.pending, c)
-	if !e.hasPeerLocked(c.ID()) {
-		delete(e.owed, c.ID())
-	}
-}
-
-// hasPeerLocked reports whether a session with peer id is a gossip target.
-func (e *Engine) hasPeerLocked(id peer.ID) bool {
-	for c := range e.sessions {
-		if c.ID() == id {
-			return true
+	if _, ok := e.sessions[c]; ok {
+		delete(e.sessions, c)
+		id := c.ID()
+		list := e.byPeer[id]
+		for i, x := range list {
+			if x == c {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) > 0 {
+			e.byPeer[id] = list
+		} else {
+			delete(e.byPeer, id)
 		}
 	}
-	return false
+	if len(e.byPeer[c.ID()]) == 0 {
+		e.removePeerLocked(c.ID())
+	}
 }
 
 // connOfLocked returns a session of peer id, preferring an outbound one.
 func (e *Engine) connOfLocked(id peer.ID) conn {
 	var found conn
-	for c := range e.sessions {
-		if c.ID() == id {
-			if c.Type() == session.Outbound {
-				return c
-			}
-			found = c
+	for _, c := range e.byPeer[id] {
+		if c.Type() == session.Outbound {
+			return c
 		}
+		found = c
 	}
 	return found
 }

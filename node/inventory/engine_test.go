@@ -183,7 +183,7 @@ func TestPushOrAnnounce(t *testing.T) {
 			}
 			it, _, err := e.cfg.Decoder.Decode(protocol.KindTransaction, small)
 			require.NoError(t, err)
-			require.Len(t, e.missing(peers[0], []*pb.InventoryEntry{it.Entry()}), 1)
+			require.Len(t, e.announced(peers[0], it.Entry()), 1)
 			_, isNew, err := e.Submit(protocol.KindTransaction, small)
 			require.NoError(t, err)
 			require.True(t, isNew)
@@ -281,9 +281,9 @@ func testRequestsNextAnnouncerThenIcesNonDeliverer(t *testing.T) {
 	require.NoError(t, err)
 	entries := []*pb.InventoryEntry{protocol.TxEntry(it.Hash)}
 
-	require.Len(t, e.missing(liar, entries), 1, "first announcer is asked")
-	require.Empty(t, e.missing(honest, entries), "second announcer waits its turn")
-	require.Empty(t, e.missing(liar, entries), "a repeated announcement asks nothing")
+	require.Len(t, e.announced(liar, entries...), 1, "first announcer is asked")
+	require.Empty(t, e.announced(honest, entries...), "second announcer waits its turn")
+	require.Empty(t, e.announced(liar, entries...), "a repeated announcement asks nothing")
 
 	// The sweep timer is the engine's only timer on the fake clock.
 	advance := func(d time.Duration) { advanceClock(t, clock, 1, d) }
@@ -673,7 +673,7 @@ func BenchmarkAnnouncement(b *testing.B) {
 			n++
 			entries[i] = protocol.TxEntry(h)
 		}
-		if got := e.missing(from, entries); len(got) != len(entries) {
+		if got := e.announced(from, entries...); len(got) != len(entries) {
 			b.Fatalf("%d of %d requested", len(got), len(entries))
 		}
 	}
@@ -706,7 +706,7 @@ func TestAnnouncedItemsOnDiskNotRequested(t *testing.T) {
 
 	fresh := protocol.TxEntry(protocol.Hash{0xfe})
 	freshSB := protocol.SuperBlockEntry(8)
-	got := e.missing(from, []*pb.InventoryEntry{tx.Entry(), fresh, sb.Entry(), freshSB})
+	got := e.announced(from, tx.Entry(), fresh, sb.Entry(), freshSB)
 	require.Equal(t, []*pb.InventoryEntry{fresh, freshSB}, got)
 	require.Equal(t, uint64(2), e.Stats().DuplicateAnnouncements)
 }

@@ -13,33 +13,40 @@ import (
 // committed to the store by the engine's writer; an item already known is dropped. An
 // item nobody asked for is accepted as witnet-rust accepts pushed transactions and block
 // candidates; the pool bounds limit what a peer can make us keep.
-func (e *Engine) Received(from *session.Session, m *pb.Message) {
-	e.received(from, m)
+func (e *Engine) Received(from *session.Session, m *pb.Message) session.Offence {
+	return e.received(from, m)
 }
 
-func (e *Engine) received(from conn, m *pb.Message) {
+func (e *Engine) received(from conn, m *pb.Message) session.Offence {
 	e.stats.received.Add(1)
 	// Only the key now: the writer computes the canonical encoding (Item.Raw) later.
 	it, err := e.cfg.Decoder.identify(m)
 	if err != nil {
 		e.stats.invalid.Add(1)
 		log.Debugw("dropping invalid item", "peer", from.ID(), "err", err)
-		return
+		return session.OffenceNone
 	}
 	key := keyOfItem(it)
 	id := from.ID()
 	skip := []peer.ID{id}
+	now := e.clock.Now()
+	var more []*pb.InventoryEntry // items waiting for room among the peer's requests
 	e.mu.Lock()
-	if m := e.owed[id]; m != nil {
-		delete(m, key)
+	// Solicited: the peer owes the item (asked for it, even if it is late), or a session
+	// that does not name announcers asked for it.
+	f := e.inflight[key]
+	solicited := f != nil && f.asked == "" && len(f.holders) == 0
+	if ps := e.peers[id]; ps != nil {
+		solicited = e.deliveredLocked(ps, key) || solicited
+		more = e.takeWaitingLocked(ps, id, now)
 	}
 	if e.seen.has(key) {
 		e.mu.Unlock()
+		e.request(from, more)
 		e.stats.duplicates.Add(1)
-		return
+		return session.OffenceNone
 	}
-	f := e.inflight[key]
-	if f == nil || (f.asked != "" && f.asked != id) {
+	if !solicited {
 		e.stats.unsolicited.Add(1)
 	}
 	if f != nil {
@@ -48,26 +55,28 @@ func (e *Engine) received(from conn, m *pb.Message) {
 				skip = append(skip, h)
 			}
 		}
-		delete(e.inflight, key)
+		e.dropFetchLocked(key, f)
 	}
 	// Mark the item seen at once, so copies arriving meanwhile on other sessions are
 	// dropped and announcements of it are not answered.
 	e.seen.add(key)
 	e.mu.Unlock()
+	e.request(from, more)
 	// The seen set is memory-only, so an item stored before a restart is looked up on
 	// disk; one we requested was looked up when it was announced.
 	if f == nil && e.onDisk(key) {
 		e.stats.duplicates.Add(1)
-		return
+		return session.OffenceNone
 	}
 	if !e.accept(key, it, m.GetKind(), nil) {
-		return
+		return session.OffenceNone
 	}
 	e.stats.receivedNew.Add(1)
 	if e.cfg.OnNew != nil {
 		e.cfg.OnNew(it)
 	}
 	e.gossip(it, key, m.GetKind(), skip, false)
+	return session.OffenceNone
 }
 
 // Submit decodes raw as an item of kind k and, if it is new, gossips it to every
@@ -95,7 +104,7 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 	f := e.inflight[key]
 	if f != nil {
 		skip = f.holders
-		delete(e.inflight, key)
+		e.dropFetchLocked(key, f)
 	}
 	e.mu.Unlock()
 	if e.onDisk(key) {

@@ -16,6 +16,7 @@ type counters struct {
 	received, receivedNew, duplicates           atomic.Uint64
 	unsolicited, invalid                        atomic.Uint64
 	dupAnnouncements                            atomic.Uint64
+	announcedIgnored, announcementOverflows     atomic.Uint64
 	submitted, iced                             atomic.Uint64
 	stored                                      [protocol.NumKinds]atomic.Uint64
 }
@@ -42,6 +43,12 @@ type Stats struct {
 	// DuplicateAnnouncements counts announced entries not requested because the item was
 	// known or already requested from another peer.
 	DuplicateAnnouncements uint64
+	// AnnouncedIgnored counts announced entries not tracked because the peer, or all
+	// peers together, had as many tracked as the engine's bounds allow.
+	AnnouncedIgnored uint64
+	// AnnouncementOverflows counts announcements that brought a peer beyond its bound
+	// (scored as session.OffenceAnnouncementOverflow).
+	AnnouncementOverflows uint64
 	// Unsolicited counts received items that were not requested from that peer: pushes
 	// (a neighbour's own submitted items, votes) and anything else sent unasked.
 	Unsolicited uint64
@@ -64,6 +71,7 @@ func (e *Engine) Stats() Stats {
 		RequestedIn:      c.requestedIn.Load(), RequestedOut: c.requestedOut.Load(),
 		PushedOut: c.pushedOut.Load(), Received: c.received.Load(), ReceivedNew: c.receivedNew.Load(), Duplicates: c.duplicates.Load(),
 		DuplicateAnnouncements: c.dupAnnouncements.Load(), Unsolicited: c.unsolicited.Load(),
+		AnnouncedIgnored: c.announcedIgnored.Load(), AnnouncementOverflows: c.announcementOverflows.Load(),
 		Invalid: c.invalid.Load(), Submitted: c.submitted.Load(), Iced: c.iced.Load(),
 		Stored: make(map[string]uint64, len(itemKinds)),
 	}
