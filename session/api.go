@@ -29,6 +29,17 @@ const (
 	// DefaultSendQueueSize is the number of messages a session queues for its writer
 	// before it treats the peer as too slow and closes.
 	DefaultSendQueueSize = 256
+	// DefaultSendQueueBytes is the number of frame bytes a session queues for its writer
+	// before it treats the peer as too slow and closes: twice the largest frame, so that
+	// a served item never crowds out the node's own messages.
+	DefaultSendQueueBytes = 16 << 20
+	// DefaultServeQueueBytes is Budgets.ServeQueueBytes's default: Bitcoin Core serves
+	// getdata while the peer's send buffer holds less than 1 MB (-maxsendbuffer).
+	DefaultServeQueueBytes = 1 << 20
+	// DefaultMaxServeBacklog is Budgets.MaxServeBacklog's default: one InventoryRequest of
+	// the largest size (protocol.MaxInventoryEntries) always fits, so only a peer that
+	// piles requests on requests it does not read reaches it.
+	DefaultMaxServeBacklog = protocol.MaxInventoryEntries
 	// DefaultWriteTimeout is how long one write to the stream may block (the peer is not
 	// reading) before the session ends as a slow peer. go-ethereum allows 20 s per frame.
 	DefaultWriteTimeout = 20 * time.Second
@@ -267,6 +278,19 @@ type Budgets struct {
 	// SendQueueSize is the send queue's capacity in messages; 0 means
 	// DefaultSendQueueSize.
 	SendQueueSize int
+	// SendQueueBytes is the send queue's capacity in frame bytes (a message always fits
+	// in an empty queue): a Send that does not fit ends the session as a slow peer, a
+	// reply waits for room. 0 means DefaultSendQueueBytes.
+	SendQueueBytes int
+	// ServeQueueBytes bounds serving: requested items are queued only while the send
+	// queue holds fewer bytes than this (and the node's SendBudget has room); the rest of
+	// the request waits and is served as the writer drains the queue. 0 means
+	// DefaultServeQueueBytes.
+	ServeQueueBytes int
+	// MaxServeBacklog bounds the requested entries waiting to be served; a peer whose
+	// requests take it beyond commits OffenceServeBacklog, which ends the session
+	// (ReasonMisbehaviour) and ices it. 0 means DefaultMaxServeBacklog.
+	MaxServeBacklog int
 	// MessageRate and MessageBurst are the peer's message budget: on average MessageRate
 	// messages per second, MessageBurst of them at once. A peer that exceeds it commits
 	// OffenceMessageBudget, which ends the session (ReasonMisbehaviour) and ices it. 0
@@ -301,8 +325,9 @@ func (b Budgets) Validate() error {
 	if b.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write timeout %v must not be negative", b.WriteTimeout))
 	}
-	if b.SendQueueSize < 0 {
-		errs = append(errs, fmt.Errorf("send queue size %d must not be negative", b.SendQueueSize))
+	if b.SendQueueSize < 0 || b.SendQueueBytes < 0 || b.ServeQueueBytes < 0 || b.MaxServeBacklog < 0 {
+		errs = append(errs, fmt.Errorf("send queue bounds must not be negative (messages %d, bytes %d, serve bytes %d, backlog %d)",
+			b.SendQueueSize, b.SendQueueBytes, b.ServeQueueBytes, b.MaxServeBacklog))
 	}
 	if math.IsNaN(b.MessageRate) || math.IsNaN(b.ByteRate) {
 		errs = append(errs, errors.New("rates must be numbers"))
@@ -335,6 +360,10 @@ type Config struct {
 	// once, then one per interval; the others are ignored (Stats.GetPeersIgnored), not
 	// scored. 0 means DefaultGetPeersInterval; a negative value answers every GetPeers.
 	GetPeersInterval time.Duration
+	// SendBudget, if not nil, is the node-wide bound on queued bytes this session shares
+	// with every other: while all the sessions together hold more, none serves more
+	// requested items (see SendBudget). nil means no node-wide bound.
+	SendBudget *SendBudget
 	// ReceiveBudget, if not nil, is the node-wide budget this session shares with every
 	// other: once consolidated, the session waits for its share before it handles each
 	// received frame (see ReceiveBudget). nil means no shared budget.

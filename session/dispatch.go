@@ -226,32 +226,6 @@ func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement, now time.Time)
 	return s.reply(req)
 }
 
-// serveRequest sends the requested items in request order, stopping at the first one the
-// inventory does not hold (PROTOCOL.md 7.5). If one of the blocks sent has the epoch of our
-// beacon at the session's creation, the superblock votes we hold follow (sendVotes).
-func (s *Session) serveRequest(r *pb.InventoryRequest) error {
-	beaconBlock := false
-	for i, e := range r.GetInventory() {
-		cmd, ok := s.cfg.Inventory.Item(e)
-		if !ok {
-			if rest := len(r.GetInventory()) - i; rest > 0 {
-				s.log.Debugw("inventory request: item not held, rest skipped", "skipped", rest)
-			}
-			break
-		}
-		if err := s.reply(&pb.Message{Magic: uint32(s.cfg.Magic), Kind: cmd}); err != nil {
-			return err
-		}
-		if b := cmd.GetBlock(); b != nil && blockEpoch(b) == s.blocks.beaconEpoch {
-			beaconBlock = true
-		}
-	}
-	if beaconBlock {
-		return s.sendVotes()
-	}
-	return nil
-}
-
 // reply queues a message from the session's own goroutines (the reader, or Start). When
 // the queue is full it waits for the writer rather than failing: replies are what the
 // peer asked for, so a peer that does not read only stalls its own session, and only until

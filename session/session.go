@@ -73,11 +73,12 @@ type Session struct {
 	writeStart atomic.Int64
 	stallArmed atomic.Bool
 
-	m      machine                    // owned by the reader goroutine (see machine)
-	police police                     // owned by the reader goroutine
-	blocks blockDownload              // owned by the reader goroutine (see blocks.go)
-	remote atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
-	stats  counters
+	m       machine                    // owned by the reader goroutine (see machine)
+	police  police                     // owned by the reader goroutine
+	blocks  blockDownload              // owned by the reader goroutine (see blocks.go)
+	serving serving                    // the serve backlog (serve.go)
+	remote  atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
+	stats   counters
 }
 
 // New returns a session of type t over conn with the remote peer p. It does nothing on
@@ -103,7 +104,7 @@ func New(conn io.ReadWriteCloser, p Peer, t Type, cfg Config) *Session {
 	if cfg.MaxTimestampDiff < 0 {
 		s.rules.maxTSDiff = 0 // disabled
 	}
-	s.queue.init(cfg.SendQueueSize)
+	s.queue.init(cfg.SendQueueSize, cfg.SendQueueBytes, cfg.SendBudget)
 	s.m.typ = t
 	s.police = newPolice(&s.cfg)
 	s.initBlocks()
@@ -132,6 +133,15 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.SendQueueSize <= 0 {
 		cfg.SendQueueSize = DefaultSendQueueSize
+	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if cfg.ServeQueueBytes <= 0 {
+		cfg.ServeQueueBytes = DefaultServeQueueBytes
+	}
+	if cfg.MaxServeBacklog <= 0 {
+		cfg.MaxServeBacklog = DefaultMaxServeBacklog
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
@@ -336,6 +346,8 @@ func (s *Session) finish() {
 	err := s.Err()
 	reason := ReasonOf(err)
 	last := s.Status()
+	s.queue.close()
+	s.dropBacklog()
 	s.abortDownload()
 	if reason.Ices(s.typ) {
 		s.cfg.AddressBook.Ice(s.peer)
@@ -432,28 +444,39 @@ func readError(err error) error {
 // writeLoop is the writer goroutine: each time the queue is signalled it takes the whole
 // batch of queued frames, already encoded and framed, and writes it to the stream (in
 // writes of at most writeChunk bytes). The batch's buffers go back to a pool afterwards,
-// so an idle session holds none.
+// so an idle session holds none. After each write it serves what the serve backlog holds
+// as far as the bounds allow (serve.go), waiting for the node's SendBudget if that is
+// what holds it back.
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
 	w := streamWriter{s}
+	var budget <-chan struct{} // closed when the node's SendBudget has room again
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-s.queue.wake:
+		case <-budget:
 		}
-		b := s.queue.take()
-		if b == nil {
-			continue
+		budget = nil
+		if b := s.queue.take(); b != nil {
+			err := b.writeTo(w)
+			if err == nil {
+				s.stats.outBatch(b.frames)
+			}
+			s.queue.written(b.bytes)
+			putBatch(b)
+			if err != nil {
+				s.shutdown(withCause(ReasonConnection, err))
+				return
+			}
 		}
-		err := b.writeTo(w)
-		if err == nil {
-			s.stats.outBatch(b.frames)
-		}
-		putBatch(b)
-		if err != nil {
-			s.shutdown(withCause(ReasonConnection, err))
-			return
+		if s.serving.pending.Load() {
+			var err error
+			if budget, err = s.serve(); err != nil {
+				s.shutdown(err)
+				return
+			}
 		}
 	}
 }
