@@ -57,7 +57,7 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 		s.log.Debugw("message not allowed in this state ignored", "kind", k, "status", s.m.status)
 		return s.offend(now, OffenceUnexpected)
 	case effReplyPeers:
-		if !s.police.getPeers.take(now, 1) {
+		if !s.police.getPeers.Take(now, 1) {
 			s.stats.getPeersIgnored.Add(1)
 			s.log.Debugw("GetPeers ignored: asked again too soon", "interval", s.cfg.GetPeersInterval)
 			return nil

@@ -120,18 +120,23 @@ func (e *MisbehaviourError) Error() string {
 	return e.Offence.String() + " (score " + strconv.Itoa(e.Score) + " of " + strconv.Itoa(e.Threshold) + ")"
 }
 
-// bucket is a token bucket: it holds at most burst tokens and gains rate tokens per
-// second of clock time. A non-positive rate means no limit.
-type bucket struct {
+// TokenBucket is a token bucket: it holds at most burst tokens and gains rate tokens per
+// second of clock time. A non-positive rate means no limit. The sessions' budgets are
+// TokenBuckets, and so is the inventory's budget of unsolicited items. It is not safe for
+// concurrent use.
+type TokenBucket struct {
 	rate, burst, tokens float64
 	last                time.Time // when tokens was last brought up to date
 }
 
-func newBucket(rate, burst float64) bucket { return bucket{rate: rate, burst: burst, tokens: burst} }
+// NewTokenBucket returns a full bucket of burst tokens that gains rate tokens per second.
+func NewTokenBucket(rate, burst float64) TokenBucket {
+	return TokenBucket{rate: rate, burst: burst, tokens: burst}
+}
 
-// take removes n tokens at time now, reporting false (and removing nothing) if there
+// Take removes n tokens at time now, reporting false (and removing nothing) if there
 // are not enough.
-func (b *bucket) take(now time.Time, n float64) bool {
+func (b *TokenBucket) Take(now time.Time, n float64) bool {
 	if b.rate <= 0 {
 		return true
 	}
@@ -150,7 +155,7 @@ func (b *bucket) take(now time.Time, n float64) bool {
 
 // police is a session's budgets and misbehaviour score. The reader goroutine owns it.
 type police struct {
-	msgs, bytes, getPeers bucket
+	msgs, bytes, getPeers TokenBucket
 	threshold             float64 // 0: offences never end the session
 	score                 float64
 	scoredAt              time.Time
@@ -159,9 +164,9 @@ type police struct {
 // newPolice builds the budgets and score of a session from cfg (defaults applied).
 func newPolice(cfg *Config) police {
 	p := police{
-		msgs:     newBucket(cfg.MessageRate, float64(cfg.MessageBurst)),
-		bytes:    newBucket(cfg.ByteRate, float64(cfg.ByteBurst)),
-		getPeers: newBucket(0, getPeersBurst),
+		msgs:     NewTokenBucket(cfg.MessageRate, float64(cfg.MessageBurst)),
+		bytes:    NewTokenBucket(cfg.ByteRate, float64(cfg.ByteBurst)),
+		getPeers: NewTokenBucket(0, getPeersBurst),
 	}
 	if cfg.GetPeersInterval > 0 {
 		p.getPeers.rate = 1 / cfg.GetPeersInterval.Seconds()
@@ -199,10 +204,10 @@ func (p *police) add(now time.Time, o Offence) float64 {
 // charge takes one received frame of payloadLen bytes from the budgets; it returns the
 // offence if either is exhausted.
 func (p *police) charge(now time.Time, payloadLen int) Offence {
-	if !p.msgs.take(now, 1) {
+	if !p.msgs.Take(now, 1) {
 		return OffenceMessageBudget
 	}
-	if !p.bytes.take(now, float64(payloadLen+codec.HeaderSize)) {
+	if !p.bytes.Take(now, float64(payloadLen+codec.HeaderSize)) {
 		return OffenceByteBudget
 	}
 	return OffenceNone

@@ -32,6 +32,20 @@ const (
 	// DefaultCacheSize is how many decoded items are kept for serving requests without
 	// reading and decoding them again (a new item is requested by most neighbours at once).
 	DefaultCacheSize = 1024
+	// DefaultCacheBytes bounds the same cache by the heap its items take (estimated:
+	// decodedCost): about 1,000 blocks of 8 KB, 4 of the largest.
+	DefaultCacheBytes = 64 << 20
+	// DefaultUnsolicitedPeerRate and DefaultUnsolicitedPeerBurst are the budget of item
+	// bytes one peer may push without being asked (Config.UnsolicitedPeerRate): far
+	// above what an honest witnet-rust peer pushes (its transactions, a few block
+	// candidates an epoch, the superblock votes), and two blocks of the largest size at
+	// once.
+	DefaultUnsolicitedPeerRate  = 256 << 10
+	DefaultUnsolicitedPeerBurst = 2 * DefaultMaxBlockSize
+	// DefaultUnsolicitedRate and DefaultUnsolicitedBurst are the same budget for all
+	// peers together (Config.UnsolicitedRate).
+	DefaultUnsolicitedRate  = 2 << 20
+	DefaultUnsolicitedBurst = 16 << 20
 	// DefaultPushMaxSize is the largest submitted item pushed in full to every session
 	// (Config.PushMaxSize).
 	DefaultPushMaxSize = 16 << 10
@@ -64,6 +78,23 @@ type Config struct {
 	SeenSize int
 	// CacheSize bounds the decoded items kept for serving; 0 means DefaultCacheSize.
 	CacheSize int
+	// CacheBytes bounds the heap those items take (estimated from their size); 0 means
+	// DefaultCacheBytes.
+	CacheBytes int
+	// UnsolicitedPeerRate and UnsolicitedPeerBurst bound the item bytes one peer may send
+	// that nobody asked it for (pushed items, items it does not owe, items that do not
+	// decode), per second and at once: an item beyond is dropped and Received returns
+	// session.OffenceUnsolicitedBudget, which ends the session. 0 means
+	// DefaultUnsolicitedPeerRate and DefaultUnsolicitedPeerBurst; a negative rate removes
+	// the bound.
+	UnsolicitedPeerRate  float64
+	UnsolicitedPeerBurst int
+	// UnsolicitedRate and UnsolicitedBurst bound the same for all peers together: an item
+	// beyond is dropped (not stored, not relayed), and nobody is blamed. 0 means
+	// DefaultUnsolicitedRate and DefaultUnsolicitedBurst; a negative rate removes the
+	// bound.
+	UnsolicitedRate  float64
+	UnsolicitedBurst int
 	// Ice, if not nil, puts a peer that did not deliver into the address book's ice
 	// bucket; the engine then closes its session.
 	Ice func(session.Peer)
@@ -153,9 +184,11 @@ type Engine struct {
 	sweep      session.Timer
 
 	// Items (items.go). seen remembers the keys of accepted items beyond the store's
-	// pools; cache holds the commands of recent items, for serving requests.
-	seen  *keyRing
-	cache *cmdCache
+	// pools; cache holds the commands of recent items, for serving requests;
+	// unsolicited is the node-wide budget of items nobody asked for.
+	seen        *keyRing
+	cache       *cmdCache
+	unsolicited session.TokenBucket
 
 	// Gossip (gossip.go): the items waiting for the flusher, by session.
 	pending map[conn][]outbound
@@ -166,8 +199,10 @@ type Engine struct {
 	// goroutine is the only one that commits, so the queue is committed in order and a
 	// barrier appended to it is passed only once everything before it is on disk.
 	// drained is signalled (with mu) whenever the writer shrinks unwritten, and on Close.
+	// unwrittenCost bounds it in bytes (maxUnwrittenBytes).
 	unwritten     map[entryKey]*write
 	unwrittenHash map[protocol.Hash]*write
+	unwrittenCost int // decodedCost of the unwritten items
 	writes        []*write
 	drained       *sync.Cond
 
@@ -206,6 +241,21 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.UnsolicitedPeerRate == 0 {
+		cfg.UnsolicitedPeerRate = DefaultUnsolicitedPeerRate
+	}
+	if cfg.UnsolicitedPeerBurst <= 0 {
+		cfg.UnsolicitedPeerBurst = DefaultUnsolicitedPeerBurst
+	}
+	if cfg.UnsolicitedRate == 0 {
+		cfg.UnsolicitedRate = DefaultUnsolicitedRate
+	}
+	if cfg.UnsolicitedBurst <= 0 {
+		cfg.UnsolicitedBurst = DefaultUnsolicitedBurst
+	}
 	if cfg.MaxAnnouncedPerPeer <= 0 {
 		cfg.MaxAnnouncedPerPeer = DefaultMaxAnnouncedPerPeer
 	}
@@ -230,10 +280,12 @@ func New(cfg Config) (*Engine, error) {
 		inflight:   make(map[entryKey]*fetch),
 		peers:      make(map[peer.ID]*peerState),
 		maxTracked: max(cfg.MaxTrackedBytes/trackedEntryCost, 1),
-		seen:       newKeyRing(cfg.SeenSize),
-		cache:      newCmdCache(cfg.CacheSize),
-		pending:    make(map[conn][]outbound),
-		kick:       make(chan struct{}, 1),
+
+		unsolicited: session.NewTokenBucket(cfg.UnsolicitedRate, float64(cfg.UnsolicitedBurst)),
+		seen:        newKeyRing(cfg.SeenSize),
+		cache:       newCmdCache(cfg.CacheSize, cfg.CacheBytes),
+		pending:     make(map[conn][]outbound),
+		kick:        make(chan struct{}, 1),
 
 		unwritten:     make(map[entryKey]*write),
 		unwrittenHash: make(map[protocol.Hash]*write),

@@ -599,13 +599,13 @@ func TestRelayEncodesInWriter(t *testing.T) {
 
 func testRelayEncodesInWriter(t *testing.T) {
 	m := txMsg(inventorytest.Tx(21))
-	it, err := Decoder{}.identify(m)
+	it, _, err := Decoder{}.identify(m)
 	require.NoError(t, err)
 	require.Nil(t, it.Raw, "identify leaves the encoding to the writer")
 	full, err := Decoder{}.FromMessage(m)
 	require.NoError(t, err)
 	require.Equal(t, full.Hash, it.Hash)
-	vote, err := Decoder{}.identify(protocol.NewSuperBlockVote(protocol.Magic, testVote(3)))
+	vote, _, err := Decoder{}.identify(protocol.NewSuperBlockVote(protocol.Magic, testVote(3)))
 	require.NoError(t, err)
 	require.NotNil(t, vote.Raw, "a vote's hash is that of its encoding")
 
@@ -616,7 +616,7 @@ func testRelayEncodesInWriter(t *testing.T) {
 	tx.GetValueTransfer().Signatures = append(tx.GetValueTransfer().Signatures, &pb.KeyedSignature{})
 	msg := &pb.Message{Magic: uint32(protocol.Magic), Kind: &pb.Message_Command{Kind: &pb.Message_Command_Transaction{Transaction: tx}}}
 	dec := Decoder{MaxTransactionSize: proto.Size(tx)}
-	_, err = dec.identify(msg)
+	_, _, err = dec.identify(msg)
 	require.NoError(t, err)
 	_, err = dec.FromMessage(msg)
 	var ie *ItemError
@@ -643,7 +643,7 @@ func BenchmarkRelayDecode(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		fn   func(*pb.Message) (Item, error)
-	}{{"identify", d.identify}, {"FromMessage", d.FromMessage}} {
+	}{{"identify", func(m *pb.Message) (Item, error) { it, _, err := d.identify(m); return it, err }}, {"FromMessage", d.FromMessage}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

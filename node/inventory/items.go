@@ -1,6 +1,9 @@
 package inventory
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
@@ -11,43 +14,56 @@ import (
 // Received implements session.Inventory: an item that arrived on a consolidated session.
 // A new item is accepted, announced to every other session (pushed, for a vote) and
 // committed to the store by the engine's writer; an item already known is dropped. An
-// item nobody asked for is accepted as witnet-rust accepts pushed transactions and block
-// candidates; the pool bounds limit what a peer can make us keep.
+// item nobody asked the peer for (pushed, not owed, or undecodable) is charged to the
+// peer's budget of unsolicited bytes and to the node's: beyond the peer's, the item is
+// dropped and the session scores session.OffenceUnsolicitedBudget; beyond the node's, it
+// is dropped. Such an item is otherwise accepted, as witnet-rust accepts pushed
+// transactions and block candidates, except that an unsolicited block (a candidate) is
+// relayed from memory and never stored, and a vote whose superblock index already has
+// StoreConfig.MaxVotesPerIndex votes is dropped.
 func (e *Engine) Received(from *session.Session, m *pb.Message) session.Offence {
 	return e.received(from, m)
 }
 
 func (e *Engine) received(from conn, m *pb.Message) session.Offence {
 	e.stats.received.Add(1)
+	id := from.ID()
+	now := e.clock.Now()
 	// Only the key now: the writer computes the canonical encoding (Item.Raw) later.
-	it, err := e.cfg.Decoder.identify(m)
+	it, size, err := e.cfg.Decoder.identify(m)
 	if err != nil {
 		e.stats.invalid.Add(1)
-		log.Debugw("dropping invalid item", "peer", from.ID(), "err", err)
-		return session.OffenceNone
+		log.Debugw("dropping invalid item", "peer", id, "err", err)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.chargeUnsolicitedLocked(e.peerLocked(id), id, max(size, 1), now)
 	}
 	key := keyOfItem(it)
-	id := from.ID()
 	skip := []peer.ID{id}
-	now := e.clock.Now()
-	var more []*pb.InventoryEntry // items waiting for room among the peer's requests
 	e.mu.Lock()
 	// Solicited: the peer owes the item (asked for it, even if it is late), or a session
 	// that does not name announcers asked for it.
 	f := e.inflight[key]
 	solicited := f != nil && f.asked == "" && len(f.holders) == 0
-	if ps := e.peers[id]; ps != nil {
-		solicited = e.deliveredLocked(ps, key) || solicited
-		more = e.takeWaitingLocked(ps, id, now)
+	ps := e.peerLocked(id)
+	solicited = e.deliveredLocked(ps, key) || solicited
+	more := e.takeWaitingLocked(ps, id, now) // items waiting for room among its requests
+	if !solicited {
+		e.stats.unsolicited.Add(1)
+		if o := e.chargeUnsolicitedLocked(ps, id, size, now); o != session.OffenceNone || !e.unsolicited.Take(now, float64(size)) {
+			e.mu.Unlock()
+			e.request(from, more)
+			if o == session.OffenceNone {
+				e.stats.unsolicitedDropped.Add(1)
+			}
+			return o
+		}
 	}
 	if e.seen.has(key) {
 		e.mu.Unlock()
 		e.request(from, more)
 		e.stats.duplicates.Add(1)
 		return session.OffenceNone
-	}
-	if !solicited {
-		e.stats.unsolicited.Add(1)
 	}
 	if f != nil {
 		for _, h := range f.holders {
@@ -68,15 +84,38 @@ func (e *Engine) received(from conn, m *pb.Message) session.Offence {
 		e.stats.duplicates.Add(1)
 		return session.OffenceNone
 	}
-	if !e.accept(key, it, m.GetKind(), nil) {
+	if it.Kind == protocol.KindSuperBlockVote && !e.store.voteRoom(it.Epoch) {
+		e.stats.votesRefused.Add(1)
+		return session.OffenceNone
+	}
+	if !solicited && it.Kind == protocol.KindBlock {
+		// A block candidate: relayed (and served) from memory, never stored, so that
+		// blocks nobody asked for cannot fill the disk.
+		e.stats.receivedNew.Add(1)
+		e.gossip(it, key, m.GetKind(), size, skip, false)
+		return session.OffenceNone
+	}
+	if !e.accept(key, it, m.GetKind(), size, nil) {
 		return session.OffenceNone
 	}
 	e.stats.receivedNew.Add(1)
 	if e.cfg.OnNew != nil {
 		e.cfg.OnNew(it)
 	}
-	e.gossip(it, key, m.GetKind(), skip, false)
+	e.gossip(it, key, m.GetKind(), size, skip, false)
 	return session.OffenceNone
+}
+
+// chargeUnsolicitedLocked charges size bytes the peer id (state ps) sent unasked to its
+// budget, and returns the offence when it is exhausted.
+func (e *Engine) chargeUnsolicitedLocked(ps *peerState, id peer.ID, size int, now time.Time) session.Offence {
+	if ps.unsolicited.Take(now, float64(size)) {
+		return session.OffenceNone
+	}
+	e.stats.unsolicitedOverBudget.Add(1)
+	log.Infow("peer sent too many unsolicited items", "peer", id, "bytes", size,
+		"rate", e.cfg.UnsolicitedPeerRate, "burst", e.cfg.UnsolicitedPeerBurst)
+	return session.OffenceUnsolicitedBudget
 }
 
 // Submit decodes raw as an item of kind k and, if it is new, gossips it to every
@@ -110,15 +149,22 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 	if e.onDisk(key) {
 		return it, false, nil
 	}
+	if it.Kind == protocol.KindSuperBlockVote && !e.store.voteRoom(it.Epoch) {
+		e.mu.Lock()
+		e.seen.remove(key)
+		e.mu.Unlock()
+		return Item{}, false, &ItemError{Kind: k, Reason: ReasonVotesFull,
+			Err: fmt.Errorf("superblock %d already has %d votes", it.Epoch, e.store.cfg.votesPerIndex())}
+	}
 	done := make(chan error, 1)
-	if !e.accept(key, it, cmd, done) {
+	if !e.accept(key, it, cmd, len(it.Raw), done) {
 		return Item{}, false, ErrClosed
 	}
 	if e.cfg.OnNew != nil {
 		e.cfg.OnNew(it)
 	}
 	// An item that peers announced to us is not ours alone: announce it, do not push.
-	e.gossip(it, key, cmd, skip, f == nil)
+	e.gossip(it, key, cmd, len(it.Raw), skip, f == nil)
 	if err := <-done; err != nil {
 		return Item{}, false, err
 	}
@@ -165,7 +211,7 @@ func (e *Engine) Item(en *pb.InventoryEntry) (*pb.Message_Command, bool) {
 		return nil, false
 	}
 	e.mu.Lock()
-	e.cache.put(key, cmd)
+	e.cache.put(key, cmd, len(it.Raw))
 	e.mu.Unlock()
 	return cmd, true
 }

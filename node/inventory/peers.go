@@ -6,6 +6,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
+	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
 // Bounds of what the engine tracks for the peers' announcements (Config fields of the same
@@ -43,6 +44,8 @@ type peerState struct {
 	// nexts counts the fetches whose next list holds the peer: items it announced that
 	// another peer was asked for, or that wait for room among its own requests.
 	nexts int
+	// unsolicited is the peer's budget of item bytes it may send unasked.
+	unsolicited session.TokenBucket
 	// waiting are keys of fetches nobody was asked for yet that the peer announced while
 	// it had MaxInFlightPerPeer requests out, asked from it as it delivers (oldest first).
 	// A key may be stale (its item was delivered by another peer meanwhile); stale keys
@@ -60,7 +63,10 @@ func (ps *peerState) tracked() int { return len(ps.owed) + ps.nexts }
 func (e *Engine) peerLocked(id peer.ID) *peerState {
 	ps := e.peers[id]
 	if ps == nil {
-		ps = &peerState{owed: make(map[entryKey]time.Time)}
+		ps = &peerState{
+			owed:        make(map[entryKey]time.Time),
+			unsolicited: session.NewTokenBucket(e.cfg.UnsolicitedPeerRate, float64(e.cfg.UnsolicitedPeerBurst)),
+		}
 		e.peers[id] = ps
 	}
 	return ps
