@@ -143,9 +143,13 @@ func (d Decoder) identify(m *pb.Message) (Item, int, error) {
 		// No InventoryEntry names a vote and witnet-rust keys none: a vote is identified
 		// by the SHA-256 of its canonical encoding, so only an identical vote is a duplicate.
 		it.Epoch = c.SuperBlockVote.GetSuperblockIndex()
+		size := proto.Size(c.SuperBlockVote)
+		if max := d.limit(k); size > max { // refused before it is encoded
+			return Item{}, size, &ItemError{Kind: k, Reason: ReasonOversized, Err: fmt.Errorf("%d bytes > %d", size, max)}
+		}
 		raw, err := d.canonical(k, m.GetKind())
 		if err != nil {
-			return Item{}, proto.Size(c.SuperBlockVote), err
+			return Item{}, size, err
 		}
 		it.Raw = raw
 		it.Hash = sha256.Sum256(it.Raw)

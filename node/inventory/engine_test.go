@@ -659,7 +659,10 @@ func BenchmarkRelayDecode(b *testing.B) {
 // entries (what a node does for each burst announcement): the lookups, the fetch records
 // and the returned request list.
 func BenchmarkAnnouncement(b *testing.B) {
-	e, err := New(Config{Store: benchStore(b), CommitDelay: time.Hour})
+	// The bounds on tracking are lifted: the peer never delivers, and the benchmark
+	// measures requesting, not refusing.
+	e, err := New(Config{Store: benchStore(b), CommitDelay: time.Hour,
+		MaxInFlightPerPeer: 1 << 30, MaxAnnouncedPerPeer: 1 << 30, MaxTrackedBytes: 1 << 50})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = e.Close() })
 	from := &fakeConn{id: pid(1), inbox: make(chan *pb.Message, 1), done: make(chan struct{})}

@@ -31,13 +31,7 @@ type fetch struct {
 // the announcement it came from: the direct decoder allocates an announcement's entries
 // together, so keeping one would keep them all.
 func (f *fetch) entry() *pb.InventoryEntry {
-	switch f.kind {
-	case protocol.KindBlock:
-		return protocol.BlockEntry(f.key.hash)
-	case protocol.KindTransaction:
-		return protocol.TxEntry(f.key.hash)
-	}
-	return protocol.SuperBlockEntry(f.key.index)
+	return Item{Kind: f.kind, Hash: f.key.hash, Epoch: f.key.index}.Entry()
 }
 
 // waiting reports whether nobody was asked for f's item yet.

@@ -531,22 +531,23 @@ func (s *Store) Tip() (ref BlockRef, ok bool, err error) {
 
 // Count returns how many items of kind k are stored.
 func (s *Store) Count(k protocol.Kind) int {
-	if k >= protocol.NumKinds {
-		return 0
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pools.counts[k]
+	n, _ := s.poolSize(k)
+	return n
 }
 
 // Bytes returns the size of the encodings of the items of kind k stored.
 func (s *Store) Bytes(k protocol.Kind) int {
+	_, b := s.poolSize(k)
+	return b
+}
+
+func (s *Store) poolSize(k protocol.Kind) (items, bytes int) {
 	if k >= protocol.NumKinds {
-		return 0
+		return 0, 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.pools.bytes[k]
+	return s.pools.counts[k], s.pools.bytes[k]
 }
 
 // Bound returns the pool bound of kind k in items (0 for a kind that is not an
