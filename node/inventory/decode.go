@@ -16,7 +16,8 @@ import (
 // block carries at most 20,000 of value transfers, 80,000 of data requests (which already
 // count the commits, reveals and tally they will cause), 20,000 of stakes and 5,000 of
 // unstakes; add the commits of data requests retried for up to four rounds and their
-// reveals and tallies, and a maximal block stays under about 600 KB.
+// reveals and tallies, and a maximal block stays under about 600 KB
+// (TestMaximalItemsUnderLimits builds one).
 const (
 	// DefaultMaxTransactionSize bounds a transaction: a data request of the largest
 	// weight (80,000) encodes to about 85 KB, a value transfer (20,000) to about 25 KB;

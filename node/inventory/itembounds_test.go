@@ -256,3 +256,87 @@ func TestVotesPerIndex(t *testing.T) {
 		require.Equal(t, ReasonVotesFull, ie.Reason)
 	})
 }
+
+// TestMaximalItemsUnderLimits builds items at witnet-rust's weight limits and checks that
+// they encode well within the size limits (DefaultMaxBlockSize is meant to be over three
+// times the largest block, DefaultMaxTransactionSize over twice the largest data request):
+// a block with a value transfer of 20,000 weight (147 inputs), a data request of 80,000
+// (a 79,000-byte script), a stake of 20,000 (148 inputs), 32 unstakes (5,000), and the
+// commits, reveals and tallies of 125 witnesses for each of four rounds.
+func TestMaximalItemsUnderLimits(t *testing.T) {
+	h := func(b byte) *pb.Hash { return protocol.NewHashPB(protocol.Hash{b, 1, 2, 3}) }
+	pkh := &pb.PublicKeyHash{Hash: bytes.Repeat([]byte{7}, 20)}
+	pk := &pb.PublicKey{PublicKey: bytes.Repeat([]byte{2}, 33)}
+	sig := func() *pb.KeyedSignature {
+		return &pb.KeyedSignature{Signature: &pb.Signature{Kind: &pb.Signature_Secp256K1{
+			Secp256K1: &pb.Secp256K1Signature{Der: bytes.Repeat([]byte{0x30}, 72)}}}, PublicKey: pk}
+	}
+	in := func() *pb.Input {
+		return &pb.Input{OutputPointer: &pb.OutputPointer{TransactionId: h(9), OutputIndex: 1000}}
+	}
+	out := func() *pb.ValueTransferOutput {
+		return &pb.ValueTransferOutput{Pkh: pkh, Value: 1 << 50, TimeLock: 1_700_000_000}
+	}
+	inputs := func(n int) (ins []*pb.Input, sigs []*pb.KeyedSignature) {
+		for range n {
+			ins, sigs = append(ins, in()), append(sigs, sig())
+		}
+		return ins, sigs
+	}
+	outputs := func(n int) (outs []*pb.ValueTransferOutput) {
+		for range n {
+			outs = append(outs, out())
+		}
+		return outs
+	}
+	txs := &pb.Block_BlockTransactions{Mint: &pb.MintTransaction{Epoch: 1, Outputs: outputs(2)}}
+
+	vtIns, vtSigs := inputs(147) // 147 × 133 + 1 output × 360 = 19,911
+	txs.ValueTransferTxns = append(txs.ValueTransferTxns, &pb.VTTransaction{
+		Body: &pb.VTTransactionBody{Inputs: vtIns, Outputs: outputs(1)}, Signatures: vtSigs})
+	drIns, drSigs := inputs(1)
+	dr := &pb.DRTransaction{Body: &pb.DRTransactionBody{Inputs: drIns, Outputs: outputs(1), DrOutput: &pb.DataRequestOutput{
+		DataRequest: &pb.DataRequestOutput_RADRequest{Retrieve: []*pb.DataRequestOutput_RADRequest_RADRetrieve{{
+			Kind: pb.DataRequestOutput_RADRequest_HttpGet, Url: "https://example.com/price", Script: make([]byte, 79_000)}}},
+		WitnessReward: 1 << 40, Witnesses: 1, CommitAndRevealFee: 1 << 30, MinConsensusPercentage: 51, Collateral: 1 << 40}},
+		Signatures: drSigs}
+	txs.DataRequestTxns = append(txs.DataRequestTxns, dr)
+	stIns, stSigs := inputs(148)
+	txs.StakeTxns = append(txs.StakeTxns, &pb.StakeTransaction{Body: &pb.StakeTransactionBody{Inputs: stIns,
+		Output: &pb.StakeOutput{Value: 1 << 50, Key: &pb.StakeKey{Validator: pkh, Withdrawer: pkh}, Authorization: sig()},
+		Change: out()}, Signatures: stSigs})
+	for range 32 {
+		txs.UnstakeTxns = append(txs.UnstakeTxns, &pb.UnstakeTransaction{Body: &pb.UnstakeTransactionBody{
+			Operator: pkh, Withdrawal: out(), Fee: 1 << 20, Nonce: 1 << 20}, Signature: sig()})
+	}
+	const witnesses, rounds = 125, 4
+	for range witnesses * rounds {
+		col, colSigs := inputs(1)
+		txs.CommitTxns = append(txs.CommitTxns, &pb.CommitTransaction{Body: &pb.CommitTransactionBody{
+			DrPointer: h(1), Commitment: h(2),
+			Proof:      &pb.DataRequestEligibilityClaim{Proof: &pb.VrfProof{Proof: make([]byte, 81), PublicKey: pk}},
+			Collateral: col, Outputs: outputs(1), Bn256PublicKey: &pb.Bn256PublicKey{PublicKey: make([]byte, 129)}},
+			Signatures: colSigs})
+		txs.RevealTxns = append(txs.RevealTxns, &pb.RevealTransaction{Body: &pb.RevealTransactionBody{
+			DrPointer: h(1), Reveal: make([]byte, 64), Pkh: pkh}, Signatures: []*pb.KeyedSignature{sig()}})
+	}
+	for range rounds {
+		var pkhs []*pb.PublicKeyHash
+		for range witnesses {
+			pkhs = append(pkhs, pkh)
+		}
+		txs.TallyTxns = append(txs.TallyTxns, &pb.TallyTransaction{DrPointer: h(1), Tally: make([]byte, 64),
+			Outputs: outputs(witnesses + 1), OutOfConsensus: pkhs, ErrorCommitters: pkhs})
+	}
+	b := testBlock(t, 5, 0)
+	b.Txns = txs
+	m := protocol.NewBlock(protocol.Magic, b)
+	it, size, err := Decoder{}.identify(m)
+	require.NoError(t, err)
+	require.Equal(t, protocol.KindBlock, it.Kind)
+	drSize := proto.Size(&pb.Transaction{Kind: &pb.Transaction_DataRequest{DataRequest: dr}})
+	t.Logf("a block at the weight limits encodes to %d bytes (limit %d), its data request to %d (limit %d)",
+		size, DefaultMaxBlockSize, drSize, DefaultMaxTransactionSize)
+	require.Less(t, 3*size, DefaultMaxBlockSize)
+	require.Less(t, 2*drSize, DefaultMaxTransactionSize)
+}
