@@ -223,6 +223,25 @@ func requireTooLarge(t *testing.T, err error, size uint64, limit int) {
 	require.Contains(t, err.Error(), "exceeds the maximum")
 }
 
+// TestSetMaxFrameSize: a raised maximum applies from the next frame on, over bytes
+// already read ahead.
+func TestSetMaxFrameSize(t *testing.T) {
+	in := append(frame(payloadOf(10, 1)), frame(payloadOf(100, 2))...)
+	r := NewReader(bytes.NewReader(in), 10)
+	p, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, payloadOf(10, 1), p)
+	r.SetMaxFrameSize(100)
+	p, err = r.ReadFrame()
+	require.NoError(t, err)
+	require.Equal(t, payloadOf(100, 2), p)
+
+	r = NewReader(bytes.NewReader(frame(payloadOf(100, 2))), 1000)
+	r.SetMaxFrameSize(10)
+	_, err = r.ReadFrame()
+	requireTooLarge(t, err, 100, 10)
+}
+
 func TestDefaultMaxFrameSize(t *testing.T) {
 	for _, m := range []int{0, -1} {
 		in := binary.BigEndian.AppendUint32(nil, DefaultMaxFrameSize+1)

@@ -41,9 +41,9 @@ func NewReader(r io.Reader, maxFrameSize int) *Reader {
 	}
 }
 
-// SetMaxFrameSize changes the largest payload accepted from the next frame on, with
-// NewReader's meaning of a non-positive value. A session raises it once its handshake
-// is over.
+// SetMaxFrameSize changes the largest payload accepted, from the next frame on; a
+// non-positive value means DefaultMaxFrameSize. A session reads its handshake with a small
+// maximum and raises it once the peer is known.
 func (r *Reader) SetMaxFrameSize(maxFrameSize int) { r.max = normalizeMax(maxFrameSize) }
 
 // ReadFrame reads the next frame and returns its payload. The returned slice is freshly

@@ -34,6 +34,7 @@ func (n *Node) buildHost() error {
 		return err
 	}
 	n.recvBudget = session.NewReceiveBudget(n.cfg.receiveMessages, n.cfg.receiveBytes)
+	n.sendBudget = session.NewSendBudget(n.cfg.sendBytes)
 	n.svc = session.NewService(h, n.mgr, n.sessionConfig(sender))
 	return nil
 }
@@ -62,6 +63,7 @@ func (n *Node) sessionConfig(sender []byte) session.Config {
 		Budgets:          cfg.budgets,
 		MaxFrameSize:     cfg.maxFrameSize,
 		ReceiveBudget:    n.recvBudget,
+		SendBudget:       n.sendBudget,
 	}
 }
 

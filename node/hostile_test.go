@@ -70,12 +70,21 @@ func nodeInfo(n *Node) peer.AddrInfo { return peer.AddrInfo{ID: n.ID(), Addrs: n
 // own (an attacker sets none), using key if not nil.
 func rawHost(t *testing.T, ip string, key crypto.PrivKey) host.Host {
 	t.Helper()
+	h, err := newRawHost(ip, key)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// newRawHost is rawHost for callers that close the host themselves (key nil: a new one).
+func newRawHost(ip string, key crypto.PrivKey) (host.Host, error) {
 	if key == nil {
 		var err error
-		key, _, err = crypto.GenerateEd25519Key(rand.Reader)
-		require.NoError(t, err)
+		if key, _, err = crypto.GenerateEd25519Key(rand.Reader); err != nil {
+			return nil, err
+		}
 	}
-	h, err := libp2p.New(
+	return libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings("/ip4/"+ip+"/tcp/0"),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -85,9 +94,6 @@ func rawHost(t *testing.T, ip string, key crypto.PrivKey) host.Host {
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 	)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = h.Close() })
-	return h
 }
 
 // openRaw connects h to n and opens a session stream.

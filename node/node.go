@@ -43,6 +43,7 @@ type Node struct {
 	reg        *prometheus.Registry
 	metrics    *metrics
 	recvBudget *session.ReceiveBudget // nil: none (WithReceiveBudget)
+	sendBudget *session.SendBudget    // nil: none (WithSendBudget)
 	traffic    *traffic
 	rpc        *rpc.Server // nil without an HTTP listener
 	inv        *inventory.Engine

@@ -106,6 +106,7 @@ type config struct {
 	maxFrameSize int // 0: codec.DefaultMaxFrameSize
 
 	receiveMessages, receiveBytes float64 // node-wide receive budget; both <= 0: none
+	sendBytes                     int     // node-wide send budget (WithSendBudget); <= 0: none
 }
 
 func defaultConfig() config {
@@ -132,6 +133,7 @@ func defaultConfig() config {
 		libp2pMetrics:    true,
 		receiveMessages:  session.DefaultNodeMessageRate,
 		receiveBytes:     session.DefaultNodeByteRate,
+		sendBytes:        session.DefaultNodeSendBytes,
 	}
 }
 

@@ -26,6 +26,9 @@ var (
 	// ErrNoCommand is returned by Marshal for a nil Message or a Message without a command:
 	// no peer would accept its bytes.
 	ErrNoCommand = errors.New("protocol: message has no command")
+	// ErrUserAgentTooLong is wrapped by a DecodeError for a Version whose user_agent is
+	// longer than MaxUserAgentLength bytes.
+	ErrUserAgentTooLong = errors.New("protocol: user agent too long")
 	// ErrInvalidAddress matches every *AddressError.
 	ErrInvalidAddress = errors.New("protocol: invalid address")
 )
@@ -61,6 +64,8 @@ const (
 	ReasonTooManyPeers
 	// ReasonTooManyEntries: an inventory command is longer than MaxInventoryEntries.
 	ReasonTooManyEntries
+	// ReasonUserAgentLength: a Version's user_agent is longer than MaxUserAgentLength.
+	ReasonUserAgentLength
 )
 
 var decodeReasonNames = [...]string{
@@ -76,6 +81,7 @@ var decodeReasonNames = [...]string{
 	ReasonEnum:            "enum",
 	ReasonTooManyPeers:    "too_many_peers",
 	ReasonTooManyEntries:  "too_many_entries",
+	ReasonUserAgentLength: "user_agent_length",
 }
 
 // String returns the reason as a short snake_case word.

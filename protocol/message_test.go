@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -333,11 +334,34 @@ func TestLimits(t *testing.T) {
 	require.ErrorIs(t, err, ErrTooManyPeers)
 }
 
+// TestUserAgentLimit: a Version's user agent may be MaxUserAgentLength bytes long, not one
+// more, through the direct decoder and the general one alike.
+func TestUserAgentLimit(t *testing.T) {
+	for _, n := range []int{MaxUserAgentLength, MaxUserAgentLength + 1, 8 << 20} {
+		m := exampleVersion()
+		m.GetKind().GetVersion().UserAgent = strings.Repeat("a", n)
+		b := mustMarshalRaw(t, m)
+		for name, decode := range map[string]func([]byte) (*pb.Message, error){"Unmarshal": Unmarshal, "general": unmarshalGeneral} {
+			_, err := decode(b)
+			if n <= MaxUserAgentLength {
+				require.NoError(t, err, name)
+				continue
+			}
+			require.ErrorIs(t, err, ErrUserAgentTooLong, "%s, %d bytes", name, n)
+			var de *DecodeError
+			require.ErrorAs(t, err, &de)
+			require.Equal(t, ReasonUserAgentLength, de.Reason)
+			require.Equal(t, "kind.Version.user_agent", de.Field)
+			require.Contains(t, de.Error(), "> 256")
+		}
+	}
+}
+
 func TestDecodeErrorText(t *testing.T) {
 	err := &DecodeError{Reason: ReasonHashLength, Field: "kind.Block", Detail: "31 bytes", Err: errors.New("x")}
 	require.Equal(t, "protocol: decode: hash_length at kind.Block: 31 bytes: x", err.Error())
 	require.Equal(t, "DecodeReason(200)", DecodeReason(200).String())
-	for r := ReasonEmpty; r <= ReasonTooManyEntries; r++ {
+	for r := ReasonEmpty; r <= ReasonUserAgentLength; r++ {
 		require.NotContains(t, r.String(), "DecodeReason", "reason %d has no name", r)
 	}
 }

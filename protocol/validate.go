@@ -23,6 +23,11 @@ const (
 	// announced, so 500 is the largest list it produces; 10,000 entries (~380 KB on the wire)
 	// is 20 times that, and still bounds what one message makes us allocate and look up.
 	MaxInventoryEntries = 10000
+	// MaxUserAgentLength bounds Version.user_agent, in bytes: Bitcoin Core's
+	// MAX_SUBVERSION_LENGTH. witnet-rust sends "witnet-rust <version>" and reads nothing of
+	// it; a longer agent is refused (ReasonUserAgentLength), as Core disconnects a peer
+	// whose agent is too long, rather than truncated: nothing honest sends one.
+	MaxUserAgentLength = 256
 )
 
 // Sizes and bounds fixed by witnet-rust's types (PROTOCOL.md section 2, decoding rules); a Hash
@@ -55,7 +60,7 @@ func Validate(m *pb.Message) error {
 	return nil
 }
 
-// checkLimits checks the list limits. It switches on the oneof itself rather than calling
+// checkLimits checks the list limits and the user agent's length. It switches on the oneof itself rather than calling
 // the generated getters, which dereference a oneof wrapper that is a nil pointer.
 func checkLimits(m *pb.Message) error {
 	switch k := m.GetKind().GetKind().(type) {
@@ -80,6 +85,14 @@ func checkLimits(m *pb.Message) error {
 		if n := len(k.InventoryRequest.GetInventory()); n > MaxInventoryEntries {
 			return tooManyEntries(fieldRequest, n)
 		}
+	case *pb.Message_Command_Version:
+		if k == nil {
+			break
+		}
+		if n := len(k.Version.GetUserAgent()); n > MaxUserAgentLength {
+			return &DecodeError{Reason: ReasonUserAgentLength, Field: fieldUserAgent,
+				Detail: fmt.Sprintf("%d bytes > %d", n, MaxUserAgentLength), Err: ErrUserAgentTooLong}
+		}
 	}
 	return nil
 }
@@ -94,6 +107,7 @@ const (
 	fieldPeers        = "kind.Peers.peers"
 	fieldAnnouncement = "kind.InventoryAnnouncement.inventory"
 	fieldRequest      = "kind.InventoryRequest.inventory"
+	fieldUserAgent    = "kind.Version.user_agent"
 )
 
 func tooManyEntries(field string, n int) error {

@@ -29,6 +29,17 @@ const (
 	// DefaultSendQueueSize is the number of messages a session queues for its writer
 	// before it treats the peer as too slow and closes.
 	DefaultSendQueueSize = 256
+	// DefaultSendQueueBytes is the number of frame bytes a session queues for its writer
+	// before it treats the peer as too slow and closes: twice the largest frame, so that
+	// a served item never crowds out the node's own messages.
+	DefaultSendQueueBytes = 16 << 20
+	// DefaultServeQueueBytes is Budgets.ServeQueueBytes's default: Bitcoin Core serves
+	// getdata while the peer's send buffer holds less than 1 MB (-maxsendbuffer).
+	DefaultServeQueueBytes = 1 << 20
+	// DefaultMaxServeBacklog is Budgets.MaxServeBacklog's default: one InventoryRequest of
+	// the largest size (protocol.MaxInventoryEntries) always fits, so only a peer that
+	// piles requests on requests it does not read reaches it.
+	DefaultMaxServeBacklog = protocol.MaxInventoryEntries
 	// DefaultWriteTimeout is how long one write to the stream may block (the peer is not
 	// reading) before the session ends as a slow peer. go-ethereum allows 20 s per frame.
 	DefaultWriteTimeout = 20 * time.Second
@@ -43,6 +54,11 @@ const (
 	DefaultSuperblockPeriod = 10
 	// DefaultNonceSetSize is the capacity of a NonceSet created with a non-positive size.
 	DefaultNonceSetSize = 1024
+	// DefaultMaxHandshakeFrameSize is Config.MaxHandshakeFrameSize's default. A Version
+	// is a few hundred bytes (two addresses of at most 512 bytes, a user agent of at most
+	// protocol.MaxUserAgentLength, a beacon); 64 KiB is far above any honest handshake
+	// message and keeps what an unknown peer can make us allocate small.
+	DefaultMaxHandshakeFrameSize = 64 << 10
 )
 
 // Type says who opened a session and why.
@@ -178,8 +194,10 @@ type Inventory interface {
 	// Message; the returned command must not be modified afterwards.
 	Item(e *pb.InventoryEntry) (*pb.Message_Command, bool)
 	// Received hands over a Block, Transaction, SuperBlock or SuperBlockVote message that
-	// arrived on a consolidated session. It runs on the session's reader goroutine.
-	Received(from *Session, msg *pb.Message)
+	// arrived on a consolidated session. It runs on the session's reader goroutine. An
+	// Offence other than OffenceNone is scored against the peer (an inventory that bounds
+	// what one peer may push unasked returns OffenceUnsolicitedBudget).
+	Received(from *Session, msg *pb.Message) Offence
 }
 
 // Chain is what a session needs from the chain state. Methods must be safe for concurrent
@@ -247,7 +265,7 @@ func (nopAddressBook) Ice(Peer)                                          {}
 func (nopAddressBook) RemoveTried(Peer)                                  {}
 func (nopInventory) Missing(e []*pb.InventoryEntry) []*pb.InventoryEntry { return e }
 func (nopInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
-func (nopInventory) Received(*Session, *pb.Message)                      {}
+func (nopInventory) Received(*Session, *pb.Message) Offence              { return OffenceNone }
 func (zeroChain) LastBeacon() *pb.LastBeacon                             { return protocol.NewLastBeaconPB(nil, nil) }
 func (zeroChain) Epoch(time.Time) uint32                                 { return 0 }
 func (zeroChain) SuperBlockTarget() *pb.CheckpointBeacon                 { return nil }
@@ -270,6 +288,19 @@ type Budgets struct {
 	// SendQueueSize is the send queue's capacity in messages; 0 means
 	// DefaultSendQueueSize.
 	SendQueueSize int
+	// SendQueueBytes is the send queue's capacity in frame bytes (a message always fits
+	// in an empty queue): a Send that does not fit ends the session as a slow peer, a
+	// reply waits for room. 0 means DefaultSendQueueBytes.
+	SendQueueBytes int
+	// ServeQueueBytes bounds serving: requested items are queued only while the send
+	// queue holds fewer bytes than this (and the node's SendBudget has room); the rest of
+	// the request waits and is served as the writer drains the queue. 0 means
+	// DefaultServeQueueBytes.
+	ServeQueueBytes int
+	// MaxServeBacklog bounds the requested entries waiting to be served; a peer whose
+	// requests take it beyond commits OffenceServeBacklog, which ends the session
+	// (ReasonMisbehaviour) and ices it. 0 means DefaultMaxServeBacklog.
+	MaxServeBacklog int
 	// MessageRate and MessageBurst are the peer's message budget: on average MessageRate
 	// messages per second, MessageBurst of them at once. A peer that exceeds it commits
 	// OffenceMessageBudget, which ends the session (ReasonMisbehaviour) and ices it. 0
@@ -304,8 +335,9 @@ func (b Budgets) Validate() error {
 	if b.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write timeout %v must not be negative", b.WriteTimeout))
 	}
-	if b.SendQueueSize < 0 {
-		errs = append(errs, fmt.Errorf("send queue size %d must not be negative", b.SendQueueSize))
+	if b.SendQueueSize < 0 || b.SendQueueBytes < 0 || b.ServeQueueBytes < 0 || b.MaxServeBacklog < 0 {
+		errs = append(errs, fmt.Errorf("send queue bounds must not be negative (messages %d, bytes %d, serve bytes %d, backlog %d)",
+			b.SendQueueSize, b.SendQueueBytes, b.ServeQueueBytes, b.MaxServeBacklog))
 	}
 	if math.IsNaN(b.MessageRate) || math.IsNaN(b.ByteRate) {
 		errs = append(errs, errors.New("rates must be numbers"))
@@ -326,13 +358,11 @@ type Config struct {
 	MaxTimestampDiff time.Duration
 	// MaxFrameSize caps frames both ways; 0 means codec.DefaultMaxFrameSize.
 	MaxFrameSize int
-	// HandshakeMaxFrameSize, if positive and below MaxFrameSize, caps the frames
-	// received until the session consolidated: the reader allocates a frame's payload
-	// when it reads its header, and nothing a handshake needs comes near MaxFrameSize,
-	// so this bounds the memory an unconsolidated peer can make the session hold. A
-	// larger frame ends the session as any oversized frame (ReasonDecode). 0 means
-	// MaxFrameSize throughout.
-	HandshakeMaxFrameSize int
+	// MaxHandshakeFrameSize caps the frames received before the session consolidated:
+	// a larger one ends the session with ReasonDecode (the peer is iced), before anything
+	// is allocated for it. 0 means DefaultMaxHandshakeFrameSize; a negative value, or one
+	// above MaxFrameSize, means MaxFrameSize.
+	MaxHandshakeFrameSize int
 	// Budgets are what the peer may send, how bad its score may get and how long it may
 	// leave our writes blocked (see Budgets).
 	Budgets
@@ -340,6 +370,10 @@ type Config struct {
 	// once, then one per interval; the others are ignored (Stats.GetPeersIgnored), not
 	// scored. 0 means DefaultGetPeersInterval; a negative value answers every GetPeers.
 	GetPeersInterval time.Duration
+	// SendBudget, if not nil, is the node-wide bound on queued bytes this session shares
+	// with every other: while all the sessions together hold more, none serves more
+	// requested items (see SendBudget). nil means no node-wide bound.
+	SendBudget *SendBudget
 	// ReceiveBudget, if not nil, is the node-wide budget this session shares with every
 	// other: once consolidated, the session waits for its share before it handles each
 	// received frame (see ReceiveBudget). nil means no shared budget.

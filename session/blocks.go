@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -177,29 +178,20 @@ func (s *Session) abortDownload() {
 	}
 }
 
-// sendVotes queues the superblock votes of the VoteSource (the Inventory, else the
-// Chain) after a served block of the beacon epoch (PROTOCOL.md 7.5).
-func (s *Session) sendVotes() error {
+// votesToSend returns the superblock votes of the VoteSource (the Inventory, else the
+// Chain), sent after a served block of the beacon epoch (PROTOCOL.md 7.5).
+func (s *Session) votesToSend() []*pb.SuperBlockVote {
 	src, ok := s.cfg.Inventory.(VoteSource)
 	if !ok {
 		if src, ok = s.cfg.Chain.(VoteSource); !ok {
 			return nil
 		}
 	}
-	votes := src.SuperBlockVotes()
-	for _, v := range votes {
-		if v == nil {
-			continue
-		}
-		m := &pb.Message{Magic: uint32(s.cfg.Magic), Kind: &pb.Message_Command{Kind: &pb.Message_Command_SuperBlockVote{SuperBlockVote: v}}}
-		if err := s.reply(m); err != nil {
-			return err
-		}
-	}
+	votes := slices.DeleteFunc(slices.Clone(src.SuperBlockVotes()), func(v *pb.SuperBlockVote) bool { return v == nil })
 	if len(votes) > 0 {
-		s.log.Debugw("superblock votes sent after the beacon block", "votes", len(votes))
+		s.log.Debugw("superblock votes follow the beacon block", "votes", len(votes))
 	}
-	return nil
+	return votes
 }
 
 // blockEpoch is the epoch (beacon checkpoint) of b.

@@ -63,7 +63,7 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 		s.log.Debugw("message not allowed in this state ignored", "kind", k, "status", s.m.status)
 		return s.offend(now, OffenceUnexpected)
 	case effReplyPeers:
-		if !s.police.getPeers.take(now, 1) {
+		if !s.police.getPeers.Take(now, 1) {
 			s.stats.getPeersIgnored.Add(1)
 			s.log.Debugw("GetPeers ignored: asked again too soon", "interval", s.cfg.GetPeersInterval)
 			return nil
@@ -88,11 +88,16 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 			s.cfg.AddressBook.AddPeers(s.peer, addrs)
 		}
 	case effAnswerAnnouncement:
-		return s.answerAnnouncement(msg.GetKind().GetInventoryAnnouncement())
+		return s.answerAnnouncement(msg.GetKind().GetInventoryAnnouncement(), now)
 	case effServeRequest:
 		return s.serveRequest(msg.GetKind().GetInventoryRequest())
 	case effDeliver:
-		s.cfg.Inventory.Received(s, msg) // relay first: it never waits for a batch
+		// Relay first: it never waits for a batch.
+		if o := s.cfg.Inventory.Received(s, msg); o != OffenceNone {
+			if err := s.offend(now, o); err != nil {
+				return err
+			}
+		}
 		if k == protocol.KindBlock {
 			s.blockArrived(msg.GetKind().GetBlock())
 		}
@@ -182,19 +187,33 @@ func blocksBatchLimit(limit int, superblockPeriod uint32) int {
 // gets every entry of an announcement through MissingFrom; any other Inventory gets only
 // the block entries through Missing, as in witnet-rust (PROTOCOL.md 7.5).
 type AnnouncedBy interface {
-	MissingFrom(from *Session, entries []*pb.InventoryEntry) []*pb.InventoryEntry
+	// MissingFrom returns the entries to request from the session, in announcement
+	// order, with at most maxBlocks block entries (0: no limit), and records exactly
+	// those as requested: an entry it does not return must not be owed by the peer. An
+	// Offence other than OffenceNone is scored against the peer (the inventory bounds
+	// what it tracks for one peer, OffenceAnnouncementOverflow).
+	MissingFrom(from *Session, entries []*pb.InventoryEntry, maxBlocks int) ([]*pb.InventoryEntry, Offence)
 }
 
-// answerAnnouncement requests the entries of an announcement that the inventory does not
-// hold, in announcement order, with at most blockLimit block entries. Unless the
-// inventory implements AnnouncedBy, transaction and superblock entries are ignored, as in
-// witnet-rust (they are pushed, never pulled). The requested blocks become the session's
-// block download (blocks.go), replacing any download in progress.
-func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
+// answerAnnouncement requests the entries of an announcement, received at now, that the
+// inventory does not hold, in announcement order, with at most blockLimit block entries.
+// Unless the inventory implements AnnouncedBy, transaction and superblock entries are
+// ignored, as in witnet-rust (they are pushed, never pulled). The requested blocks become
+// the session's block download (blocks.go), replacing any download in progress.
+func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement, now time.Time) error {
 	var missing []*pb.InventoryEntry
+	limit := s.blockLimit()
 	if inv, ok := s.cfg.Inventory.(AnnouncedBy); ok {
 		if len(a.GetInventory()) > 0 {
-			missing = inv.MissingFrom(s, a.GetInventory())
+			// The inventory applies the block limit itself, so that the blocks left out
+			// are not recorded as requested (and later owed) either.
+			var o Offence
+			missing, o = inv.MissingFrom(s, a.GetInventory(), limit)
+			if o != OffenceNone {
+				if err := s.offend(now, o); err != nil {
+					return err
+				}
+			}
 		}
 	} else {
 		var blocks []*pb.InventoryEntry
@@ -207,19 +226,9 @@ func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
 			return nil
 		}
 		missing = s.cfg.Inventory.Missing(blocks)
-	}
-	if limit := s.blockLimit(); limit > 0 {
-		kept, blocks := missing[:0:0], 0
-		for _, e := range missing {
-			if _, ok := e.GetKind().(*pb.InventoryEntry_Block); ok {
-				if blocks == limit {
-					continue
-				}
-				blocks++
-			}
-			kept = append(kept, e)
+		if limit > 0 && len(missing) > limit {
+			missing = missing[:limit]
 		}
-		missing = kept
 	}
 	if len(missing) == 0 {
 		return nil
@@ -234,32 +243,6 @@ func (s *Session) answerAnnouncement(a *pb.InventoryAnnouncement) error {
 	// download is reported as aborted).
 	s.startDownload(missing, s.cfg.Clock.Now())
 	return s.reply(req)
-}
-
-// serveRequest sends the requested items in request order, stopping at the first one the
-// inventory does not hold (PROTOCOL.md 7.5). If one of the blocks sent has the epoch of our
-// beacon at the session's creation, the superblock votes we hold follow (sendVotes).
-func (s *Session) serveRequest(r *pb.InventoryRequest) error {
-	beaconBlock := false
-	for i, e := range r.GetInventory() {
-		cmd, ok := s.cfg.Inventory.Item(e)
-		if !ok {
-			if rest := len(r.GetInventory()) - i; rest > 0 {
-				s.log.Debugw("inventory request: item not held, rest skipped", "skipped", rest)
-			}
-			break
-		}
-		if err := s.reply(&pb.Message{Magic: uint32(s.cfg.Magic), Kind: cmd}); err != nil {
-			return err
-		}
-		if b := cmd.GetBlock(); b != nil && blockEpoch(b) == s.blocks.beaconEpoch {
-			beaconBlock = true
-		}
-	}
-	if beaconBlock {
-		return s.sendVotes()
-	}
-	return nil
 }
 
 // reply queues a message from the session's own goroutines (the reader, or Start). When

@@ -28,12 +28,21 @@
 // budget or reaches the score threshold is dropped with ReasonMisbehaviour and iced. A
 // node-wide ReceiveBudget (budget.go), shared by all consolidated sessions, paces them
 // together, so that many peers each within their own budget cannot take all the CPU.
+// Until a session consolidates it reads only small frames (MaxHandshakeFrameSize).
+//
+// What a peer can make a session hold is bounded in bytes as well as counts: the send
+// queue in messages and bytes, and the items of an InventoryRequest are queued only while
+// the queue holds less than Budgets.ServeQueueBytes (and the node's SendBudget,
+// sendbudget.go, has room); the rest of the request waits in a compact backlog that the
+// writer serves as the peer reads (serve.go), as Bitcoin Core serves getdata. The reader
+// never waits for that, so two peers asking each other for much cannot deadlock.
 //
 // Block download (blocks.go, PROTOCOL.md 7.5): the block hashes requested from an
 // InventoryAnnouncement form the session's download; blocks go to the Inventory as they
 // arrive and, once the last requested one is in, to a BlockSink all together in
 // announcement order. Serving a block of our beacon's epoch is followed by our
-// superblock votes (VoteSource).
+// superblock votes (VoteSource). The block limit of an announcement is applied by the
+// Inventory (AnnouncedBy), so that the blocks left out are not recorded as owed.
 //
 // The Manager (manager.go and the files beside it) keeps the sessions of a node bounded
 // and connects them to libp2p.

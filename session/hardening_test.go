@@ -211,19 +211,19 @@ func TestStalledRepliesEndSlowPeer(t *testing.T) {
 }
 
 func TestBucket(t *testing.T) {
-	b := newBucket(10, 20) // 10 tokens/s, 20 at most
-	require.True(t, b.take(t0, 20), "starts full")
-	require.False(t, b.take(t0, 1), "empty")
-	require.False(t, b.take(t0.Add(50*time.Millisecond), 1), "half a token")
-	require.True(t, b.take(t0.Add(100*time.Millisecond), 1), "one token after 100 ms")
-	require.True(t, b.take(t0.Add(time.Hour), 20), "refilled, capped at the burst")
-	require.False(t, b.take(t0.Add(time.Hour), 1))
-	require.False(t, b.take(t0, 1), "time going back refills nothing")
-	require.True(t, b.take(t0.Add(100*time.Millisecond), 1), "and counts from the earlier time")
+	b := NewTokenBucket(10, 20) // 10 tokens/s, 20 at most
+	require.True(t, b.Take(t0, 20), "starts full")
+	require.False(t, b.Take(t0, 1), "empty")
+	require.False(t, b.Take(t0.Add(50*time.Millisecond), 1), "half a token")
+	require.True(t, b.Take(t0.Add(100*time.Millisecond), 1), "one token after 100 ms")
+	require.True(t, b.Take(t0.Add(time.Hour), 20), "refilled, capped at the burst")
+	require.False(t, b.Take(t0.Add(time.Hour), 1))
+	require.False(t, b.Take(t0, 1), "time going back refills nothing")
+	require.True(t, b.Take(t0.Add(100*time.Millisecond), 1), "and counts from the earlier time")
 
-	off := newBucket(-1, 0)
+	off := NewTokenBucket(-1, 0)
 	for range 1000 {
-		require.True(t, off.take(t0, 1e9), "no rate, no limit")
+		require.True(t, off.Take(t0, 1e9), "no rate, no limit")
 	}
 }
 

@@ -43,6 +43,9 @@ const (
 	// decaying ban score does, so that the rare stray message of a long-lived honest peer
 	// never adds up.
 	scoreHalfLife = time.Minute
+	// scoreAnnouncementOverflow is what one announcement beyond the inventory's tracking
+	// bound costs (OffenceAnnouncementOverflow): ten in a row end the session.
+	scoreAnnouncementOverflow = 10
 	// getPeersBurst is how many GetPeers are answered at once before GetPeersInterval
 	// applies. Each answer may carry thousands of addresses (PROTOCOL.md 13.5), so an
 	// unthrottled GetPeers is a bandwidth amplifier.
@@ -68,16 +71,31 @@ const (
 	// OffenceByteBudget: the peer sent frame bytes faster than Config.ByteRate and
 	// ByteBurst allow. It reaches the threshold at once.
 	OffenceByteBudget
+	// OffenceAnnouncementOverflow: the peer announced entries beyond what the inventory
+	// tracks for one peer (see AnnouncedBy); those entries were ignored. It costs
+	// scoreAnnouncementOverflow points: an honest peer relaying a very large burst may
+	// overflow now and then, a peer announcing without end is dropped after a few.
+	OffenceAnnouncementOverflow
+	// OffenceUnsolicitedBudget: the peer pushed items nobody asked it for faster than the
+	// inventory's budget for one peer allows (see Inventory.Received). It reaches the
+	// threshold at once.
+	OffenceUnsolicitedBudget
+	// OffenceServeBacklog: the peer asked for more items than the session keeps waiting
+	// to be served (Config.MaxServeBacklog). It reaches the threshold at once.
+	OffenceServeBacklog
 
 	// NumOffences is the number of Offence values, for arrays indexed by Offence.
 	NumOffences
 )
 
 var offenceNames = [NumOffences]string{
-	OffenceNone:          "none",
-	OffenceUnexpected:    "message not allowed in this state",
-	OffenceMessageBudget: "message budget exceeded",
-	OffenceByteBudget:    "byte budget exceeded",
+	OffenceNone:                 "none",
+	OffenceUnexpected:           "message not allowed in this state",
+	OffenceMessageBudget:        "message budget exceeded",
+	OffenceByteBudget:           "byte budget exceeded",
+	OffenceAnnouncementOverflow: "too many announced entries tracked",
+	OffenceUnsolicitedBudget:    "unsolicited item budget exceeded",
+	OffenceServeBacklog:         "request backlog exceeded",
 }
 
 // String names the offence.
@@ -102,18 +120,23 @@ func (e *MisbehaviourError) Error() string {
 	return e.Offence.String() + " (score " + strconv.Itoa(e.Score) + " of " + strconv.Itoa(e.Threshold) + ")"
 }
 
-// bucket is a token bucket: it holds at most burst tokens and gains rate tokens per
-// second of clock time. A non-positive rate means no limit.
-type bucket struct {
+// TokenBucket is a token bucket: it holds at most burst tokens and gains rate tokens per
+// second of clock time. A non-positive rate means no limit. The sessions' budgets are
+// TokenBuckets, and so is the inventory's budget of unsolicited items. It is not safe for
+// concurrent use.
+type TokenBucket struct {
 	rate, burst, tokens float64
 	last                time.Time // when tokens was last brought up to date
 }
 
-func newBucket(rate, burst float64) bucket { return bucket{rate: rate, burst: burst, tokens: burst} }
+// NewTokenBucket returns a full bucket of burst tokens that gains rate tokens per second.
+func NewTokenBucket(rate, burst float64) TokenBucket {
+	return TokenBucket{rate: rate, burst: burst, tokens: burst}
+}
 
-// take removes n tokens at time now, reporting false (and removing nothing) if there
+// Take removes n tokens at time now, reporting false (and removing nothing) if there
 // are not enough.
-func (b *bucket) take(now time.Time, n float64) bool {
+func (b *TokenBucket) Take(now time.Time, n float64) bool {
 	if b.rate <= 0 {
 		return true
 	}
@@ -132,7 +155,7 @@ func (b *bucket) take(now time.Time, n float64) bool {
 
 // police is a session's budgets and misbehaviour score. The reader goroutine owns it.
 type police struct {
-	msgs, bytes, getPeers bucket
+	msgs, bytes, getPeers TokenBucket
 	threshold             float64 // 0: offences never end the session
 	score                 float64
 	scoredAt              time.Time
@@ -141,9 +164,9 @@ type police struct {
 // newPolice builds the budgets and score of a session from cfg (defaults applied).
 func newPolice(cfg *Config) police {
 	p := police{
-		msgs:     newBucket(cfg.MessageRate, float64(cfg.MessageBurst)),
-		bytes:    newBucket(cfg.ByteRate, float64(cfg.ByteBurst)),
-		getPeers: newBucket(0, getPeersBurst),
+		msgs:     NewTokenBucket(cfg.MessageRate, float64(cfg.MessageBurst)),
+		bytes:    NewTokenBucket(cfg.ByteRate, float64(cfg.ByteBurst)),
+		getPeers: NewTokenBucket(0, getPeersBurst),
 	}
 	if cfg.GetPeersInterval > 0 {
 		p.getPeers.rate = 1 / cfg.GetPeersInterval.Seconds()
@@ -159,7 +182,9 @@ func (p police) points(o Offence) float64 {
 	switch o {
 	case OffenceUnexpected:
 		return scoreUnexpected
-	case OffenceMessageBudget, OffenceByteBudget:
+	case OffenceAnnouncementOverflow:
+		return scoreAnnouncementOverflow
+	case OffenceMessageBudget, OffenceByteBudget, OffenceUnsolicitedBudget, OffenceServeBacklog:
 		return max(p.threshold, 1)
 	}
 	return 0
@@ -179,10 +204,10 @@ func (p *police) add(now time.Time, o Offence) float64 {
 // charge takes one received frame of payloadLen bytes from the budgets; it returns the
 // offence if either is exhausted.
 func (p *police) charge(now time.Time, payloadLen int) Offence {
-	if !p.msgs.take(now, 1) {
+	if !p.msgs.Take(now, 1) {
 		return OffenceMessageBudget
 	}
-	if !p.bytes.take(now, float64(payloadLen+codec.HeaderSize)) {
+	if !p.bytes.Take(now, float64(payloadLen+codec.HeaderSize)) {
 		return OffenceByteBudget
 	}
 	return OffenceNone

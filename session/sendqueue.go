@@ -43,6 +43,7 @@ type outFrame struct {
 type sendBatch struct {
 	buf    []byte
 	frames []outFrame
+	bytes  int // frame bytes queued: headers and payloads
 }
 
 // batches holds idle sendBatches.
@@ -56,7 +57,7 @@ func putBatch(b *sendBatch) {
 		return
 	}
 	clear(b.frames) // drop the separate payloads
-	b.buf, b.frames = b.buf[:0], b.frames[:0]
+	b.buf, b.frames, b.bytes = b.buf[:0], b.frames[:0], 0
 	batches.Put(b)
 }
 
@@ -68,6 +69,17 @@ func separate(k protocol.Kind) bool { return k == protocol.KindBlock || k == pro
 func (b *sendBatch) addSeparate(payload []byte, k protocol.Kind) {
 	b.buf = codec.AppendHeader(b.buf, len(payload))
 	b.frames = append(b.frames, outFrame{big: payload, size: uint32(len(payload)), kind: k})
+	b.bytes += codec.HeaderSize + len(payload)
+}
+
+// undo removes the frames queued after the batch held frames frames in bufLen bytes of
+// buffer.
+func (b *sendBatch) undo(bufLen, frames int) {
+	for _, f := range b.frames[frames:] {
+		b.bytes -= codec.HeaderSize + int(f.size)
+	}
+	clear(b.frames[frames:])
+	b.buf, b.frames = b.buf[:bufLen], b.frames[:frames]
 }
 
 // add encodes m, of kind k, as the batch's next frame. A payload longer than max is
@@ -91,6 +103,7 @@ func (b *sendBatch) add(m *pb.Message, k protocol.Kind, max int) error {
 	}
 	b.buf = buf
 	b.frames = append(b.frames, f)
+	b.bytes += codec.HeaderSize + n
 	return nil
 }
 
@@ -143,67 +156,44 @@ var errQueueFull = errors.New("session: send queue full")
 
 // sendQueue is the session's bounded send queue: a batch of frames encoded at push time,
 // which the writer takes whole (one batch, few writes). It holds a batch only while
-// frames are queued, so an idle session holds no buffer.
+// frames are queued, so an idle session holds no buffer. It is bounded in messages
+// (limit) and in bytes (maxBytes): the bytes of a batch count until the writer has
+// written it, and also count towards the node-wide SendBudget, if any.
 type sendQueue struct {
-	mu    sync.Mutex
-	batch *sendBatch // nil while nothing is queued
-	limit int
-	wake  chan struct{} // one-slot signal to the writer: frames are queued
-	space chan struct{} // one-slot signal to a waiting producer: the writer took a batch
+	mu       sync.Mutex
+	batch    *sendBatch // nil while nothing is queued
+	limit    int
+	maxBytes int
+	bytes    int  // frame bytes pushed and not yet written
+	closed   bool // set by close: nothing is queued any more
+	budget   *SendBudget
+	wake     chan struct{} // one-slot signal to the writer: frames are queued
+	space    chan struct{} // one-slot signal to a waiting producer: the writer took or wrote a batch
 }
 
-func (q *sendQueue) init(limit int) {
-	q.limit = limit
+func (q *sendQueue) init(limit, maxBytes int, budget *SendBudget) {
+	q.limit, q.maxBytes, q.budget = limit, maxBytes, budget
 	q.wake = make(chan struct{}, 1)
 	q.space = make(chan struct{}, 1)
 }
 
 // push encodes m, of kind k, and queues it, refusing a payload longer than max. When the
-// queue is full it returns errQueueFull, or, if wait is set, waits for the writer to take
-// a batch, giving up with ErrClosed when closing closes. An encoding error leaves the
-// queue as it was. Small messages are encoded under the queue's lock, straight into the
-// batch; large kinds (see separate) are encoded before it is taken.
+// queue is full (limit messages, or m would take it beyond maxBytes; a message always
+// fits in an empty queue) it returns errQueueFull, or, if wait is set, waits for the
+// writer to take or write a batch, giving up with ErrClosed when closing closes. An
+// encoding error leaves the queue as it was. Small messages are encoded under the
+// queue's lock, straight into the batch; large kinds (see separate) are encoded before it
+// is taken.
 func (q *sendQueue) push(m *pb.Message, k protocol.Kind, max int, wait bool, closing <-chan struct{}) error {
-	var payload []byte
-	if separate(k) {
-		var err error
-		if payload, err = protocol.Marshal(m); err != nil {
-			return err
-		}
-		if err := codec.CheckSize(len(payload), max); err != nil {
-			return err
-		}
+	payload, err := encodeSeparate(m, k, max)
+	if err != nil {
+		return err
 	}
 	for {
-		q.mu.Lock()
-		b := q.batch
-		if b == nil || len(b.frames) < q.limit {
-			if b == nil {
-				b = batches.Get().(*sendBatch)
-			}
-			var err error
-			if payload != nil {
-				b.addSeparate(payload, k)
-			} else {
-				err = b.add(m, k, max)
-			}
-			if len(b.frames) == 0 { // nothing queued (add failed): hold no batch
-				q.mu.Unlock()
-				batches.Put(b)
-				return err
-			}
-			q.batch = b
-			q.mu.Unlock()
-			if err != nil {
-				return err
-			}
-			select {
-			case q.wake <- struct{}{}:
-			default:
-			}
-			return nil
+		queued, err := q.tryPush(m, k, max, payload)
+		if queued || err != nil {
+			return err
 		}
-		q.mu.Unlock()
 		if !wait {
 			return errQueueFull
 		}
@@ -215,15 +205,132 @@ func (q *sendQueue) push(m *pb.Message, k protocol.Kind, max int, wait bool, clo
 	}
 }
 
-// take returns the queued batch (nil if none) and leaves the queue empty.
+// offer is push without waiting: it reports false, with a nil error, when the queue is
+// full.
+func (q *sendQueue) offer(m *pb.Message, k protocol.Kind, max int) (bool, error) {
+	payload, err := encodeSeparate(m, k, max)
+	if err != nil {
+		return false, err
+	}
+	return q.tryPush(m, k, max, payload)
+}
+
+// encodeSeparate encodes m when its kind is kept apart from the batch's buffer (see
+// separate), before the queue's lock is taken; it returns nil for other kinds.
+func encodeSeparate(m *pb.Message, k protocol.Kind, max int) ([]byte, error) {
+	if !separate(k) {
+		return nil, nil
+	}
+	payload, err := protocol.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := codec.CheckSize(len(payload), max); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// tryPush is one attempt of push: it reports whether the message was queued, false
+// with a nil error when the queue is full.
+func (q *sendQueue) tryPush(m *pb.Message, k protocol.Kind, max int, payload []byte) (bool, error) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false, ErrClosed
+	}
+	b := q.batch
+	if b != nil && len(b.frames) >= q.limit {
+		q.mu.Unlock()
+		return false, nil
+	}
+	if b == nil {
+		b = batches.Get().(*sendBatch)
+	}
+	bufLen, frames, before := len(b.buf), len(b.frames), b.bytes
+	var err error
+	if payload != nil {
+		b.addSeparate(payload, k)
+	} else {
+		err = b.add(m, k, max)
+	}
+	n := b.bytes - before
+	full := err == nil && q.bytes > 0 && q.bytes+n > q.maxBytes
+	if full {
+		b.undo(bufLen, frames)
+	}
+	if len(b.frames) == 0 { // nothing queued (add failed, or no room): hold no batch
+		q.mu.Unlock()
+		batches.Put(b)
+		return false, err
+	}
+	q.batch = b
+	if err == nil && !full {
+		q.bytes += n
+		q.budget.add(n)
+	}
+	q.mu.Unlock()
+	if err != nil || full {
+		return false, err
+	}
+	q.signalWake()
+	return true, nil
+}
+
+// take returns the queued batch (nil if none) and leaves the queue empty; its bytes
+// count until written is called.
 func (q *sendQueue) take() *sendBatch {
 	q.mu.Lock()
 	b := q.batch
 	q.batch = nil
 	q.mu.Unlock()
+	q.signalSpace()
+	return b
+}
+
+// written releases the n bytes of a batch the writer has written (or failed to write).
+func (q *sendQueue) written(n int) {
+	q.mu.Lock()
+	q.bytes -= n
+	q.mu.Unlock()
+	q.budget.release(n)
+	q.signalSpace()
+}
+
+// signalWake wakes the writer.
+func (q *sendQueue) signalWake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *sendQueue) signalSpace() {
 	select {
 	case q.space <- struct{}{}:
 	default:
 	}
-	return b
+}
+
+// roomToServe reports whether requested items may be queued now: fewer than maxBytes
+// bytes queued, and at most half the message limit (the other half stays for replies and
+// the node's own messages).
+func (q *sendQueue) roomToServe(maxBytes int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes < maxBytes && (q.batch == nil || len(q.batch.frames) < q.limit/2)
+}
+
+// close empties the queue for good, once the writer is gone: its bytes are released and
+// later pushes fail with ErrClosed.
+func (q *sendQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	b, n := q.batch, q.bytes
+	q.batch, q.bytes = nil, 0
+	q.mu.Unlock()
+	q.budget.release(n)
+	if b != nil {
+		putBatch(b)
+	}
 }

@@ -101,7 +101,7 @@ func TestSendBatchFrames(t *testing.T) {
 // queue's bound counts messages.
 func TestSendQueuePushErrors(t *testing.T) {
 	var q sendQueue
-	q.init(2)
+	q.init(2, 1<<20, nil)
 	closing := make(chan struct{})
 	small := protocol.NewGetPeers(protocol.Magic)
 

@@ -74,12 +74,13 @@ type Session struct {
 	writeStart atomic.Int64
 	stallArmed atomic.Bool
 
-	m      machine                    // owned by the reader goroutine (see machine)
-	police police                     // owned by the reader goroutine
-	blocks blockDownload              // owned by the reader goroutine (see blocks.go)
-	remote atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
-	stats  counters
-	usage  usage // handshake round trip and last new item, for eviction (evict.go)
+	m       machine                    // owned by the reader goroutine (see machine)
+	police  police                     // owned by the reader goroutine
+	blocks  blockDownload              // owned by the reader goroutine (see blocks.go)
+	serving serving                    // the serve backlog (serve.go)
+	remote  atomic.Pointer[pb.Version] // the peer's Version, published at consolidation
+	stats   counters
+	usage   usage // handshake round trip and last new item, for eviction (evict.go)
 }
 
 // New returns a session of type t over conn with the remote peer p. It does nothing on
@@ -106,7 +107,7 @@ func New(conn io.ReadWriteCloser, p Peer, t Type, cfg Config) *Session {
 	if cfg.MaxTimestampDiff < 0 {
 		s.rules.maxTSDiff = 0 // disabled
 	}
-	s.queue.init(cfg.SendQueueSize)
+	s.queue.init(cfg.SendQueueSize, cfg.SendQueueBytes, cfg.SendBudget)
 	s.m.typ = t
 	s.police = newPolice(&s.cfg)
 	s.initBlocks()
@@ -127,8 +128,23 @@ func withDefaults(cfg Config) Config {
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = codec.DefaultMaxFrameSize
 	}
+	if cfg.MaxHandshakeFrameSize == 0 {
+		cfg.MaxHandshakeFrameSize = DefaultMaxHandshakeFrameSize
+	}
+	if cfg.MaxHandshakeFrameSize < 0 || cfg.MaxHandshakeFrameSize > cfg.MaxFrameSize {
+		cfg.MaxHandshakeFrameSize = cfg.MaxFrameSize
+	}
 	if cfg.SendQueueSize <= 0 {
 		cfg.SendQueueSize = DefaultSendQueueSize
+	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if cfg.ServeQueueBytes <= 0 {
+		cfg.ServeQueueBytes = DefaultServeQueueBytes
+	}
+	if cfg.MaxServeBacklog <= 0 {
+		cfg.MaxServeBacklog = DefaultMaxServeBacklog
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
@@ -336,6 +352,8 @@ func (s *Session) finish() {
 	err := s.Err()
 	reason := ReasonOf(err)
 	last := s.Status()
+	s.queue.close()
+	s.dropBacklog()
 	s.abortDownload()
 	if reason.Ices(s.typ) {
 		s.cfg.AddressBook.Ice(s.peer)
@@ -368,11 +386,10 @@ func (s *Session) handshakeTimeout() {
 // (reading the clock was a visible share of a busy reader's time).
 func (s *Session) readLoop() {
 	src := &countingReader{r: s.conn}
-	limit := s.cfg.MaxFrameSize
-	if hs := s.cfg.HandshakeMaxFrameSize; hs > 0 && hs < limit {
-		limit = hs
-	}
-	r := codec.NewReader(src, limit)
+	// Until the handshake is done only small frames are read (Config.MaxHandshakeFrameSize):
+	// a peer we know nothing about cannot make us allocate a large frame.
+	r := codec.NewReader(src, s.cfg.MaxHandshakeFrameSize)
+	handshake := true
 	var (
 		reason error
 		now    time.Time
@@ -396,9 +413,9 @@ func (s *Session) readLoop() {
 			reason = err
 			break
 		}
-		if limit != s.cfg.MaxFrameSize && s.m.status == Consolidated {
-			limit = s.cfg.MaxFrameSize // the handshake is over
-			r.SetMaxFrameSize(limit)
+		if handshake && s.m.status == Consolidated {
+			handshake = false
+			r.SetMaxFrameSize(s.cfg.MaxFrameSize)
 		}
 	}
 	s.shutdown(reason) // no-op if the session was already ending
@@ -433,28 +450,39 @@ func readError(err error) error {
 // writeLoop is the writer goroutine: each time the queue is signalled it takes the whole
 // batch of queued frames, already encoded and framed, and writes it to the stream (in
 // writes of at most writeChunk bytes). The batch's buffers go back to a pool afterwards,
-// so an idle session holds none.
+// so an idle session holds none. After each write it serves what the serve backlog holds
+// as far as the bounds allow (serve.go), waiting for the node's SendBudget if that is
+// what holds it back.
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
 	w := streamWriter{s}
+	var budget <-chan struct{} // closed when the node's SendBudget has room again
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-s.queue.wake:
+		case <-budget:
 		}
-		b := s.queue.take()
-		if b == nil {
-			continue
+		budget = nil
+		if b := s.queue.take(); b != nil {
+			err := b.writeTo(w)
+			if err == nil {
+				s.stats.outBatch(b.frames)
+			}
+			s.queue.written(b.bytes)
+			putBatch(b)
+			if err != nil {
+				s.shutdown(withCause(ReasonConnection, err))
+				return
+			}
 		}
-		err := b.writeTo(w)
-		if err == nil {
-			s.stats.outBatch(b.frames)
-		}
-		putBatch(b)
-		if err != nil {
-			s.shutdown(withCause(ReasonConnection, err))
-			return
+		if s.serving.pending.Load() {
+			var err error
+			if budget, err = s.serve(); err != nil {
+				s.shutdown(err)
+				return
+			}
 		}
 	}
 }

@@ -112,10 +112,11 @@ type countingInventory struct {
 	done   chan struct{}
 }
 
-func (c *countingInventory) Received(*Session, *pb.Message) {
+func (c *countingInventory) Received(*Session, *pb.Message) Offence {
 	if c.n.Add(1) == c.target {
 		close(c.done)
 	}
+	return OffenceNone
 }
 
 // BenchmarkRawFrames is the baseline: the same messages, marshalled, framed, read and

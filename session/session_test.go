@@ -214,10 +214,11 @@ func (inv *fakeInventory) Item(e *pb.InventoryEntry) (*pb.Message_Command, bool)
 	return c, ok
 }
 
-func (inv *fakeInventory) Received(_ *Session, m *pb.Message) {
+func (inv *fakeInventory) Received(_ *Session, m *pb.Message) Offence {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	inv.received = append(inv.received, m)
+	return OffenceNone
 }
 
 func (inv *fakeInventory) receivedKinds() []protocol.Kind {

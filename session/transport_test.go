@@ -323,7 +323,7 @@ func TestTCPSessionRefusesMultiaddrs(t *testing.T) {
 	})
 }
 
-func TestHandshakeMaxFrameSize(t *testing.T) {
+func TestMaxHandshakeFrameSize(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		afterward bool
@@ -331,7 +331,7 @@ func TestHandshakeMaxFrameSize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(NewFakeClock(t0))
-				e.cfg.HandshakeMaxFrameSize = 1 << 10
+				e.cfg.MaxHandshakeFrameSize = 1 << 10
 				s, p := pipeSession(t, Inbound, e)
 				entries := make([]*pb.InventoryEntry, 100) // about 4 KiB
 				for i := range entries {

@@ -11,40 +11,69 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// Default item size limits (protobuf bytes of the item, without the envelope).
+// Default item size limits (protobuf bytes of the item, without the envelope), from
+// witnet-rust's consensus constants. Weights are about bytes (WIP-0007 sized them so): a
+// block carries at most 20,000 of value transfers, 80,000 of data requests (which already
+// count the commits, reveals and tally they will cause), 20,000 of stakes and 5,000 of
+// unstakes; add the commits of data requests retried for up to four rounds and their
+// reveals and tallies, and a maximal block stays under about 600 KB
+// (TestMaximalItemsUnderLimits builds one).
 const (
-	// DefaultMaxTransactionSize bounds a transaction. witnet-rust's heaviest transactions
-	// (data requests, max weight 80 000) encode well below it.
+	// DefaultMaxTransactionSize bounds a transaction: a data request of the largest
+	// weight (80,000) encodes to about 85 KB, a value transfer (20,000) to about 25 KB;
+	// commits and reveals, which are gossiped too and have no weight of their own, are
+	// left three times that.
 	DefaultMaxTransactionSize = 256 << 10
-	// DefaultMaxItemSize bounds a block, superblock or vote; it stays below
-	// codec.DefaultMaxFrameSize so that a stored item can always be sent.
-	DefaultMaxItemSize = 4 << 20
+	// DefaultMaxBlockSize bounds a block: over three times the largest block the weight
+	// limits allow (see above), well below codec.DefaultMaxFrameSize so that a stored
+	// block can always be sent.
+	DefaultMaxBlockSize = 2 << 20
+	// DefaultMaxSuperBlockSize bounds a superblock: five hashes and two integers, about
+	// 200 bytes.
+	DefaultMaxSuperBlockSize = 1 << 10
+	// DefaultMaxVoteSize bounds a superblock vote: a BN256 signature, a secp256k1 keyed
+	// signature, a hash and an index, about 250 bytes.
+	DefaultMaxVoteSize = 1 << 10
 )
 
 // Decoder turns item bytes or received messages into Items: it decodes and validates
 // them as protocol.Unmarshal does, computes their witnet-rust hash and re-encodes them in
-// canonical form, refusing anything too large. The zero value uses the defaults and
-// hashes every block as V1.7 (no activations).
+// canonical form, refusing anything too large for its kind. The zero value uses the
+// defaults and hashes every block as V1.7 (no activations).
 type Decoder struct {
 	// Activations are the protocol version activation epochs used to hash blocks.
 	Activations protocol.VersionActivations
 	// MaxTransactionSize bounds a transaction; 0 means DefaultMaxTransactionSize.
 	MaxTransactionSize int
-	// MaxItemSize bounds any other item; 0 means DefaultMaxItemSize.
-	MaxItemSize int
+	// MaxBlockSize bounds a block; 0 means DefaultMaxBlockSize.
+	MaxBlockSize int
+	// MaxSuperBlockSize bounds a superblock; 0 means DefaultMaxSuperBlockSize.
+	MaxSuperBlockSize int
+	// MaxVoteSize bounds a superblock vote; 0 means DefaultMaxVoteSize.
+	MaxVoteSize int
 }
 
+// Limit returns the size bound of items of kind k (0 for a kind that is not an item).
+func (d Decoder) Limit(k protocol.Kind) int { return d.limit(k) }
+
 func (d Decoder) limit(k protocol.Kind) int {
-	if k == protocol.KindTransaction {
-		if d.MaxTransactionSize > 0 {
-			return d.MaxTransactionSize
+	pick := func(v, def int) int {
+		if v > 0 {
+			return v
 		}
-		return DefaultMaxTransactionSize
+		return def
 	}
-	if d.MaxItemSize > 0 {
-		return d.MaxItemSize
+	switch k {
+	case protocol.KindTransaction:
+		return pick(d.MaxTransactionSize, DefaultMaxTransactionSize)
+	case protocol.KindBlock:
+		return pick(d.MaxBlockSize, DefaultMaxBlockSize)
+	case protocol.KindSuperBlock:
+		return pick(d.MaxSuperBlockSize, DefaultMaxSuperBlockSize)
+	case protocol.KindSuperBlockVote:
+		return pick(d.MaxVoteSize, DefaultMaxVoteSize)
 	}
-	return DefaultMaxItemSize
+	return 0
 }
 
 // Decode decodes raw, the protobuf encoding of an item of kind k (a Block, Transaction,
@@ -83,7 +112,7 @@ func (d Decoder) Decode(k protocol.Kind, raw []byte) (Item, *pb.Message_Command,
 // FromMessage returns the item carried by m, a decoded Block, Transaction, SuperBlock or
 // SuperBlockVote message. Errors are *ItemError.
 func (d Decoder) FromMessage(m *pb.Message) (Item, error) {
-	it, err := d.identify(m)
+	it, _, err := d.identify(m)
 	if err != nil || it.Raw != nil {
 		return it, err
 	}
@@ -96,46 +125,58 @@ func (d Decoder) FromMessage(m *pb.Message) (Item, error) {
 // identify is FromMessage without the canonical encoding of blocks, transactions and
 // superblocks (Raw is left nil; canonical computes it): the relay needs only the key, and
 // encoding is about half the decoding work, which the engine's writer does later, off
-// the relay path. Their size is bounded by their protobuf size here, by their canonical
-// size in canonical. A vote's Raw is set: its hash is that of its encoding.
-func (d Decoder) identify(m *pb.Message) (Item, error) {
+// the relay path. It also returns the item's size (its protobuf size, the canonical
+// encoding's for a vote), checked against the kind's limit before anything is hashed; a
+// refused item's size is returned too when it is known. A vote's Raw is set: its hash is
+// that of its encoding.
+func (d Decoder) identify(m *pb.Message) (Item, int, error) {
 	k := protocol.KindOf(m)
-	var (
-		it    = Item{Kind: k}
-		inner proto.Message
-		err   error
-	)
+	it := Item{Kind: k}
+	var inner proto.Message
 	switch c := m.GetKind().GetKind().(type) {
 	case *pb.Message_Command_Block:
-		it.Hash, err = protocol.BlockHashAt(c.Block, d.Activations)
-		it.Epoch = c.Block.GetBlockHeader().GetBeacon().GetCheckpoint()
 		inner = c.Block
 	case *pb.Message_Command_Transaction:
-		it.Hash, err = protocol.TransactionHash(c.Transaction)
 		inner = c.Transaction
 	case *pb.Message_Command_SuperBlock:
-		it.Hash, err = protocol.SuperBlockHash(c.SuperBlock)
-		it.Epoch = c.SuperBlock.GetIndex()
 		inner = c.SuperBlock
 	case *pb.Message_Command_SuperBlockVote:
 		// No InventoryEntry names a vote and witnet-rust keys none: a vote is identified
 		// by the SHA-256 of its canonical encoding, so only an identical vote is a duplicate.
 		it.Epoch = c.SuperBlockVote.GetSuperblockIndex()
-		if it.Raw, err = d.canonical(k, m.GetKind()); err != nil {
-			return Item{}, err
+		size := proto.Size(c.SuperBlockVote)
+		if max := d.limit(k); size > max { // refused before it is encoded
+			return Item{}, size, &ItemError{Kind: k, Reason: ReasonOversized, Err: fmt.Errorf("%d bytes > %d", size, max)}
 		}
+		raw, err := d.canonical(k, m.GetKind())
+		if err != nil {
+			return Item{}, size, err
+		}
+		it.Raw = raw
 		it.Hash = sha256.Sum256(it.Raw)
-		return it, nil
+		return it, len(raw), nil
 	default:
-		return Item{}, &ItemError{Kind: k, Reason: ReasonWrongKind}
+		return Item{}, 0, &ItemError{Kind: k, Reason: ReasonWrongKind}
+	}
+	size := proto.Size(inner)
+	if max := d.limit(k); size > max {
+		return Item{}, size, &ItemError{Kind: k, Reason: ReasonOversized, Err: fmt.Errorf("%d bytes > %d", size, max)}
+	}
+	var err error
+	switch c := inner.(type) {
+	case *pb.Block:
+		it.Hash, err = protocol.BlockHashAt(c, d.Activations)
+		it.Epoch = c.GetBlockHeader().GetBeacon().GetCheckpoint()
+	case *pb.Transaction:
+		it.Hash, err = protocol.TransactionHash(c)
+	case *pb.SuperBlock:
+		it.Hash, err = protocol.SuperBlockHash(c)
+		it.Epoch = c.GetIndex()
 	}
 	if err != nil {
-		return Item{}, &ItemError{Kind: k, Reason: ReasonUndecodable, Err: err}
+		return Item{}, size, &ItemError{Kind: k, Reason: ReasonUndecodable, Err: err}
 	}
-	if max, size := d.limit(k), proto.Size(inner); size > max {
-		return Item{}, &ItemError{Kind: k, Reason: ReasonOversized, Err: fmt.Errorf("%d bytes > %d", size, max)}
-	}
-	return it, nil
+	return it, size, nil
 }
 
 // canonical returns the canonical encoding of the item of kind k that cmd carries,

@@ -15,7 +15,10 @@
 // announcement of unknown hashes is answered with a request to the first peer that
 // announced them, and later announcers are kept as fall-backs; an item is accepted once
 // per request, so a neighbour can make us receive an item at most once, and an item
-// already known is never announced again.
+// already known is never announced again. What the engine tracks of the peers'
+// announcements is bounded per peer (requests in flight, entries tracked, as Bitcoin Core
+// bounds transaction announcements) and node-wide in bytes; a peer that announces beyond
+// its bound is scored by its session.
 //
 // Unlike witnet-rust, which pushes transactions, superblocks and votes as full messages and
 // uses announcements only for blocks during synchronisation (PROTOCOL.md 7.5), this package
@@ -29,8 +32,9 @@
 // Files: store.go is the Store. engine.go holds the Engine, its Config and its
 // sessions; the Engine's work is split by concern into items.go (accepting and serving
 // items), fetch.go (requesting announced items, and the sweep for late deliveries),
-// writer.go (the write-behind committer), gossip.go (the announcement flusher and
-// pushes), chain.go (beacons), votes.go (the votes served after our beacon block) and
-// metrics.go (counters and Prometheus). decode.go decodes and hashes items, ring.go holds
+// peers.go (what is tracked per peer, and its bounds), writer.go (the write-behind
+// committer), gossip.go (the announcement flusher and pushes), chain.go (beacons),
+// votes.go (the votes served after our beacon block) and metrics.go (counters and
+// Prometheus). decode.go decodes and hashes items, ring.go holds
 // the bounded key and command caches, and rpc.go the JSON-RPC methods.
 package inventory

@@ -31,6 +31,20 @@ const (
 	// DefaultCacheSize is how many decoded items are kept for serving requests without
 	// reading and decoding them again (a new item is requested by most neighbours at once).
 	DefaultCacheSize = 1024
+	// DefaultCacheBytes bounds the same cache by the heap its items take (estimated:
+	// decodedCost): about 1,000 blocks of 8 KB, 4 of the largest.
+	DefaultCacheBytes = 64 << 20
+	// DefaultUnsolicitedPeerRate and DefaultUnsolicitedPeerBurst are the budget of item
+	// bytes one peer may push without being asked (Config.UnsolicitedPeerRate): far
+	// above what an honest witnet-rust peer pushes (its transactions, a few block
+	// candidates an epoch, the superblock votes), and two blocks of the largest size at
+	// once.
+	DefaultUnsolicitedPeerRate  = 256 << 10
+	DefaultUnsolicitedPeerBurst = 2 * DefaultMaxBlockSize
+	// DefaultUnsolicitedRate and DefaultUnsolicitedBurst are the same budget for all
+	// peers together (Config.UnsolicitedRate).
+	DefaultUnsolicitedRate  = 2 << 20
+	DefaultUnsolicitedBurst = 16 << 20
 	// DefaultPushMaxSize is the largest submitted item pushed in full to every session
 	// (Config.PushMaxSize).
 	DefaultPushMaxSize = 16 << 10
@@ -63,6 +77,23 @@ type Config struct {
 	SeenSize int
 	// CacheSize bounds the decoded items kept for serving; 0 means DefaultCacheSize.
 	CacheSize int
+	// CacheBytes bounds the heap those items take (estimated from their size); 0 means
+	// DefaultCacheBytes.
+	CacheBytes int
+	// UnsolicitedPeerRate and UnsolicitedPeerBurst bound the item bytes one peer may send
+	// that nobody asked it for (pushed items, items it does not owe, items that do not
+	// decode), per second and at once: an item beyond is dropped and Received returns
+	// session.OffenceUnsolicitedBudget, which ends the session. 0 means
+	// DefaultUnsolicitedPeerRate and DefaultUnsolicitedPeerBurst; a negative rate removes
+	// the bound.
+	UnsolicitedPeerRate  float64
+	UnsolicitedPeerBurst int
+	// UnsolicitedRate and UnsolicitedBurst bound the same for all peers together: an item
+	// beyond is dropped (not stored, not relayed), and nobody is blamed. 0 means
+	// DefaultUnsolicitedRate and DefaultUnsolicitedBurst; a negative rate removes the
+	// bound.
+	UnsolicitedRate  float64
+	UnsolicitedBurst int
 	// Ice, if not nil, puts a peer that did not deliver into the address book's ice
 	// bucket; the engine then closes its session.
 	Ice func(session.Peer)
@@ -87,6 +118,19 @@ type Config struct {
 	// negative means commit at once. It is measured on the real clock: it is a batching
 	// window, not a protocol timeout.
 	CommitDelay time.Duration
+	// MaxAnnouncedPerPeer bounds the announced entries tracked for one peer: requested
+	// from it and not delivered, or waiting to be requested from it. Entries beyond it
+	// are ignored, and the announcement that brought them costs the peer
+	// session.OffenceAnnouncementOverflow. 0 means DefaultMaxAnnouncedPerPeer.
+	MaxAnnouncedPerPeer int
+	// MaxInFlightPerPeer bounds the entries requested from one peer and not delivered
+	// yet; announced entries beyond it wait, and are requested from the peer as it
+	// delivers (or from another announcer). 0 means DefaultMaxInFlightPerPeer.
+	MaxInFlightPerPeer int
+	// MaxTrackedBytes bounds the memory of announcement tracking for all peers together;
+	// entries announced beyond it are ignored (not scored: no single peer is at fault).
+	// 0 means DefaultMaxTrackedBytes.
+	MaxTrackedBytes int
 	// PushMaxSize is the largest submitted item (encoded bytes) that is pushed in full to
 	// every session instead of announced: no neighbour can hold an item this node
 	// submits, so each would request it, and the push saves the announcement, the
@@ -125,20 +169,25 @@ type Engine struct {
 	// mu guards the fields from closed to drained, and the fetch records.
 	mu       sync.Mutex
 	closed   bool
-	sessions map[conn]struct{} // the gossip targets (AddSession, RemoveSession)
+	sessions map[conn]struct{}      // the gossip targets (AddSession, RemoveSession)
+	byPeer   map[session.Key][]conn // the same sessions by peer (one per direction at most)
 
-	// Fetching (fetch.go). inflight holds the announced items requested and not yet
-	// received; owed maps a peer to the items it announced, was asked for and has not
-	// delivered, with the time of the first request; sweep is the timer of the next
-	// sweepOnce.
-	inflight map[entryKey]*fetch
-	owed     map[session.Key]map[entryKey]time.Time
-	sweep    session.Timer
+	// Fetching (fetch.go, peers.go). inflight holds the announced items wanted and not
+	// yet received; peers holds, per peer with a session, the items it owes and how many
+	// fetches wait on it; tracked counts the announced entries tracked for all peers
+	// (bounded by maxTracked); sweep is the timer of the next sweepOnce.
+	inflight   map[entryKey]*fetch
+	peers      map[session.Key]*peerState
+	tracked    int
+	maxTracked int
+	sweep      session.Timer
 
 	// Items (items.go). seen remembers the keys of accepted items beyond the store's
-	// pools; cache holds the commands of recent items, for serving requests.
-	seen  *keyRing
-	cache *cmdCache
+	// pools; cache holds the commands of recent items, for serving requests;
+	// unsolicited is the node-wide budget of items nobody asked for.
+	seen        *keyRing
+	cache       *cmdCache
+	unsolicited session.TokenBucket
 
 	// Gossip (gossip.go): the items waiting for the flusher, by session.
 	pending map[conn][]outbound
@@ -149,8 +198,10 @@ type Engine struct {
 	// goroutine is the only one that commits, so the queue is committed in order and a
 	// barrier appended to it is passed only once everything before it is on disk.
 	// drained is signalled (with mu) whenever the writer shrinks unwritten, and on Close.
+	// unwrittenCost bounds it in bytes (maxUnwrittenBytes).
 	unwritten     map[entryKey]*write
 	unwrittenHash map[protocol.Hash]*write
+	unwrittenCost int // decodedCost of the unwritten items
 	writes        []*write
 	drained       *sync.Cond
 
@@ -189,6 +240,30 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.UnsolicitedPeerRate == 0 {
+		cfg.UnsolicitedPeerRate = DefaultUnsolicitedPeerRate
+	}
+	if cfg.UnsolicitedPeerBurst <= 0 {
+		cfg.UnsolicitedPeerBurst = DefaultUnsolicitedPeerBurst
+	}
+	if cfg.UnsolicitedRate == 0 {
+		cfg.UnsolicitedRate = DefaultUnsolicitedRate
+	}
+	if cfg.UnsolicitedBurst <= 0 {
+		cfg.UnsolicitedBurst = DefaultUnsolicitedBurst
+	}
+	if cfg.MaxAnnouncedPerPeer <= 0 {
+		cfg.MaxAnnouncedPerPeer = DefaultMaxAnnouncedPerPeer
+	}
+	if cfg.MaxInFlightPerPeer <= 0 {
+		cfg.MaxInFlightPerPeer = DefaultMaxInFlightPerPeer
+	}
+	if cfg.MaxTrackedBytes <= 0 {
+		cfg.MaxTrackedBytes = DefaultMaxTrackedBytes
+	}
 	if cfg.PushMaxSize == 0 {
 		cfg.PushMaxSize = DefaultPushMaxSize
 	}
@@ -196,16 +271,20 @@ func New(cfg Config) (*Engine, error) {
 		cfg.CommitDelay = DefaultCommitDelay
 	}
 	e := &Engine{
-		cfg:      cfg,
-		store:    cfg.Store,
-		clock:    cfg.Clock,
-		sessions: make(map[conn]struct{}),
-		inflight: make(map[entryKey]*fetch),
-		owed:     make(map[session.Key]map[entryKey]time.Time),
-		seen:     newKeyRing(cfg.SeenSize),
-		cache:    newCmdCache(cfg.CacheSize),
-		pending:  make(map[conn][]outbound),
-		kick:     make(chan struct{}, 1),
+		cfg:        cfg,
+		store:      cfg.Store,
+		clock:      cfg.Clock,
+		sessions:   make(map[conn]struct{}),
+		byPeer:     make(map[session.Key][]conn),
+		inflight:   make(map[entryKey]*fetch),
+		peers:      make(map[session.Key]*peerState),
+		maxTracked: max(cfg.MaxTrackedBytes/trackedEntryCost, 1),
+
+		unsolicited: session.NewTokenBucket(cfg.UnsolicitedRate, float64(cfg.UnsolicitedBurst)),
+		seen:        newKeyRing(cfg.SeenSize),
+		cache:       newCmdCache(cfg.CacheSize, cfg.CacheBytes),
+		pending:     make(map[conn][]outbound),
+		kick:        make(chan struct{}, 1),
 
 		unwritten:     make(map[entryKey]*write),
 		unwrittenHash: make(map[protocol.Hash]*write),
@@ -259,41 +338,46 @@ func (e *Engine) RemoveSession(s *session.Session) { e.removeConn(s) }
 func (e *Engine) addConn(c conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.closed {
-		e.sessions[c] = struct{}{}
+	if _, ok := e.sessions[c]; ok || e.closed {
+		return
 	}
+	e.sessions[c] = struct{}{}
+	e.byPeer[c.Key()] = append(e.byPeer[c.Key()], c)
 }
 
 func (e *Engine) removeConn(c conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.sessions, c)
 	delete(e.pending, c)
-	if !e.hasPeerLocked(c.Key()) {
-		delete(e.owed, c.Key())
-	}
-}
-
-// hasPeerLocked reports whether a session with peer id is a gossip target.
-func (e *Engine) hasPeerLocked(id session.Key) bool {
-	for c := range e.sessions {
-		if c.Key() == id {
-			return true
+	if _, ok := e.sessions[c]; ok {
+		delete(e.sessions, c)
+		id := c.Key()
+		list := e.byPeer[id]
+		for i, x := range list {
+			if x == c {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) > 0 {
+			e.byPeer[id] = list
+		} else {
+			delete(e.byPeer, id)
 		}
 	}
-	return false
+	if len(e.byPeer[c.Key()]) == 0 {
+		e.removePeerLocked(c.Key())
+	}
 }
 
 // connOfLocked returns a session of peer id, preferring an outbound one.
 func (e *Engine) connOfLocked(id session.Key) conn {
 	var found conn
-	for c := range e.sessions {
-		if c.Key() == id {
-			if c.Type() == session.Outbound {
-				return c
-			}
-			found = c
+	for _, c := range e.byPeer[id] {
+		if c.Type() == session.Outbound {
+			return c
 		}
+		found = c
 	}
 	return found
 }

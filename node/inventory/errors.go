@@ -23,7 +23,7 @@ var (
 // never stored and never gossiped.
 type ItemError struct {
 	Kind   protocol.Kind // the kind the item claimed to be (KindNone if unknown)
-	Reason string        // short machine-friendly reason: "undecodable", "wrong kind", "oversized", "empty"
+	Reason string        // short machine-friendly reason: "undecodable", "wrong kind", "oversized", "empty", "superblock votes full"
 	Err    error         // the underlying error, if any
 }
 
@@ -45,4 +45,5 @@ const (
 	ReasonWrongKind   = "wrong kind"
 	ReasonOversized   = "oversized"
 	ReasonEmpty       = "empty"
+	ReasonVotesFull   = "superblock votes full"
 )

@@ -18,11 +18,11 @@ type outbound struct {
 	push  *pb.Message // the item's message when it may be pushed; nil: announce only
 }
 
-// gossip hands it to every session not in skip: announced, or pushed in full when
+// gossip hands it (of size encoded bytes) to every session not in skip: announced, or pushed in full when
 // origin is set (the node's own item, which no neighbour can hold) and it is small. Both
 // are queued for the flusher. A vote, which no entry can name, is pushed at once from
 // the caller's goroutine.
-func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip []session.Key, origin bool) {
+func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, size int, skip []session.Key, origin bool) {
 	entry := it.Entry()
 	var msg *pb.Message
 	if cmd != nil && (entry == nil || origin && len(it.Raw) <= e.cfg.PushMaxSize) {
@@ -30,7 +30,7 @@ func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, skip []s
 	}
 	e.mu.Lock()
 	if cmd != nil {
-		e.cache.put(key, cmd)
+		e.cache.put(key, cmd, size)
 	}
 	var targets []conn
 	for c := range e.sessions {

@@ -306,7 +306,7 @@ func (c *fakeConn) dispatch(t *testing.T, m *pb.Message) {
 	e := c.owner
 	switch k := protocol.KindOf(m); k {
 	case protocol.KindInventoryAnnouncement:
-		if missing := e.missing(c, m.GetKind().GetInventoryAnnouncement().GetInventory()); len(missing) > 0 {
+		if missing, _ := e.missing(c, m.GetKind().GetInventoryAnnouncement().GetInventory(), 0); len(missing) > 0 {
 			req, err := protocol.NewInventoryRequest(protocol.Magic, missing)
 			require.NoError(t, err)
 			_ = c.Send(req)
@@ -371,4 +371,14 @@ func (n *fakeNet) link(a *Engine, aID peer.ID, b *Engine, bID peer.ID) (ab, ba *
 		}
 	}
 	return ab, ba
+}
+
+// announced is what the engine requests when from announces entries (no block limit);
+// the announcement must not overflow from's tracking bounds.
+func (e *Engine) announced(from conn, entries ...*pb.InventoryEntry) []*pb.InventoryEntry {
+	out, o := e.missing(from, entries, 0)
+	if o != session.OffenceNone {
+		panic("announcement overflowed: " + o.String())
+	}
+	return out
 }

@@ -129,7 +129,9 @@ type liarInventory struct{}
 
 func (liarInventory) Missing([]*pb.InventoryEntry) []*pb.InventoryEntry   { return nil }
 func (liarInventory) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
-func (liarInventory) Received(*session.Session, *pb.Message)              {}
+func (liarInventory) Received(*session.Session, *pb.Message) session.Offence {
+	return session.OffenceNone
+}
 
 func TestNonDeliveringPeerIsIced(t *testing.T) {
 	dir := t.TempDir()

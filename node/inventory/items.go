@@ -1,6 +1,9 @@
 package inventory
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -9,36 +12,56 @@ import (
 // Received implements session.Inventory: an item that arrived on a consolidated session.
 // A new item is accepted, announced to every other session (pushed, for a vote) and
 // committed to the store by the engine's writer; an item already known is dropped. An
-// item nobody asked for is accepted as witnet-rust accepts pushed transactions and block
-// candidates; the pool bounds limit what a peer can make us keep.
-func (e *Engine) Received(from *session.Session, m *pb.Message) {
-	e.received(from, m)
+// item nobody asked the peer for (pushed, not owed, or undecodable) is charged to the
+// peer's budget of unsolicited bytes and to the node's: beyond the peer's, the item is
+// dropped and the session scores session.OffenceUnsolicitedBudget; beyond the node's, it
+// is dropped. Such an item is otherwise accepted, as witnet-rust accepts pushed
+// transactions and block candidates, except that an unsolicited block (a candidate) is
+// relayed from memory and never stored, and a vote whose superblock index already has
+// StoreConfig.MaxVotesPerIndex votes is dropped.
+func (e *Engine) Received(from *session.Session, m *pb.Message) session.Offence {
+	return e.received(from, m)
 }
 
-func (e *Engine) received(from conn, m *pb.Message) {
+func (e *Engine) received(from conn, m *pb.Message) session.Offence {
 	e.stats.received.Add(1)
+	id := from.Key()
+	now := e.clock.Now()
 	// Only the key now: the writer computes the canonical encoding (Item.Raw) later.
-	it, err := e.cfg.Decoder.identify(m)
+	it, size, err := e.cfg.Decoder.identify(m)
 	if err != nil {
 		e.stats.invalid.Add(1)
-		log.Debugw("dropping invalid item", "peer", from.Peer(), "err", err)
-		return
+		log.Debugw("dropping invalid item", "peer", id, "err", err)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.chargeUnsolicitedLocked(e.peerLocked(id), id, max(size, 1), now)
 	}
 	key := keyOfItem(it)
-	id := from.Key()
 	skip := []session.Key{id}
 	e.mu.Lock()
-	if m := e.owed[id]; m != nil {
-		delete(m, key)
+	// Solicited: the peer owes the item (asked for it, even if it is late), or a session
+	// that does not name announcers asked for it.
+	f := e.inflight[key]
+	solicited := f != nil && f.asked.IsZero() && len(f.holders) == 0
+	ps := e.peerLocked(id)
+	solicited = e.deliveredLocked(ps, key) || solicited
+	more := e.takeWaitingLocked(ps, id, now) // items waiting for room among its requests
+	if !solicited {
+		e.stats.unsolicited.Add(1)
+		if o := e.chargeUnsolicitedLocked(ps, id, size, now); o != session.OffenceNone || !e.unsolicited.Take(now, float64(size)) {
+			e.mu.Unlock()
+			e.request(from, more)
+			if o == session.OffenceNone {
+				e.stats.unsolicitedDropped.Add(1)
+			}
+			return o
+		}
 	}
 	if e.seen.has(key) {
 		e.mu.Unlock()
+		e.request(from, more)
 		e.stats.duplicates.Add(1)
-		return
-	}
-	f := e.inflight[key]
-	if f == nil || (!f.asked.IsZero() && f.asked != id) {
-		e.stats.unsolicited.Add(1)
+		return session.OffenceNone
 	}
 	if f != nil {
 		for _, h := range f.holders {
@@ -46,29 +69,60 @@ func (e *Engine) received(from conn, m *pb.Message) {
 				skip = append(skip, h)
 			}
 		}
-		delete(e.inflight, key)
+		e.dropFetchLocked(key, f)
 	}
 	// Mark the item seen at once, so copies arriving meanwhile on other sessions are
 	// dropped and announcements of it are not answered.
 	e.seen.add(key)
 	e.mu.Unlock()
+	e.request(from, more)
 	// The seen set is memory-only, so an item stored before a restart is looked up on
 	// disk; one we requested was looked up when it was announced.
 	if f == nil && e.onDisk(key) {
 		e.stats.duplicates.Add(1)
-		return
+		return session.OffenceNone
 	}
-	if !e.accept(key, it, m.GetKind(), nil) {
-		return
+	if it.Kind == protocol.KindSuperBlockVote && !e.store.voteRoom(it.Epoch) {
+		e.stats.votesRefused.Add(1)
+		return session.OffenceNone
 	}
-	e.stats.receivedNew.Add(1)
-	if r, ok := from.(interface{ NewItemReceived() }); ok {
-		r.NewItemReceived() // eviction protects peers that relay new items (session.Session)
+	if !solicited && it.Kind == protocol.KindBlock {
+		// A block candidate: relayed (and served) from memory, never stored, so that
+		// blocks nobody asked for cannot fill the disk.
+		e.newItemFrom(from)
+		e.gossip(it, key, m.GetKind(), size, skip, false)
+		return session.OffenceNone
 	}
+	if !e.accept(key, it, m.GetKind(), size, nil) {
+		return session.OffenceNone
+	}
+	e.newItemFrom(from)
 	if e.cfg.OnNew != nil {
 		e.cfg.OnNew(it)
 	}
-	e.gossip(it, key, m.GetKind(), skip, false)
+	e.gossip(it, key, m.GetKind(), size, skip, false)
+	return session.OffenceNone
+}
+
+// newItemFrom counts an item new to us and tells the session it came on (a
+// session.Session records it: inbound eviction protects peers that relay new items).
+func (e *Engine) newItemFrom(from conn) {
+	e.stats.receivedNew.Add(1)
+	if r, ok := from.(interface{ NewItemReceived() }); ok {
+		r.NewItemReceived()
+	}
+}
+
+// chargeUnsolicitedLocked charges size bytes the peer id (state ps) sent unasked to its
+// budget, and returns the offence when it is exhausted.
+func (e *Engine) chargeUnsolicitedLocked(ps *peerState, id session.Key, size int, now time.Time) session.Offence {
+	if ps.unsolicited.Take(now, float64(size)) {
+		return session.OffenceNone
+	}
+	e.stats.unsolicitedOverBudget.Add(1)
+	log.Infow("peer sent too many unsolicited items", "peer", id, "bytes", size,
+		"rate", e.cfg.UnsolicitedPeerRate, "burst", e.cfg.UnsolicitedPeerBurst)
+	return session.OffenceUnsolicitedBudget
 }
 
 // Submit decodes raw as an item of kind k and, if it is new, gossips it to every
@@ -96,21 +150,28 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 	f := e.inflight[key]
 	if f != nil {
 		skip = f.holders
-		delete(e.inflight, key)
+		e.dropFetchLocked(key, f)
 	}
 	e.mu.Unlock()
 	if e.onDisk(key) {
 		return it, false, nil
 	}
+	if it.Kind == protocol.KindSuperBlockVote && !e.store.voteRoom(it.Epoch) {
+		e.mu.Lock()
+		e.seen.remove(key)
+		e.mu.Unlock()
+		return Item{}, false, &ItemError{Kind: k, Reason: ReasonVotesFull,
+			Err: fmt.Errorf("superblock %d already has %d votes", it.Epoch, e.store.cfg.votesPerIndex())}
+	}
 	done := make(chan error, 1)
-	if !e.accept(key, it, cmd, done) {
+	if !e.accept(key, it, cmd, len(it.Raw), done) {
 		return Item{}, false, ErrClosed
 	}
 	if e.cfg.OnNew != nil {
 		e.cfg.OnNew(it)
 	}
 	// An item that peers announced to us is not ours alone: announce it, do not push.
-	e.gossip(it, key, cmd, skip, f == nil)
+	e.gossip(it, key, cmd, len(it.Raw), skip, f == nil)
 	if err := <-done; err != nil {
 		return Item{}, false, err
 	}
@@ -157,7 +218,7 @@ func (e *Engine) Item(en *pb.InventoryEntry) (*pb.Message_Command, bool) {
 		return nil, false
 	}
 	e.mu.Lock()
-	e.cache.put(key, cmd)
+	e.cache.put(key, cmd, len(it.Raw))
 	e.mu.Unlock()
 	return cmd, true
 }

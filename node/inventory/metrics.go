@@ -16,6 +16,9 @@ type counters struct {
 	received, receivedNew, duplicates           atomic.Uint64
 	unsolicited, invalid                        atomic.Uint64
 	dupAnnouncements                            atomic.Uint64
+	announcedIgnored, announcementOverflows     atomic.Uint64
+	unsolicitedDropped, unsolicitedOverBudget   atomic.Uint64
+	votesRefused                                atomic.Uint64
 	submitted, iced                             atomic.Uint64
 	stored                                      [protocol.NumKinds]atomic.Uint64
 }
@@ -42,9 +45,24 @@ type Stats struct {
 	// DuplicateAnnouncements counts announced entries not requested because the item was
 	// known or already requested from another peer.
 	DuplicateAnnouncements uint64
+	// AnnouncedIgnored counts announced entries not tracked because the peer, or all
+	// peers together, had as many tracked as the engine's bounds allow.
+	AnnouncedIgnored uint64
+	// AnnouncementOverflows counts announcements that brought a peer beyond its bound
+	// (scored as session.OffenceAnnouncementOverflow).
+	AnnouncementOverflows uint64
 	// Unsolicited counts received items that were not requested from that peer: pushes
 	// (a neighbour's own submitted items, votes) and anything else sent unasked.
 	Unsolicited uint64
+	// UnsolicitedDropped counts unsolicited items dropped because all peers together
+	// exceeded the node's budget (Config.UnsolicitedRate).
+	UnsolicitedDropped uint64
+	// UnsolicitedOverBudget counts unsolicited items beyond their peer's budget (each
+	// ends the peer's session).
+	UnsolicitedOverBudget uint64
+	// VotesRefused counts superblock votes dropped because their index had
+	// StoreConfig.MaxVotesPerIndex votes.
+	VotesRefused uint64
 	// Invalid counts received items that could not be hashed or were too large.
 	Invalid uint64
 	// Submitted counts new items submitted locally.
@@ -64,7 +82,10 @@ func (e *Engine) Stats() Stats {
 		RequestedIn:      c.requestedIn.Load(), RequestedOut: c.requestedOut.Load(),
 		PushedOut: c.pushedOut.Load(), Received: c.received.Load(), ReceivedNew: c.receivedNew.Load(), Duplicates: c.duplicates.Load(),
 		DuplicateAnnouncements: c.dupAnnouncements.Load(), Unsolicited: c.unsolicited.Load(),
-		Invalid: c.invalid.Load(), Submitted: c.submitted.Load(), Iced: c.iced.Load(),
+		AnnouncedIgnored: c.announcedIgnored.Load(), AnnouncementOverflows: c.announcementOverflows.Load(),
+		UnsolicitedDropped: c.unsolicitedDropped.Load(), UnsolicitedOverBudget: c.unsolicitedOverBudget.Load(),
+		VotesRefused: c.votesRefused.Load(),
+		Invalid:      c.invalid.Load(), Submitted: c.submitted.Load(), Iced: c.iced.Load(),
 		Stored: make(map[string]uint64, len(itemKinds)),
 	}
 	for _, k := range itemKinds {
@@ -79,6 +100,7 @@ type collector struct {
 	e *Engine
 
 	items, stored, received, unsolicited, pushed, entries, messagesOut, duplicates, iced, submitted *prometheus.Desc
+	bytes, refused                                                                                  *prometheus.Desc
 }
 
 func newCollector(e *Engine) *collector {
@@ -97,12 +119,14 @@ func newCollector(e *Engine) *collector {
 		duplicates:  d("duplicates_suppressed_total", "Duplicates suppressed: items received again, announced entries not requested.", "stage"),
 		iced:        d("peers_iced_total", "Peers iced and dropped for not delivering announced items."),
 		submitted:   d("items_submitted_total", "New items submitted locally."),
+		bytes:       d("item_bytes", "Bytes of item encodings held in the store, by kind.", "kind"),
+		refused:     d("refused_total", "Announced entries and items refused by the bounds, by bound.", "bound"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.items, c.stored, c.received, c.unsolicited, c.pushed, c.entries, c.messagesOut, c.duplicates, c.iced, c.submitted} {
+	for _, d := range []*prometheus.Desc{c.items, c.stored, c.received, c.unsolicited, c.pushed, c.entries, c.messagesOut, c.duplicates, c.iced, c.submitted, c.bytes, c.refused} {
 		ch <- d
 	}
 }
@@ -118,6 +142,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, k := range itemKinds {
 		gauge(c.items, uint64(c.e.store.Count(k)), kindLabel(k))
+		gauge(c.bytes, uint64(c.e.store.Bytes(k)), kindLabel(k))
 		counter(c.stored, s.Stored[kindLabel(k)], kindLabel(k))
 	}
 	counter(c.received, s.ReceivedNew, "new")
@@ -134,4 +159,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.duplicates, s.DuplicateAnnouncements, "announcement")
 	counter(c.iced, s.Iced)
 	counter(c.submitted, s.Submitted)
+	counter(c.refused, s.AnnouncedIgnored, "announcements_tracked")
+	counter(c.refused, s.UnsolicitedOverBudget, "unsolicited_peer")
+	counter(c.refused, s.UnsolicitedDropped, "unsolicited_node")
+	counter(c.refused, s.VotesRefused, "votes_per_index")
 }

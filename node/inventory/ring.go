@@ -39,23 +39,55 @@ func (r *keyRing) add(k entryKey) {
 // key may then be forgotten early, which only costs a refetch).
 func (r *keyRing) remove(k entryKey) { delete(r.set, k) }
 
+// decodedCost estimates the heap a decoded item of size encoded bytes holds: small items
+// take four to eight times their encoding (a 95-byte vote decodes to 626 bytes, a 160-byte
+// transaction to 1.2 KB, a 746-byte block to 4.1 KB), an item made of a few large byte
+// fields about its encoding. The caches count this, so that their byte bounds bound the
+// heap.
+func decodedCost(size int) int { return 8*size + 256 }
+
 // cmdCache keeps decoded commands of recent items for serving requests, evicting the
-// oldest first. Not safe for concurrent use; the engine guards it.
+// oldest first beyond maxItems items or maxBytes of decodedCost. Not safe for concurrent
+// use; the engine guards it.
 type cmdCache struct {
-	keys *keyRing
-	cmds map[entryKey]*pb.Message_Command
+	maxItems, maxBytes int
+	bytes              int
+	order              []entryKey // insertion order; order[head:] are the keys of cmds
+	head               int
+	cmds               map[entryKey]cachedCmd
 }
 
-func newCmdCache(size int) *cmdCache {
-	return &cmdCache{keys: newKeyRing(size), cmds: make(map[entryKey]*pb.Message_Command)}
+type cachedCmd struct {
+	cmd  *pb.Message_Command
+	cost int
 }
 
-func (c *cmdCache) get(k entryKey) *pb.Message_Command { return c.cmds[k] }
+func newCmdCache(maxItems, maxBytes int) *cmdCache {
+	return &cmdCache{maxItems: maxItems, maxBytes: maxBytes, cmds: make(map[entryKey]cachedCmd)}
+}
 
-func (c *cmdCache) put(k entryKey, cmd *pb.Message_Command) {
-	if len(c.keys.ring) == c.keys.size && !c.keys.has(k) {
-		delete(c.cmds, c.keys.ring[c.keys.next])
+func (c *cmdCache) get(k entryKey) *pb.Message_Command { return c.cmds[k].cmd }
+
+// put caches cmd, an item of size encoded bytes, under k.
+func (c *cmdCache) put(k entryKey, cmd *pb.Message_Command, size int) {
+	cost := decodedCost(size)
+	if old, ok := c.cmds[k]; ok {
+		c.bytes += cost - old.cost
+	} else {
+		c.order = append(c.order, k)
+		c.bytes += cost
 	}
-	c.keys.add(k)
-	c.cmds[k] = cmd
+	c.cmds[k] = cachedCmd{cmd: cmd, cost: cost}
+	for (len(c.cmds) > c.maxItems || c.bytes > c.maxBytes) && c.head < len(c.order) {
+		old := c.order[c.head]
+		c.order[c.head] = entryKey{}
+		c.head++
+		c.bytes -= c.cmds[old].cost
+		delete(c.cmds, old)
+	}
+	if c.head > 1024 && c.head > len(c.order)/2 {
+		n := copy(c.order, c.order[c.head:])
+		clear(c.order[n:])
+		c.order, c.head = c.order[:n], 0
+	}
 }

@@ -12,16 +12,34 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 )
 
-// Default pool bounds of a Store; each kind is evicted oldest-first beyond its bound.
+// Default pool bounds of a Store; each kind is evicted oldest-first beyond its bound in
+// items or in bytes (of item encodings), so the database cannot grow beyond the sum of the
+// byte bounds (about 1.1 GiB) whatever peers send.
 const (
 	// DefaultMaxTransactions bounds the transaction pool.
 	DefaultMaxTransactions = 20_000
+	// DefaultMaxTransactionBytes bounds the transaction pool in bytes: 3.3 KB per
+	// transaction at the count bound (a value transfer is a few hundred bytes).
+	DefaultMaxTransactionBytes = 64 << 20
 	// DefaultMaxBlocks bounds the blocks kept (about 23 days of 20-second epochs).
 	DefaultMaxBlocks = 100_000
+	// DefaultMaxBlockBytes bounds the blocks kept in bytes: 10 KB per block at the count
+	// bound, 512 blocks of the largest size.
+	DefaultMaxBlockBytes = 1 << 30
 	// DefaultMaxSuperBlocks bounds the superblocks kept.
 	DefaultMaxSuperBlocks = 10_000
+	// DefaultMaxSuperBlockBytes bounds the superblocks kept in bytes (a superblock is
+	// about 200 bytes).
+	DefaultMaxSuperBlockBytes = 16 << 20
 	// DefaultMaxVotes bounds the superblock votes kept.
 	DefaultMaxVotes = 50_000
+	// DefaultMaxVoteBytes bounds the superblock votes kept in bytes (a vote is about 250
+	// bytes).
+	DefaultMaxVoteBytes = 32 << 20
+	// DefaultMaxVotesPerIndex bounds the votes kept for one superblock index: a signing
+	// committee has at most 100 members on mainnet, and MaxVotesServed is what a session
+	// sends after our beacon block.
+	DefaultMaxVotesPerIndex = MaxVotesServed
 )
 
 // Bucket names in the node's bbolt file. Every bucket this package uses starts with
@@ -43,32 +61,63 @@ const recordHeader = 1 + 4 + 8
 type StoreConfig struct {
 	// MaxTransactions is the size of the transaction pool; 0 means DefaultMaxTransactions.
 	MaxTransactions int
+	// MaxTransactionBytes bounds the transaction pool's encodings; 0 means
+	// DefaultMaxTransactionBytes.
+	MaxTransactionBytes int
 	// MaxBlocks is the number of blocks kept; 0 means DefaultMaxBlocks.
 	MaxBlocks int
+	// MaxBlockBytes bounds the blocks' encodings; 0 means DefaultMaxBlockBytes.
+	MaxBlockBytes int
 	// MaxSuperBlocks is the number of superblocks kept; 0 means DefaultMaxSuperBlocks.
 	MaxSuperBlocks int
+	// MaxSuperBlockBytes bounds the superblocks' encodings; 0 means
+	// DefaultMaxSuperBlockBytes.
+	MaxSuperBlockBytes int
 	// MaxVotes is the number of superblock votes kept; 0 means DefaultMaxVotes.
 	MaxVotes int
+	// MaxVoteBytes bounds the votes' encodings; 0 means DefaultMaxVoteBytes.
+	MaxVoteBytes int
+	// MaxVotesPerIndex is the number of votes kept for one superblock index: further
+	// votes for it are refused (not stored), not evicting older ones. 0 means
+	// DefaultMaxVotesPerIndex.
+	MaxVotesPerIndex int
 }
 
-func (c StoreConfig) bound(k protocol.Kind) int {
-	pick := func(v, def int) int {
-		if v > 0 {
-			return v
-		}
-		return def
+func pick(v, def int) int {
+	if v > 0 {
+		return v
 	}
+	return def
+}
+
+// bound returns the pool bound of kind k in items and in bytes (0, 0 for a kind that is
+// not an inventory kind).
+func (c StoreConfig) bound(k protocol.Kind) (items, bytes int) {
 	switch k {
 	case protocol.KindTransaction:
-		return pick(c.MaxTransactions, DefaultMaxTransactions)
+		return pick(c.MaxTransactions, DefaultMaxTransactions), pick(c.MaxTransactionBytes, DefaultMaxTransactionBytes)
 	case protocol.KindBlock:
-		return pick(c.MaxBlocks, DefaultMaxBlocks)
+		return pick(c.MaxBlocks, DefaultMaxBlocks), pick(c.MaxBlockBytes, DefaultMaxBlockBytes)
 	case protocol.KindSuperBlock:
-		return pick(c.MaxSuperBlocks, DefaultMaxSuperBlocks)
+		return pick(c.MaxSuperBlocks, DefaultMaxSuperBlocks), pick(c.MaxSuperBlockBytes, DefaultMaxSuperBlockBytes)
 	case protocol.KindSuperBlockVote:
-		return pick(c.MaxVotes, DefaultMaxVotes)
+		return pick(c.MaxVotes, DefaultMaxVotes), pick(c.MaxVoteBytes, DefaultMaxVoteBytes)
 	}
-	return 0
+	return 0, 0
+}
+
+func (c StoreConfig) votesPerIndex() int { return pick(c.MaxVotesPerIndex, DefaultMaxVotesPerIndex) }
+
+// pools are the sizes of a Store's pools, by kind.
+type pools struct {
+	counts, bytes [protocol.NumKinds]int
+}
+
+// over reports whether the pool of kind k is beyond its bounds and can shrink (a pool of
+// one item, however large, is kept).
+func (p *pools) over(c StoreConfig, k protocol.Kind) bool {
+	items, bytes := c.bound(k)
+	return p.counts[k] > items || p.counts[k] > 1 && p.bytes[k] > bytes
 }
 
 // BlockRef names a stored block by epoch and hash.
@@ -84,10 +133,13 @@ type Store struct {
 	db  *bbolt.DB
 	cfg StoreConfig
 
-	mu      sync.Mutex // guards pending, running and counts
+	mu      sync.Mutex // guards pending, running, pools and votes
 	pending []*putRequest
 	running bool
-	counts  [protocol.NumKinds]int
+	pools   pools
+	// votes counts the stored votes by superblock index. Only a commit or trim changes
+	// it (under mu); a commit reads it without mu, since commits do not overlap.
+	votes map[uint32]int
 }
 
 type putRequest struct {
@@ -103,17 +155,26 @@ func OpenStore(db *bbolt.DB, cfg StoreConfig) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("inventory: nil bbolt database")
 	}
-	s := &Store{db: db, cfg: cfg}
+	s := &Store{db: db, cfg: cfg, votes: make(map[uint32]int)}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketItems, bucketOrder, bucketBlocks, bucketSuperBlocks, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		// Count each kind's pool from the order bucket. Its keys start with the kind byte.
-		return tx.Bucket(bucketOrder).ForEach(func(k, _ []byte) error {
-			if len(k) == 9 && int(k[0]) < len(s.counts) {
-				s.counts[k[0]]++
+		// Size each kind's pool from the order bucket, whose keys start with the kind
+		// byte, and the records it points to.
+		items := tx.Bucket(bucketItems)
+		return tx.Bucket(bucketOrder).ForEach(func(k, h []byte) error {
+			if len(k) != 9 || int(k[0]) >= len(s.pools.counts) {
+				return nil
+			}
+			s.pools.counts[k[0]]++
+			if rec := items.Get(h); len(rec) >= recordHeader {
+				s.pools.bytes[k[0]] += len(rec) - recordHeader
+				if protocol.Kind(k[0]) == protocol.KindSuperBlockVote {
+					s.votes[binary.BigEndian.Uint32(rec[1:5])]++
+				}
 			}
 			return nil
 		})
@@ -132,14 +193,11 @@ func OpenStore(db *bbolt.DB, cfg StoreConfig) (*Store, error) {
 func (s *Store) trim() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	counts := s.counts
+	p, votes := s.pools, map[uint32]int{}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		for _, k := range itemKinds {
-			for counts[k] > s.cfg.bound(k) {
-				if err := evictOldest(tx, k); err != nil {
-					return err
-				}
-				counts[k]--
+			if err := s.shrink(tx, &p, votes, k); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -147,14 +205,55 @@ func (s *Store) trim() error {
 	if err != nil {
 		return fmt.Errorf("inventory: trim store: %w", err)
 	}
-	s.counts = counts
+	s.pools = p
+	s.applyVotes(votes)
 	return nil
+}
+
+// shrink evicts the oldest items of kind k while its pool is over its bounds, recording
+// the sizes in p and the evicted votes in votes (index -> change).
+func (s *Store) shrink(tx *bbolt.Tx, p *pools, votes map[uint32]int, k protocol.Kind) error {
+	for p.over(s.cfg, k) {
+		size, epoch, ok, err := evictOldest(tx, k)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		p.counts[k]--
+		p.bytes[k] -= size
+		if k == protocol.KindSuperBlockVote {
+			votes[epoch]--
+		}
+	}
+	return nil
+}
+
+// applyVotes adds the changes of a committed transaction to the vote counts; s.mu is held.
+func (s *Store) applyVotes(changes map[uint32]int) {
+	for i, d := range changes {
+		if n := s.votes[i] + d; n > 0 {
+			s.votes[i] = n
+		} else {
+			delete(s.votes, i)
+		}
+	}
+}
+
+// voteRoom reports whether superblock index may get one more vote.
+func (s *Store) voteRoom(index uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.votes[index] < s.cfg.votesPerIndex()
 }
 
 // Put stores items and reports, for each, whether it was new (false: already stored, left
 // untouched). Items must have an inventory kind, a hash and a non-empty encoding; Put does
-// not decode or re-hash them (see Decode). When a kind's pool is full, its oldest item is
-// evicted. Put returns after the items are committed to disk.
+// not decode or re-hash them (see Decode). When a kind's pool is full, in items or in
+// bytes, its oldest items are evicted; a vote whose superblock index has
+// MaxVotesPerIndex votes already is not stored. Put returns after the items are committed
+// to disk.
 func (s *Store) Put(items ...Item) ([]bool, error) {
 	for _, it := range items {
 		if !IsItemKind(it.Kind) {
@@ -177,12 +276,14 @@ func (s *Store) Put(items ...Item) ([]bool, error) {
 	for len(s.pending) > 0 {
 		batch := s.pending
 		s.pending = nil
-		counts := s.counts
+		p := s.pools
 		s.mu.Unlock()
-		err := s.commit(batch, &counts)
+		votes := map[uint32]int{}
+		err := s.commit(batch, &p, votes)
 		s.mu.Lock()
 		if err == nil {
-			s.counts = counts
+			s.pools = p
+			s.applyVotes(votes)
 		}
 		for _, r := range batch {
 			if err != nil {
@@ -196,8 +297,9 @@ func (s *Store) Put(items ...Item) ([]bool, error) {
 	return req.added, req.err
 }
 
-// commit writes a batch of put requests in one bbolt transaction.
-func (s *Store) commit(batch []*putRequest, counts *[protocol.NumKinds]int) error {
+// commit writes a batch of put requests in one bbolt transaction, updating p and votes
+// (index -> change) as it goes.
+func (s *Store) commit(batch []*putRequest, p *pools, votes map[uint32]int) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		items := tx.Bucket(bucketItems)
 		meta := tx.Bucket(bucketMeta)
@@ -211,17 +313,22 @@ func (s *Store) commit(batch []*putRequest, counts *[protocol.NumKinds]int) erro
 				if items.Get(it.Hash[:]) != nil {
 					continue
 				}
+				vote := it.Kind == protocol.KindSuperBlockVote
+				if vote && s.votes[it.Epoch]+votes[it.Epoch] >= s.cfg.votesPerIndex() {
+					continue
+				}
 				seq++
 				if err := insert(tx, it, seq); err != nil {
 					return err
 				}
 				r.added[i] = true
-				counts[it.Kind]++
-				for counts[it.Kind] > s.cfg.bound(it.Kind) {
-					if err := evictOldest(tx, it.Kind); err != nil {
-						return err
-					}
-					counts[it.Kind]--
+				p.counts[it.Kind]++
+				p.bytes[it.Kind] += len(it.Raw)
+				if vote {
+					votes[it.Epoch]++
+				}
+				if err := s.shrink(tx, p, votes, it.Kind); err != nil {
+					return err
 				}
 			}
 		}
@@ -262,39 +369,40 @@ func insert(tx *bbolt.Tx, it Item, seq uint64) error {
 	return nil
 }
 
-// evictOldest removes the oldest item of kind k and its index entries.
-func evictOldest(tx *bbolt.Tx, k protocol.Kind) error {
+// evictOldest removes the oldest item of kind k and its index entries, and returns its
+// size and epoch; ok is false when the pool is empty.
+func evictOldest(tx *bbolt.Tx, k protocol.Kind) (size int, epoch uint32, ok bool, err error) {
 	c := tx.Bucket(bucketOrder).Cursor()
 	key, hash := c.Seek([]byte{byte(k)})
 	if key == nil || key[0] != byte(k) {
-		return nil
+		return 0, 0, false, nil
 	}
 	h, err := protocol.HashFromBytes(hash)
 	if err != nil {
-		return fmt.Errorf("corrupt order entry: %w", err)
+		return 0, 0, false, fmt.Errorf("corrupt order entry: %w", err)
 	}
 	if err := c.Delete(); err != nil {
-		return err
+		return 0, 0, false, err
 	}
 	items := tx.Bucket(bucketItems)
 	rec := items.Get(h[:])
 	if len(rec) < recordHeader {
-		return nil
+		return 0, 0, true, nil
 	}
-	epoch := binary.BigEndian.Uint32(rec[1:5])
+	size, epoch = len(rec)-recordHeader, binary.BigEndian.Uint32(rec[1:5])
 	if err := items.Delete(h[:]); err != nil {
-		return err
+		return 0, 0, false, err
 	}
 	switch k {
 	case protocol.KindBlock:
-		return tx.Bucket(bucketBlocks).Delete(epochKey(epoch, h))
+		err = tx.Bucket(bucketBlocks).Delete(epochKey(epoch, h))
 	case protocol.KindSuperBlock:
 		sb := tx.Bucket(bucketSuperBlocks)
 		if bytes.Equal(sb.Get(be32(epoch)), h[:]) {
-			return sb.Delete(be32(epoch))
+			err = sb.Delete(be32(epoch))
 		}
 	}
-	return nil
+	return size, epoch, err == nil, err
 }
 
 // Get returns the item stored under hash, or ErrNotFound.
@@ -423,16 +531,38 @@ func (s *Store) Tip() (ref BlockRef, ok bool, err error) {
 
 // Count returns how many items of kind k are stored.
 func (s *Store) Count(k protocol.Kind) int {
+	n, _ := s.poolSize(k)
+	return n
+}
+
+// Bytes returns the size of the encodings of the items of kind k stored.
+func (s *Store) Bytes(k protocol.Kind) int {
+	_, b := s.poolSize(k)
+	return b
+}
+
+func (s *Store) poolSize(k protocol.Kind) (items, bytes int) {
 	if k >= protocol.NumKinds {
-		return 0
+		return 0, 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.counts[k]
+	return s.pools.counts[k], s.pools.bytes[k]
 }
 
-// Bound returns the pool bound of kind k (0 for a kind that is not an inventory kind).
-func (s *Store) Bound(k protocol.Kind) int { return s.cfg.bound(k) }
+// Bound returns the pool bound of kind k in items (0 for a kind that is not an
+// inventory kind).
+func (s *Store) Bound(k protocol.Kind) int {
+	items, _ := s.cfg.bound(k)
+	return items
+}
+
+// ByteBound returns the pool bound of kind k in bytes (0 for a kind that is not an
+// inventory kind).
+func (s *Store) ByteBound(k protocol.Kind) int {
+	_, bytes := s.cfg.bound(k)
+	return bytes
+}
 
 func orderKey(k protocol.Kind, seq uint64) []byte {
 	key := make([]byte, 9)

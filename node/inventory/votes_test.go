@@ -82,14 +82,17 @@ func itemOf(t *testing.T, m *pb.Message) Item {
 }
 
 func TestSuperBlockVotesBounded(t *testing.T) {
-	e := newTestEngine(t, Config{})
+	db, _ := tempDB(t)
+	store, err := OpenStore(db, StoreConfig{MaxVotesPerIndex: 2 * voteScanWindow})
+	require.NoError(t, err)
+	e := newTestEngine(t, Config{Store: store})
 	// An old vote of a higher index beyond the scan window, then more votes of one index
 	// than are served.
 	items := []Item{voteItem(t, voteN(9, 0))}
 	for n := range uint32(voteScanWindow) {
 		items = append(items, voteItem(t, voteN(2, n+1)))
 	}
-	_, err := e.Store().Put(items...)
+	_, err = e.Store().Put(items...)
 	require.NoError(t, err)
 	got := voteKeys(e.SuperBlockVotes())
 	require.Len(t, got, MaxVotesServed)

@@ -6,10 +6,14 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 )
 
-// maxUnwritten bounds the accepted items waiting for the writer: beyond it, the
-// goroutine accepting an item (a session's reader) waits for the writer to catch up, so a
-// peer flooding us is slowed to the disk's pace instead of growing memory.
-const maxUnwritten = 4096
+// maxUnwritten and maxUnwrittenBytes bound the accepted items waiting for the writer, in
+// items and in the heap they hold (decodedCost): beyond either, the goroutine accepting
+// an item (a session's reader) waits for the writer to catch up, so a peer flooding us is
+// slowed to the disk's pace instead of growing memory.
+const (
+	maxUnwritten      = 4096
+	maxUnwrittenBytes = 64 << 20
+)
 
 // write is an accepted item waiting for the writer, or a barrier (barrier set, no item)
 // whose done receives nil once every write queued before it is committed.
@@ -17,11 +21,12 @@ type write struct {
 	key     entryKey
 	it      Item
 	cmd     *pb.Message_Command
+	size    int // the item's encoded size
 	barrier bool
 	done    chan error // nil unless a caller waits for the commit
 }
 
-// accept queues a new item for the writer and serves it from memory until it is
+// accept queues a new item of size encoded bytes for the writer and serves it from memory until it is
 // committed. done, if not nil, receives the commit's outcome. It reports false if the
 // engine is closed (done then receives ErrClosed).
 //
@@ -31,8 +36,8 @@ type write struct {
 // items wait for the writer, accept waits for it to catch up, so a peer flooding us is
 // slowed to the disk's pace (its session's reader is the goroutine that waits) instead of
 // growing memory.
-func (e *Engine) accept(key entryKey, it Item, cmd *pb.Message_Command, done chan error) bool {
-	w := &write{key: key, it: it, cmd: cmd, done: done}
+func (e *Engine) accept(key entryKey, it Item, cmd *pb.Message_Command, size int, done chan error) bool {
+	w := &write{key: key, it: it, cmd: cmd, size: size, done: done}
 	e.mu.Lock()
 	if e.closed {
 		e.seen.remove(key)
@@ -44,12 +49,13 @@ func (e *Engine) accept(key entryKey, it Item, cmd *pb.Message_Command, done cha
 	}
 	e.unwritten[key] = w
 	e.unwrittenHash[it.Hash] = w
+	e.unwrittenCost += decodedCost(w.size)
 	e.writes = append(e.writes, w)
 	e.kickWriter()
 	if done != nil {
 		e.commitSoon()
 	}
-	for len(e.unwritten) > maxUnwritten && !e.closed {
+	for (len(e.unwritten) > maxUnwritten || e.unwrittenCost > maxUnwrittenBytes) && !e.closed {
 		e.drained.Wait()
 	}
 	e.mu.Unlock()
@@ -153,14 +159,17 @@ func (e *Engine) commitWrites() {
 			if w.barrier {
 				continue
 			}
-			delete(e.unwritten, w.key)
+			if e.unwritten[w.key] == w {
+				delete(e.unwritten, w.key)
+				e.unwrittenCost -= decodedCost(w.size)
+			}
 			if e.unwrittenHash[w.it.Hash] == w {
 				delete(e.unwrittenHash, w.it.Hash)
 			}
 			if err != nil {
 				e.seen.remove(w.key) // let it be fetched again
 			} else if w.cmd != nil {
-				e.cache.put(w.key, w.cmd)
+				e.cache.put(w.key, w.cmd, w.size)
 			}
 		}
 		e.drained.Broadcast()

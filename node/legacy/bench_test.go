@@ -163,7 +163,9 @@ func (s *benchSink) Missing([]*pb.InventoryEntry) []*pb.InventoryEntry {
 	return nil // every block is held: nothing to request
 }
 func (s *benchSink) Item(*pb.InventoryEntry) (*pb.Message_Command, bool) { return nil, false }
-func (s *benchSink) Received(*session.Session, *pb.Message)              {}
+func (s *benchSink) Received(*session.Session, *pb.Message) session.Offence {
+	return session.OffenceNone
+}
 
 // benchPair is a consolidated plain-TCP session pair.
 type benchPair struct {

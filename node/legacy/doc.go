@@ -9,7 +9,7 @@
 // Before a session exists, the accept loop bounds what a stranger can take: accepted
 // connections per second and connections still handshaking, in total and per remote IP.
 // Until its session consolidates, a connection may not announce a frame larger than a
-// handshake needs (Bounds.MaxHandshakeFrame, the session's HandshakeMaxFrameSize), so
+// handshake needs (Bounds.MaxHandshakeFrame, the session's MaxHandshakeFrameSize), so
 // the memory held by handshaking connections is bounded in bytes as well as in count.
 // The session's own budgets and hostile-input rules then apply as over libp2p; the
 // session also refuses any address that is not a 6- or 18-byte IP:port.

@@ -54,7 +54,7 @@ type Bounds struct {
 	AcceptBurst int
 	// MaxHandshakeFrame is the largest frame payload, in bytes, a connection may
 	// announce before its session consolidated (inbound and outbound alike; the
-	// session's HandshakeMaxFrameSize); 0 means DefaultMaxHandshakeFrame.
+	// session's MaxHandshakeFrameSize); 0 means DefaultMaxHandshakeFrame.
 	MaxHandshakeFrame int
 }
 
@@ -83,7 +83,7 @@ type Config struct {
 	Manager *session.Manager
 	// Session is the configuration of every session. Its Registry is replaced by the
 	// Manager (seen through the connection's handshake bookkeeping), its SenderAddress
-	// by Public and its HandshakeMaxFrameSize by Bounds.MaxHandshakeFrame; its
+	// by Public and its MaxHandshakeFrameSize by Bounds.MaxHandshakeFrame; its
 	// AddressBook should hold plain-TCP peers (a Book).
 	Session session.Config
 	// Public is the node's public plain-TCP address, sent as Version.sender_address and
@@ -245,7 +245,7 @@ func (t *Transport) newSession(nc *net.TCPConn, ap netip.AddrPort, typ session.T
 	cfg := t.cfg.Session
 	cfg.Registry = reg
 	cfg.SenderAddress = t.sender
-	cfg.HandshakeMaxFrameSize = t.cfg.Bounds.MaxHandshakeFrame
+	cfg.MaxHandshakeFrameSize = t.cfg.Bounds.MaxHandshakeFrame
 	return session.New(conn{nc}, tcpPeer(ap), typ, cfg), reg
 }
 
