@@ -35,7 +35,7 @@ func LoadIdentity(path string) (crypto.PrivKey, error) {
 	}
 	key, err := ParseIdentity(data)
 	if err != nil {
-		return nil, fmt.Errorf("datadir: identity %s: %w", path, err)
+		return nil, fmt.Errorf("datadir: %s: %w", path, err)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warnw("identity key file is readable by other users", "path", path, "mode", fi.Mode().Perm().String())
