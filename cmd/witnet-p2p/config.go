@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	logging "github.com/ipfs/go-log/v2"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -270,18 +269,4 @@ func parseAddrs(flag string, values []string, withPeer bool) ([]ma.Multiaddr, er
 		return nil, fmt.Errorf("--%s: no address given", flag)
 	}
 	return out, nil
-}
-
-// setupLogging sets the level of the witnet/* loggers, unless GOLOG_LOG_LEVEL is set
-// (go-log has then applied it to every logger already). Every witnet logger is a package
-// variable, so they all exist by now; SetLogLevelRegex reaches only existing loggers.
-func setupLogging(level string) error {
-	lvl, err := logging.Parse(level)
-	if err != nil {
-		return fmt.Errorf("--%s %q: want debug, info, warn or error", flagLogLevel, level)
-	}
-	if os.Getenv("GOLOG_LOG_LEVEL") != "" {
-		return nil
-	}
-	return logging.SetLogLevelRegex("witnet/.*", lvl.String())
 }

@@ -145,4 +145,3 @@ func corrupt(path, what string) error {
 	return fmt.Errorf("%w: %s: %s; move the file away (the node then starts with an empty address book and inventory) or restore it from a backup",
 		ErrCorrupt, path, what)
 }
-
