@@ -94,7 +94,7 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
-	return &metrics{
+	m := &metrics{
 		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "handshake_failures_total",
 			Help: "Sessions that ended before their handshake completed, by session type and reason.",
@@ -112,7 +112,27 @@ func newMetrics() *metrics {
 			Help: "Blocks received in completed block downloads.",
 		}),
 	}
+	// Every known label value is exported from the start, at 0, so that a dashboard's rate
+	// or increase has a series to work on before the first event.
+	for _, t := range []session.Type{session.Inbound, session.Outbound, session.Feeler} {
+		for _, r := range session.Reasons() {
+			m.sessionsClosed.WithLabelValues(t.String(), r.Label())
+			if r != session.ReasonFeelerDone {
+				m.handshakeFailures.WithLabelValues(t.String(), r.Label())
+			}
+		}
+	}
+	for _, result := range []string{batchComplete, batchAborted} {
+		m.blockBatches.WithLabelValues(result)
+	}
+	return m
 }
+
+// Results of witnet_block_batches_total.
+const (
+	batchComplete = "complete"
+	batchAborted  = "aborted"
+)
 
 // Descriptions of the metrics computed at scrape time.
 var (

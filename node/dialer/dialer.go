@@ -113,6 +113,11 @@ func New(cfg Config) (*Dialer, error) {
 		}, []string{"type", "result"}),
 		dialing: map[peer.ID]struct{}{},
 	}
+	for _, typ := range []session.Type{session.Outbound, session.Feeler} { // exported at 0
+		for _, result := range []string{"ok", "failed", "refused"} {
+			d.dials.WithLabelValues(typ.String(), result)
+		}
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(d.dials); err != nil {
