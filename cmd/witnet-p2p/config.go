@@ -58,6 +58,11 @@ const (
 	flagWriteTimeout     = "write-timeout"
 	flagNodeMessageRate  = "receive-message-rate"
 	flagNodeByteRate     = "receive-byte-rate"
+	flagRPCAllowedHosts  = "rpc-allowed-hosts"
+	flagRPCAllowedOrigin = "rpc-allowed-origins"
+	flagRPCTokenFile     = "rpc-token-file"
+	flagAddrsFile        = "addrs-file"
+	flagBootstrapFile    = "bootstrap-file"
 )
 
 // runFlags are the flags of the run command. Every flag but --config is an altsrc flag,
@@ -89,6 +94,11 @@ func runFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagWriteTimeout, EnvVars: envOf(flagWriteTimeout), Value: session.DefaultWriteTimeout, Usage: "drop a peer that leaves one of our writes blocked for `PERIOD` (it stopped reading)"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeMessageRate, EnvVars: envOf(flagNodeMessageRate), Value: session.DefaultNodeMessageRate, Usage: "messages per second all consolidated peers together are served; beyond it they are read more slowly (`RATE` <= 0: no limit)"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeByteRate, EnvVars: envOf(flagNodeByteRate), Value: session.DefaultNodeByteRate, DefaultText: strconv.Itoa(session.DefaultNodeByteRate) + " (64 MiB)", Usage: "frame bytes per second all consolidated peers together are served (`RATE` <= 0: no limit)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagRPCAllowedHosts, EnvVars: envOf(flagRPCAllowedHosts), Usage: "also accept HTTP requests whose Host is this `NAME` (repeatable; \"*\": any). Without it only localhost, loopback IPs and the listener's own address are accepted (DNS rebinding protection)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagRPCAllowedOrigin, EnvVars: envOf(flagRPCAllowedOrigin), Usage: "serve browser requests from this `ORIGIN` (https://host[:port], repeatable; \"*\": any); without it requests carrying an Origin header are refused"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCTokenFile, EnvVars: envOf(flagRPCTokenFile), Usage: "require the bearer token in this `FILE` on JSON-RPC and /metrics (/health stays open); clients pass the same flag"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagAddrsFile, EnvVars: envOf(flagAddrsFile), Usage: "write the node's multiaddrs (ending in /p2p/<id>), one per line, to this `FILE` once it listens; another node's --bootstrap-file can read it"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagBootstrapFile, EnvVars: envOf(flagBootstrapFile), Usage: "bootstrap from the multiaddrs in this `FILE` (one per line, as --addrs-file writes them), waiting up to 60s for it to appear"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"}),
 	}
 }
@@ -221,7 +231,16 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 	if rpcAddr == "off" {
 		rpcAddr = ""
 	}
+	token, err := readToken(c.String(flagRPCTokenFile))
+	if err != nil {
+		return nil, err
+	}
 	opts = append(opts,
+		node.WithRPCAccess(rpc.Access{
+			AllowedHosts:   splitList(c.StringSlice(flagRPCAllowedHosts)),
+			AllowedOrigins: splitList(c.StringSlice(flagRPCAllowedOrigin)),
+			Token:          token,
+		}),
 		node.WithLimits(c.Int(flagInboundLimit), c.Int(flagOutboundLimit)),
 		node.WithMagic(uint16(magic)),
 		node.WithRPCAddr(rpcAddr),
@@ -240,30 +259,38 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 	return opts, nil
 }
 
+// splitList splits comma-separated values (as an environment variable gives them) and
+// drops empty ones.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
 // parseAddrs parses multiaddr strings; a comma-separated value (as an environment
 // variable gives) counts as several. withPeer requires /p2p/<id>.
 func parseAddrs(flag string, values []string, withPeer bool) ([]ma.Multiaddr, error) {
 	var out []ma.Multiaddr
-	for _, v := range values {
-		for _, s := range strings.Split(v, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				continue
-			}
-			var (
-				a   ma.Multiaddr
-				err error
-			)
-			if withPeer {
-				a, err = rpc.ParsePeerAddr(s)
-			} else {
-				a, err = ma.NewMultiaddr(s)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("--%s: %w", flag, err)
-			}
-			out = append(out, a)
+	for _, s := range splitList(values) {
+		var (
+			a   ma.Multiaddr
+			err error
+		)
+		if withPeer {
+			a, err = rpc.ParsePeerAddr(s)
+		} else {
+			a, err = ma.NewMultiaddr(s)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		out = append(out, a)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("--%s: no address given", flag)

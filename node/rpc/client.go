@@ -111,6 +111,33 @@ func (c *Client) CallRaw(ctx context.Context, method string, params any) (json.R
 	return resp.Result, nil
 }
 
+// Health asks GET /health: nil while the node serves, an error saying why not otherwise.
+func (c *Client) Health(ctx context.Context) error {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return fmt.Errorf("rpc: %w", err)
+	}
+	u.Path = "/health"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("rpc: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("rpc: node unreachable at %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("rpc: node not healthy: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
 // Peers calls peers.
 func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 	var out []Peer
