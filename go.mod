@@ -1,6 +1,6 @@
 module github.com/witnet-p2p/witnet-p2p
 
-go 1.26.8
+go 1.26.0
 
 tool google.golang.org/protobuf/cmd/protoc-gen-go
 

@@ -24,7 +24,7 @@ func readmeMetrics(t *testing.T) map[string][]string {
 	data, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
 	out := map[string][]string{}
-	row := regexp.MustCompile("^\\| `(witnet_[a-z_]+)` \\| ([^|]*) \\|")
+	row := regexp.MustCompile("^\\| `(witnet_[a-z_]+)` \\|([^|]*)\\|")
 	label := regexp.MustCompile("`([a-z_]+)`")
 	for _, line := range strings.Split(string(data), "\n") {
 		if m := row.FindStringSubmatch(line); m != nil {
@@ -42,6 +42,9 @@ func readmeMetrics(t *testing.T) map[string][]string {
 		}
 	}
 	require.NotEmpty(t, out)
+	for _, r := range session.Reasons() {
+		require.Contains(t, string(data), "`"+r.Label()+"`", "the README lists every reason label")
+	}
 	return out
 }
 

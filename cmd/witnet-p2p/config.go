@@ -63,6 +63,7 @@ const (
 	flagRPCTokenFile     = "rpc-token-file"
 	flagAddrsFile        = "addrs-file"
 	flagBootstrapFile    = "bootstrap-file"
+	flagRejectSybil      = "reject-sybil-inbounds"
 )
 
 // runFlags are the flags of the run command. Every flag but --config is an altsrc flag,
@@ -80,6 +81,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: session.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"}),
 		altsrc.NewUintFlag(&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagRejectSybil, EnvVars: envOf(flagRejectSybil), DefaultText: "on for mainnet, off for testnet", Usage: "refuse a second inbound peer from the same /18 IPv4 range (loopback exempt); turn off for a private network of containers or hosts in one subnet"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagDiscoveryPeriod, EnvVars: envOf(flagDiscoveryPeriod), Value: node.DefaultDiscoveryPeriod, Usage: "ask one outbound peer for peers every `PERIOD`"}),
@@ -205,6 +207,9 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 			}
 			opts = append(opts, a.option(addrs...))
 		}
+	}
+	if c.IsSet(flagRejectSybil) {
+		opts = append(opts, node.WithSybilRule(c.Bool(flagRejectSybil), session.DefaultSybilRangeLimit))
 	}
 	magic := c.Uint(flagMagic)
 	if magic == 0 || magic > 0xffff {

@@ -98,6 +98,8 @@ func visibleOnly(flags []cli.Flag, names ...string) []cli.Flag {
 			f.Hidden = true
 		case *altsrc.StringFlag:
 			f.Hidden = true
+		case *altsrc.BoolFlag:
+			f.Hidden = true
 		case *altsrc.StringSliceFlag:
 			f.Hidden = true
 		case *altsrc.IntFlag:

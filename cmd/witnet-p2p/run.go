@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/witnet-p2p/witnet-p2p/node"
 )
@@ -72,7 +73,7 @@ func runNode(c *cli.Context) error {
 		return err
 	}
 	if path := c.String(flagAddrsFile); path != "" {
-		if err := writeAddrsFile(path, n.Addrs()); err != nil {
+		if err := writeAddrsFile(path, shareable(n.Addrs())); err != nil {
 			_ = n.Close()
 			return err
 		}
@@ -116,6 +117,21 @@ func writeAddrsFile(path string, addrs []ma.Multiaddr) error {
 		return fmt.Errorf("--%s: %w", flagAddrsFile, err)
 	}
 	return nil
+}
+
+// shareable drops loopback addresses when there are others: another host (or container)
+// dialling 127.0.0.1 would reach itself.
+func shareable(addrs []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if !manet.IsIPLoopback(a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return addrs
+	}
+	return out
 }
 
 // readBootstrapFile reads the multiaddrs of path (one per line, each ending in
