@@ -64,6 +64,10 @@ const (
 	// ReasonMisbehaviour: the peer's misbehaviour score reached the threshold (see
 	// Offence; the cause is a *MisbehaviourError). Ice.
 	ReasonMisbehaviour
+	// ReasonConnectionClosed: the libp2p connection carrying the session closed under it
+	// (the peer left, or the network dropped the connection) before the stream itself
+	// ended. Not an error of the session's; no ice.
+	ReasonConnectionClosed
 
 	numReasons
 )
@@ -87,6 +91,7 @@ var reasonNames = [numReasons]string{
 	ReasonFeelerDone:            "feeler done",
 	ReasonEncode:                "message encoding failed",
 	ReasonMisbehaviour:          "misbehaviour",
+	ReasonConnectionClosed:      "connection closed",
 }
 
 // reasonLabels are the reasons' metric label values: snake_case identifiers, stable
@@ -110,6 +115,7 @@ var reasonLabels = [numReasons]string{
 	ReasonFeelerDone:            "feeler_done",
 	ReasonEncode:                "encode_failed",
 	ReasonMisbehaviour:          "misbehaviour",
+	ReasonConnectionClosed:      "connection_closed",
 }
 
 // Reasons returns every reason a session can end with (all but ReasonNone), in order.
