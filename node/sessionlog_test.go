@@ -47,25 +47,11 @@ func TestSessionStartEndLogged(t *testing.T) {
 	require.Equal(t, false, ended[0]["iced"])
 
 	// The counter says the same.
-	mf, err := a.Registry().Gather()
-	require.NoError(t, err)
-	var clean float64 // remote_close or connection_closed
-	for _, f := range mf {
-		if f.GetName() != "witnet_sessions_closed_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				labels[lp.GetName()] = lp.GetValue()
-			}
-			if labels["type"] == "inbound" && (labels["reason"] == "remote_close" || labels["reason"] == "connection_closed") {
-				clean += m.GetCounter().GetValue()
-			}
-			if labels["reason"] == "connection_error" {
-				require.Zero(t, m.GetCounter().GetValue(), "no connection error counted")
-			}
-		}
-	}
+	clean := counterSum(t, a, "witnet_sessions_closed_total", func(l map[string]string) bool {
+		return l["type"] == "inbound" && (l["reason"] == "remote_close" || l["reason"] == "connection_closed")
+	})
+	require.Zero(t, counterSum(t, a, "witnet_sessions_closed_total", func(l map[string]string) bool {
+		return l["reason"] == "connection_error"
+	}), "no connection error counted")
 	require.Equal(t, 1.0, clean)
 }
