@@ -12,9 +12,11 @@ import (
 )
 
 // MaxCheckedSize is the largest database whose every page openChecked verifies with
-// bbolt's consistency check before the node uses it (about a second per 100 MiB here).
-// A larger file gets the cheap checks only: meta pages, size and the freelist.
-const MaxCheckedSize = 256 << 20
+// bbolt's consistency check before the node uses it. Measured here: 70 ms for a 186 MiB
+// file of 100 000 1 KB items in the page cache (so about 0.4 s at this size when cached;
+// reading it from disk first costs what the disk takes). A larger file gets the cheap
+// checks only: meta pages, size and the freelist.
+const MaxCheckedSize = 1 << 30
 
 // maxCheckErrors bounds the consistency errors quoted in ErrCorrupt's message.
 const maxCheckErrors = 3
@@ -27,7 +29,7 @@ const maxCheckErrors = 3
 //     database was lost) is refused, instead of silently starting empty;
 //   - bbolt.Open runs with panics and memory faults turned into ErrCorrupt;
 //   - the pages the meta page claims must be in the file (a truncated file is refused);
-//   - a file up to MaxCheckedSize gets bbolt's full consistency check (tx.Check), which
+//   - a file up to MaxCheckedSize (1 GiB) gets bbolt's full consistency check (tx.Check), which
 //     walks every bucket and page and recovers from its own panics.
 //
 // A database that is valid but holds nothing, beside an identity key, is logged at WARN:
