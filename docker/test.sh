@@ -24,8 +24,10 @@ failed=0
 
 skip() {
 	echo "skipped: $*"
+	[ -n "${dockerd_pid:-}" ] || rm -rf "$work" # otherwise the exit trap cleans up
 	if [ "$required" = 1 ]; then
-		echo "0 passed, 1 failed (the Docker engine is required here)"
+		echo "FAIL - the Docker engine is required here (WITNET_P2P_DOCKER_REQUIRED=1)"
+		echo "0 passed, 1 failed"
 		exit 1
 	fi
 	echo "0 passed, 0 failed, 1 skipped"
