@@ -110,6 +110,14 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		Feeler:        n.dialer.Feelers(),
 		Transports:    n.transportCounts(),
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
+		DataDir:       n.dir.Path(),
+		Version:       Version(),
+	}
+	for _, a := range n.host.Network().ListenAddresses() {
+		out.ListenAddresses = append(out.ListenAddresses, a.String())
+	}
+	for _, a := range n.Addrs() {
+		out.Addresses = append(out.Addresses, a.String())
 	}
 	for k := range st.MessagesIn {
 		out.MessagesIn += st.MessagesIn[k]

@@ -62,10 +62,10 @@ func (n *Node) blockSink() session.BlockSink {
 // Blocks implements session.BlockSink.
 func (b blockBatches) Blocks(s *session.Session, blocks []*pb.Block) {
 	if len(blocks) == 0 {
-		b.metrics.blockBatches.WithLabelValues("aborted").Inc()
+		b.metrics.blockBatches.WithLabelValues(batchAborted).Inc()
 		log.Debugw("block download aborted", "peer", s.ID())
 	} else {
-		b.metrics.blockBatches.WithLabelValues("complete").Inc()
+		b.metrics.blockBatches.WithLabelValues(batchComplete).Inc()
 		b.metrics.batchBlocks.Add(float64(len(blocks)))
 		log.Debugw("block batch downloaded", "peer", s.ID(), "blocks", len(blocks),
 			"first_epoch", blocks[0].GetBlockHeader().GetBeacon().GetCheckpoint(),

@@ -62,16 +62,13 @@ func (n *Node) sessionBook() transportBook {
 	return transportBook{libp2p: n.libp2pBook(), tcp: n.legacyBook}
 }
 
-// buildLegacy sets the plain-TCP session limits and, when the node has plain-TCP peers or
-// a listen address, builds the transport and starts listening: from here on, witnet-rust
-// nodes can connect.
+// buildLegacy sets the plain-TCP session limits, builds the transport (idle, but its
+// metrics are served, at 0, on every node) and, with a listen address, starts listening:
+// from here on, witnet-rust nodes can connect.
 func (n *Node) buildLegacy() error {
 	lc := &n.cfg.legacy
 	in, out := lc.limits()
 	n.mgr.SetLimitsOf(session.TransportTCP, in, out)
-	if !lc.enabled() {
-		return nil
-	}
 	cfg := n.sessionConfig(nil)
 	cfg.AddressBook = n.sessionBook().tcp
 	t, err := legacy.New(legacy.Config{

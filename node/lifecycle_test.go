@@ -110,10 +110,19 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 // dialCount returns the node's witnet_dials_total of typ and result, as /metrics serves it.
 func dialCount(t *testing.T, n *Node, typ, result string) float64 {
 	t.Helper()
+	return counterSum(t, n, "witnet_dials_total", func(l map[string]string) bool {
+		return l["type"] == typ && l["result"] == result
+	})
+}
+
+// counterSum adds up the series of the node's counter name whose labels match.
+func counterSum(t *testing.T, n *Node, name string, match func(labels map[string]string) bool) float64 {
+	t.Helper()
 	families, err := n.Registry().Gather()
 	require.NoError(t, err)
+	var sum float64
 	for _, f := range families {
-		if f.GetName() != "witnet_dials_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -121,12 +130,12 @@ func dialCount(t *testing.T, n *Node, typ, result string) float64 {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["type"] == typ && labels["result"] == result {
-				return m.GetCounter().GetValue()
+			if match(labels) {
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}
-	return 0
+	return sum
 }
 
 // TestRPCMethodsOption: methods added with WithRPCMethods are served next to the built-in

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/witnet-p2p/witnet-p2p/node/hostlimits"
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
@@ -104,7 +105,7 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
-	return &metrics{
+	m := &metrics{
 		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "handshake_failures_total",
 			Help: "Sessions that ended before their handshake completed, by session type, reason and transport (libp2p, tcp).",
@@ -122,7 +123,29 @@ func newMetrics() *metrics {
 			Help: "Blocks received in completed block downloads.",
 		}),
 	}
+	// Every known label value is exported from the start, at 0, so that a dashboard's rate
+	// or increase has a series to work on before the first event.
+	for tr := range session.Transport(session.NumTransports) {
+		for _, t := range []session.Type{session.Inbound, session.Outbound, session.Feeler} {
+			for _, r := range session.Reasons() {
+				m.sessionsClosed.WithLabelValues(t.String(), r.Label(), tr.String())
+				if r != session.ReasonFeelerDone {
+					m.handshakeFailures.WithLabelValues(t.String(), r.Label(), tr.String())
+				}
+			}
+		}
+	}
+	for _, result := range []string{batchComplete, batchAborted} {
+		m.blockBatches.WithLabelValues(result)
+	}
+	return m
 }
+
+// Results of witnet_block_batches_total.
+const (
+	batchComplete = "complete"
+	batchAborted  = "aborted"
+)
 
 // Descriptions of the metrics computed at scrape time.
 var (
@@ -147,6 +170,12 @@ var (
 		"Received frames a consolidated session held back for the node-wide receive budget (peers together sent more than it allows).", nil, nil)
 	descBudgetDelay = prometheus.NewDesc(metricNamespace+"_receive_budget_delay_seconds_total",
 		"Total time sessions waited for the node-wide receive budget.", nil, nil)
+	descEvictions = prometheus.NewDesc(metricNamespace+"_inbound_evictions_total",
+		"Inbound sessions evicted to make room for a newcomer when every inbound slot was taken.", nil, nil)
+	descHandshakes = prometheus.NewDesc(metricNamespace+"_inbound_handshakes",
+		"Inbound libp2p connections still in their security and muxer upgrade.", nil, nil)
+	descHandshakeRefusals = prometheus.NewDesc(metricNamespace+"_inbound_handshake_refusals_total",
+		"Inbound libp2p connections refused by the per-address caps on connections still in their upgrade.", nil, nil)
 )
 
 // collector is the node seen as a prometheus.Collector of its scrape-time metrics.
@@ -156,7 +185,8 @@ var _ prometheus.Collector = (*collector)(nil)
 
 // Describe sends the descriptions of the scrape-time metrics.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descMessages, descBytes, descUnexpected, descBook, descUptime, descBudgetFrames, descBudgetDelay} {
+	for _, d := range []*prometheus.Desc{descSessions, descMessages, descBytes, descUnexpected, descBook, descUptime, descBudgetFrames, descBudgetDelay,
+		descEvictions, descHandshakes, descHandshakeRefusals} {
 		ch <- d
 	}
 }
@@ -200,6 +230,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descBudgetFrames, prometheus.CounterValue, float64(frames))
 	ch <- prometheus.MustNewConstMetric(descBudgetDelay, prometheus.CounterValue, delay.Seconds())
+
+	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(n.mgr.Evictions()))
+	var inUpgrade int
+	var refusals int64
+	if rm, ok := n.host.Network().ResourceManager().(*hostlimits.ResourceManager); ok {
+		inUpgrade, refusals = rm.InboundHandshakes(), rm.HandshakeRefusals()
+	}
+	ch <- prometheus.MustNewConstMetric(descHandshakes, prometheus.GaugeValue, float64(inUpgrade))
+	ch <- prometheus.MustNewConstMetric(descHandshakeRefusals, prometheus.CounterValue, float64(refusals))
 }
 
 // newRegistry returns the node's registry with the Go runtime and process collectors,

@@ -236,7 +236,7 @@ func (n *Node) startRPC() error {
 		n.cfg.rpcMethods[name] = m
 	}
 	var err error
-	if n.rpc, err = rpc.Listen(n.cfg.rpcAddr, (*rpcBackend)(n), n.reg); err != nil {
+	if n.rpc, err = rpc.Listen(n.cfg.rpcAddr, (*rpcBackend)(n), n.reg, n.cfg.rpcAccess); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	return nil

@@ -88,6 +88,7 @@ type config struct {
 
 	rpcAddr    string // "": no HTTP listener
 	rpcMethods map[string]rpc.Method
+	rpcAccess  rpc.Access // see WithRPCAccess
 
 	identity crypto.PrivKey // nil: the data directory's key
 	chain    session.Chain  // nil: a StaticChain of beacon and epochs
@@ -402,6 +403,16 @@ func WithRPCAddr(addr string) Option {
 			}
 		}
 		c.rpcAddr = addr
+		return nil
+	}
+}
+
+// WithRPCAccess sets who may use the HTTP listener: extra Host names and browser
+// origins, a bearer token, the reply size limit (see rpc.Access). Default: the zero
+// Access, local names only, no browser origin, no token.
+func WithRPCAccess(a rpc.Access) Option {
+	return func(c *config) error {
+		c.rpcAccess = a
 		return nil
 	}
 }

@@ -41,14 +41,13 @@ func (n *Node) watch(s *session.Session) {
 	}
 }
 
-// ended accounts for a session that has ended.
+// ended accounts for a session that has ended (the session logs its end itself).
 func (n *Node) ended(s *session.Session) {
 	n.traffic.end(s)
 	reason := session.ReasonOf(s.Err())
 	typ, tr := s.Type().String(), s.Peer().Transport.String()
-	n.metrics.sessionsClosed.WithLabelValues(typ, reason.String(), tr).Inc()
+	n.metrics.sessionsClosed.WithLabelValues(typ, reason.Label(), tr).Inc()
 	if s.Status() != session.Consolidated && reason != session.ReasonFeelerDone {
-		n.metrics.handshakeFailures.WithLabelValues(typ, reason.String(), tr).Inc()
+		n.metrics.handshakeFailures.WithLabelValues(typ, reason.Label(), tr).Inc()
 	}
-	log.Debugw("session ended", "peer", s.Peer(), "type", typ, "transport", tr, "status", s.Status(), "reason", reason)
 }

@@ -2,7 +2,10 @@ package session
 
 import (
 	"errors"
+	"io"
 	"strconv"
+
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 )
@@ -64,6 +67,10 @@ const (
 	// ReasonEvicted: an inbound session made room for a newcomer when every inbound slot
 	// was taken (see ManagerConfig.NoEviction). No ice.
 	ReasonEvicted
+	// ReasonConnectionClosed: the libp2p connection carrying the session closed under it
+	// (the peer left, or the network dropped the connection) before the stream itself
+	// ended. Not an error of the session's; no ice.
+	ReasonConnectionClosed
 
 	numReasons
 )
@@ -87,7 +94,51 @@ var reasonNames = [numReasons]string{
 	ReasonFeelerDone:            "feeler done",
 	ReasonEncode:                "message encoding failed",
 	ReasonMisbehaviour:          "misbehaviour",
+	ReasonConnectionClosed:      "connection closed",
 	ReasonEvicted:               "evicted",
+}
+
+// reasonLabels are the reasons' metric label values: snake_case identifiers, stable
+// across releases (dashboards and alerts select on them).
+var reasonLabels = [numReasons]string{
+	ReasonNone:                  "none",
+	ReasonLocalClose:            "local_close",
+	ReasonRemoteClosed:          "remote_close",
+	ReasonConnection:            "connection_error",
+	ReasonDecode:                "undecodable_message",
+	ReasonBadMagic:              "wrong_magic",
+	ReasonTimestamp:             "timestamp_out_of_range",
+	ReasonBeacon:                "incompatible_beacon",
+	ReasonBeaconSuperblockEpoch: "incompatible_beacon_superblock_epoch",
+	ReasonHandshakeTimeout:      "handshake_timeout",
+	ReasonSelfConnection:        "self_connection",
+	ReasonRegisterRefused:       "registration_refused",
+	ReasonConsolidateRefused:    "consolidation_refused",
+	ReasonUnsolicitedPeers:      "unsolicited_peers",
+	ReasonSlowPeer:              "slow_peer",
+	ReasonFeelerDone:            "feeler_done",
+	ReasonEncode:                "encode_failed",
+	ReasonMisbehaviour:          "misbehaviour",
+	ReasonConnectionClosed:      "connection_closed",
+	ReasonEvicted:               "evicted",
+}
+
+// Reasons returns every reason a session can end with (all but ReasonNone), in order.
+func Reasons() []Reason {
+	out := make([]Reason, 0, numReasons-1)
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Label returns the reason as a metric label value: a snake_case identifier such as
+// "feeler_done".
+func (r Reason) Label() string {
+	if r < numReasons && reasonLabels[r] != "" {
+		return reasonLabels[r]
+	}
+	return "reason_" + strconv.FormatUint(uint64(r), 10)
 }
 
 // Error returns the reason's description.
@@ -98,7 +149,7 @@ func (r Reason) Error() string {
 	return "session: reason(" + strconv.FormatUint(uint64(r), 10) + ")"
 }
 
-// String returns the reason's short name, for logs and metric labels.
+// String returns the reason's short description, for logs (Label is for metrics).
 func (r Reason) String() string {
 	if r < numReasons {
 		return reasonNames[r]
@@ -137,6 +188,18 @@ func withCause(r Reason, cause error) error {
 		return r
 	}
 	return &closeError{reason: r, cause: cause}
+}
+
+// closedByPeer reports whether a stream error means the peer ended the session cleanly:
+// the end of the stream, or the connection closed underneath it without an error (a TCP
+// FIN seen by the muxer, a QUIC or muxer close with the "no error" code). A reset, a
+// broken connection or a timeout is not clean.
+func closedByPeer(err error) bool {
+	if errors.Is(err, io.EOF) {
+		return true
+	}
+	var ce *network.ConnError
+	return errors.As(err, &ce) && ce.Remote && ce.ErrorCode == 0
 }
 
 // ReasonOf extracts the Reason from an error returned by Session.Err (or passed to

@@ -360,7 +360,7 @@ func TestLibp2pConnectionKilled(t *testing.T) {
 	for _, n := range []*lpNode{a, b} {
 		for range 2 {
 			s := n.nextEnded(t)
-			require.Contains(t, []Reason{ReasonConnection, ReasonRemoteClosed}, ReasonOf(s.Err()), "%v", s.Err())
+			require.Contains(t, []Reason{ReasonConnection, ReasonRemoteClosed, ReasonConnectionClosed}, ReasonOf(s.Err()), "%v", s.Err())
 		}
 		iced, _, removed := n.book.snapshot()
 		require.Empty(t, iced, "a lost connection ices nobody")
@@ -396,7 +396,7 @@ func TestLibp2pNotifieeDropsAtOnce(t *testing.T) {
 	b.m.Notifiee().Disconnected(fakeNet{b.h.Network(), network.NotConnected}, conns[0])
 	require.Equal(t, SessionCounts{}, b.m.NumSessions(), "dropped synchronously")
 	s := b.nextEnded(t)
-	require.ErrorIs(t, s.Err(), ReasonConnection)
+	require.ErrorIs(t, s.Err(), ReasonConnectionClosed)
 	require.ErrorIs(t, s.Err(), errConnectionLost)
 	require.Equal(t, network.Connected, b.h.Network().Connectedness(raw.h.ID()), "the connection itself was not touched")
 }

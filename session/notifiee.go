@@ -10,8 +10,9 @@ import (
 )
 
 // errConnectionLost is the close reason of sessions whose peer's last libp2p connection
-// closed: a ReasonConnection (no ice) with that cause.
-var errConnectionLost = fmt.Errorf("%w: %w", ReasonConnection, errors.New("last libp2p connection to the peer closed"))
+// closed: a ReasonConnectionClosed (no ice) with that cause. It is what a peer that stops
+// cleanly usually ends with, so it is not reported as a connection error.
+var errConnectionLost = fmt.Errorf("%w: %w", ReasonConnectionClosed, errors.New("last libp2p connection to the peer closed"))
 
 // notifiee is the Manager seen as a libp2p network.Notifiee; the conversion type keeps the
 // notification methods off the Manager's own API.

@@ -225,7 +225,11 @@ func (s *Session) start() error {
 	s.timer = s.cfg.Clock.AfterFunc(s.cfg.HandshakeTimeout, s.handshakeTimeout)
 	s.mu.Unlock()
 
-	s.log.Debugw("session started")
+	if s.typ == Feeler {
+		s.log.Debugw("session started", "addr", s.peer.Addr)
+	} else {
+		s.log.Infow("session started", "addr", s.peer.Addr)
+	}
 	go s.writeLoop()
 	go s.readLoop()
 	return nil
@@ -361,12 +365,14 @@ func (s *Session) finish() {
 	if s.registered {
 		s.cfg.Registry.Unregister(s, s.typ, last)
 	}
-	switch reason {
-	case ReasonLocalClose, ReasonRemoteClosed, ReasonFeelerDone:
-		s.log.Debugw("session ended", "reason", err, "status", last)
-	default:
-		s.log.Infow("session ended", "reason", err, "status", last, "iced", reason.Ices(s.typ))
+	// One line per end, at INFO (feelers, short probes every few seconds, at DEBUG unless
+	// they ice the peer). reason is the full error; clean ends (local_close, remote_close,
+	// feeler_done) say so rather than reporting an error.
+	logf := s.log.Infow
+	if s.typ == Feeler && !reason.Ices(s.typ) {
+		logf = s.log.Debugw
 	}
+	logf("session ended", "reason", err, "label", reason.Label(), "status", last, "iced", reason.Ices(s.typ))
 	close(s.done)
 }
 
@@ -440,6 +446,8 @@ func readError(err error) error {
 	switch {
 	case errors.Is(err, io.EOF):
 		return ReasonRemoteClosed
+	case closedByPeer(err):
+		return withCause(ReasonRemoteClosed, err)
 	case errors.Is(err, codec.ErrFrameTooLarge):
 		return withCause(ReasonDecode, err)
 	default:
@@ -473,7 +481,11 @@ func (s *Session) writeLoop() {
 			s.queue.written(b.bytes)
 			putBatch(b)
 			if err != nil {
-				s.shutdown(withCause(ReasonConnection, err))
+				r := ReasonConnection
+				if closedByPeer(err) {
+					r = ReasonRemoteClosed
+				}
+				s.shutdown(withCause(r, err))
 				return
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	logging "github.com/ipfs/go-log/v2"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -63,6 +62,12 @@ const (
 	flagLegacyListen     = "legacy-listen"
 	flagLegacyPeer       = "legacy-peer"
 	flagLegacyAnnounce   = "legacy-announce"
+	flagRPCAllowedHosts  = "rpc-allowed-hosts"
+	flagRPCAllowedOrigin = "rpc-allowed-origins"
+	flagRPCTokenFile     = "rpc-token-file"
+	flagAddrsFile        = "addrs-file"
+	flagBootstrapFile    = "bootstrap-file"
+	flagRejectSybil      = "reject-sybil-inbounds"
 )
 
 // runFlags are the flags of the run command. Every flag but --config is an altsrc flag,
@@ -80,6 +85,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: session.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"}),
 		altsrc.NewUintFlag(&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagRejectSybil, EnvVars: envOf(flagRejectSybil), DefaultText: "on for mainnet, off for testnet", Usage: "refuse a second inbound peer from the same /18 IPv4 range (loopback exempt); turn off for a private network of containers or hosts in one subnet"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagDiscoveryPeriod, EnvVars: envOf(flagDiscoveryPeriod), Value: node.DefaultDiscoveryPeriod, Usage: "ask one outbound peer for peers every `PERIOD`"}),
@@ -97,6 +103,11 @@ func runFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLegacyListen, EnvVars: envOf(flagLegacyListen), DefaultText: "off", Usage: "accept plain-TCP connections from witnet-rust nodes on this `IP:PORT` (witnet-rust itself listens on 0.0.0.0:21337)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagLegacyPeer, EnvVars: envOf(flagLegacyPeer), Usage: "dial this witnet-rust node (`IP:PORT`) over plain TCP, and again whenever its session is gone (repeatable)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLegacyAnnounce, EnvVars: envOf(flagLegacyAnnounce), DefaultText: "none (0.0.0.0:0)", Usage: "tell witnet-rust nodes that our public plain-TCP address is `IP:PORT`"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagRPCAllowedHosts, EnvVars: envOf(flagRPCAllowedHosts), Usage: "also accept HTTP requests whose Host is this `NAME` (repeatable; \"*\": any). Without it only localhost, loopback IPs and the listener's own address are accepted (DNS rebinding protection)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagRPCAllowedOrigin, EnvVars: envOf(flagRPCAllowedOrigin), Usage: "serve browser requests from this `ORIGIN` (https://host[:port], repeatable; \"*\": any); without it requests carrying an Origin header are refused"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCTokenFile, EnvVars: envOf(flagRPCTokenFile), Usage: "require the bearer token in this `FILE` on JSON-RPC and /metrics (/health stays open); clients pass the same flag"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagAddrsFile, EnvVars: envOf(flagAddrsFile), Usage: "write the node's multiaddrs (ending in /p2p/<id>), one per line, to this `FILE` once it listens; another node's --bootstrap-file can read it"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagBootstrapFile, EnvVars: envOf(flagBootstrapFile), Usage: "bootstrap from the multiaddrs in this `FILE` (one per line, as --addrs-file writes them), waiting up to 60s for it to appear"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"}),
 	}
 }
@@ -212,6 +223,9 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 			opts = append(opts, a.option(addrs...))
 		}
 	}
+	if c.IsSet(flagRejectSybil) {
+		opts = append(opts, node.WithSybilRule(c.Bool(flagRejectSybil), session.DefaultSybilRangeLimit))
+	}
 	magic := c.Uint(flagMagic)
 	if magic == 0 || magic > 0xffff {
 		return nil, fmt.Errorf("--%s %d: want 1..65535", flagMagic, magic)
@@ -237,7 +251,16 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 	if rpcAddr == "off" {
 		rpcAddr = ""
 	}
+	token, err := readToken(c.String(flagRPCTokenFile))
+	if err != nil {
+		return nil, err
+	}
 	opts = append(opts,
+		node.WithRPCAccess(rpc.Access{
+			AllowedHosts:   splitList(c.StringSlice(flagRPCAllowedHosts)),
+			AllowedOrigins: splitList(c.StringSlice(flagRPCAllowedOrigin)),
+			Token:          token,
+		}),
 		node.WithLimits(c.Int(flagInboundLimit), c.Int(flagOutboundLimit)),
 		node.WithMagic(uint16(magic)),
 		node.WithRPCAddr(rpcAddr),
@@ -256,49 +279,43 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 	return opts, nil
 }
 
+// splitList splits comma-separated values (as an environment variable gives them) and
+// drops empty ones.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
 // parseAddrs parses multiaddr strings; a comma-separated value (as an environment
 // variable gives) counts as several. withPeer requires /p2p/<id>.
 func parseAddrs(flag string, values []string, withPeer bool) ([]ma.Multiaddr, error) {
 	var out []ma.Multiaddr
-	for _, v := range values {
-		for _, s := range strings.Split(v, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				continue
-			}
-			var (
-				a   ma.Multiaddr
-				err error
-			)
-			if withPeer {
-				a, err = rpc.ParsePeerAddr(s)
-			} else {
-				a, err = ma.NewMultiaddr(s)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("--%s: %w", flag, err)
-			}
-			out = append(out, a)
+	for _, s := range splitList(values) {
+		var (
+			a   ma.Multiaddr
+			err error
+		)
+		if withPeer {
+			a, err = rpc.ParsePeerAddr(s)
+		} else {
+			a, err = ma.NewMultiaddr(s)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		out = append(out, a)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("--%s: no address given", flag)
 	}
 	return out, nil
-}
-
-// setupLogging sets the level of the witnet/* loggers, unless GOLOG_LOG_LEVEL is set
-// (go-log has then applied it to every logger already). Every witnet logger is a package
-// variable, so they all exist by now; SetLogLevelRegex reaches only existing loggers.
-func setupLogging(level string) error {
-	lvl, err := logging.Parse(level)
-	if err != nil {
-		return fmt.Errorf("--%s %q: want debug, info, warn or error", flagLogLevel, level)
-	}
-	if os.Getenv("GOLOG_LOG_LEVEL") != "" {
-		return nil
-	}
-	return logging.SetLogLevelRegex("witnet/.*", lvl.String())
 }
 
 // legacyOptions turns the plain-TCP flags into node options. Addresses are IP:PORT, as

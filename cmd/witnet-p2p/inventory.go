@@ -50,6 +50,7 @@ func inventoryCommand() *cli.Command {
 func inventoryFlags() []cli.Flag {
 	return []cli.Flag{
 		rpcAddrFlag(),
+		clientTokenFlag(),
 		&cli.DurationFlag{Name: flagTimeout, Usage: "how long to wait for the node", Value: rpc.DefaultTimeout},
 	}
 }
@@ -76,7 +77,11 @@ func inventorySubmit(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("item is not hex: %w", err)
 	}
-	h, err := inventory.SubmitItem(c.Context, client(c), kind, raw)
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	h, err := inventory.SubmitItem(c.Context, cl, kind, raw)
 	if err != nil {
 		return err
 	}
@@ -92,7 +97,11 @@ func inventoryGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := inventory.GetItem(c.Context, client(c), h)
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	res, err := inventory.GetItem(c.Context, cl, h)
 	if err != nil {
 		return err
 	}

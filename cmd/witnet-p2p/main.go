@@ -23,7 +23,7 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// urfave/cli would end the process itself on an error carrying an exit code; every
 	// error is reported below instead, the same way.
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := app.Run(args); err != nil {
+	if err := app.Run(flagsFirst(app, args)); err != nil {
 		fmt.Fprintf(stderr, "witnet-p2p: %v\n", err)
 		return 1
 	}
@@ -32,16 +32,21 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // newApp builds the CLI; tests run it in-process with their own arguments.
 func newApp() *cli.App {
+	cli.VersionPrinter = printVersion
 	return withUnknownCommandErrors(&cli.App{
 		Name:            "witnet-p2p",
 		Usage:           "a Witnet P2P peer over libp2p",
+		Version:         versionString(),
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			runCommand(),
 			peersCommand(),
 			knownPeersCommand(),
 			addPeersCommand(),
+			clearPeersCommand(),
+			initializePeersCommand(),
 			statsCommand(),
+			healthCommand(),
 			identityCommand(),
 			devnetCommand(),
 			messageCommand(),
@@ -61,7 +66,7 @@ func withUnknownCommandErrors(app *cli.App) *cli.App {
 	app.HideHelpCommand = true
 	if app.Action == nil {
 		app.Action = dispatchAction(app.Commands, cli.ShowAppHelp, func(name string) error {
-			return fmt.Errorf("unknown command %q", name)
+			return fmt.Errorf("unknown command %q%s", name, didYouMean(app.Commands, name))
 		})
 	}
 	var walk func(cmds []*cli.Command)
@@ -121,6 +126,9 @@ func unknownSubcommand(cmd *cli.Command) func(name string) error {
 			if !sub.Hidden {
 				names = append(names, sub.Name)
 			}
+		}
+		if hint := didYouMean(cmd.Subcommands, name); hint != "" {
+			return fmt.Errorf("unknown %s command %q%s", cmd.Name, name, hint)
 		}
 		if len(names) == 0 {
 			return fmt.Errorf("unknown %s command %q", cmd.Name, name)

@@ -29,7 +29,7 @@ func runApp(t *testing.T, stdin string, args ...string) (stdout, stderr string, 
 	app.Reader = strings.NewReader(stdin)
 	app.Writer = &out
 	app.ErrWriter = &errOut
-	err = app.Run(append([]string{"witnet-p2p"}, args...))
+	err = app.Run(flagsFirst(app, append([]string{"witnet-p2p"}, args...)))
 	return out.String(), errOut.String(), err
 }
 

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,15 +27,46 @@ func rpcAddrFlag() cli.Flag {
 		Usage: "the node's JSON-RPC `HOST:PORT` (or http:// URL)"}
 }
 
-// clientFlags are the flags of the commands that print a node's answer as a table.
-func clientFlags() []cli.Flag {
-	return []cli.Flag{rpcAddrFlag(), &cli.BoolFlag{Name: "json", Usage: "print the raw JSON result"}}
+// rpcTokenFileFlag is the --rpc-token-file flag: of run, the token the listener requires;
+// of the client commands, the token they send.
+func rpcTokenFileFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: flagRPCTokenFile, EnvVars: envOf(flagRPCTokenFile), Usage: usage}
 }
 
-// client calls the node at --rpc-addr; --timeout, where the command has it, bounds each
-// call (absent or 0: rpc.DefaultTimeout).
-func client(c *cli.Context) *rpc.Client {
-	return rpc.NewClient(c.String(flagRPCAddr), c.Duration(flagTimeout))
+// clientFlags are the flags of the commands that print a node's answer as a table.
+func clientFlags() []cli.Flag {
+	return []cli.Flag{rpcAddrFlag(), clientTokenFlag(), &cli.BoolFlag{Name: "json", Usage: "print the raw JSON result"}}
+}
+
+func clientTokenFlag() cli.Flag {
+	return rpcTokenFileFlag("send the bearer token in this `FILE` (the node's --rpc-token-file)")
+}
+
+// client calls the node at --rpc-addr with the token of --rpc-token-file, if any;
+// --timeout, where the command has it, bounds each call (absent or 0: rpc.DefaultTimeout).
+func client(c *cli.Context) (*rpc.Client, error) {
+	token, err := readToken(c.String(flagRPCTokenFile))
+	if err != nil {
+		return nil, err
+	}
+	return rpc.NewClient(c.String(flagRPCAddr), c.Duration(flagTimeout)).WithToken(token), nil
+}
+
+// readToken reads a bearer token from path ("" : no token): the file's content without
+// surrounding white space, which must not be empty.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flagRPCTokenFile, err)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" {
+		return "", fmt.Errorf("--%s %s: the file is empty", flagRPCTokenFile, path)
+	}
+	return token, nil
 }
 
 // clientCommand builds a command that calls method on a node and prints its result with
@@ -47,7 +81,11 @@ func clientCommand(name, method, usage string, table func(w io.Writer, raw json.
 			if c.NArg() > 0 {
 				return fmt.Errorf("%s takes no arguments, got %q", name, c.Args().First())
 			}
-			raw, err := client(c).CallRaw(c.Context, method, nil)
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			raw, err := cl.CallRaw(c.Context, method, nil)
 			if err != nil {
 				return err
 			}
@@ -111,8 +149,84 @@ func statsCommand() *cli.Command {
 		fmt.Fprintf(tw, "messages in / out\t%d / %d\n", s.MessagesIn, s.MessagesOut)
 		fmt.Fprintf(tw, "bytes in / out\t%d / %d\n", s.BytesIn, s.BytesOut)
 		fmt.Fprintf(tw, "known peers\t%d new, %d tried, %d iced\n", s.KnownPeers.New, s.KnownPeers.Tried, s.KnownPeers.Ice)
+		fmt.Fprintf(tw, "version\t%s\n", s.Version)
+		fmt.Fprintf(tw, "data directory\t%s\n", s.DataDir)
+		list := func(title string, addrs []string) {
+			if len(addrs) == 0 {
+				fmt.Fprintf(tw, "%s\t(none)\n", title)
+			}
+			for i, a := range addrs {
+				if i > 0 {
+					title = ""
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", title, a)
+			}
+		}
+		list("listening on", s.ListenAddresses)
+		list("addresses", s.Addresses)
 		return tw.Flush()
 	})
+}
+
+func clearPeersCommand() *cli.Command {
+	return clientCommand("clear-peers", rpc.MethodClearPeers, "empty a running node's address book (JSON-RPC clearPeers)", func(w io.Writer, _ json.RawMessage) error {
+		_, err := fmt.Fprintln(w, "address book cleared")
+		return err
+	})
+}
+
+func initializePeersCommand() *cli.Command {
+	return clientCommand("initialize-peers", rpc.MethodInitializePeers,
+		"reset a running node's address book to its --bootstrap peers and drop every session (JSON-RPC initializePeers)",
+		func(w io.Writer, _ json.RawMessage) error {
+			_, err := fmt.Fprintln(w, "address book reset to the bootstrap peers; sessions dropped")
+			return err
+		})
+}
+
+// healthCommand checks GET /health of a running node: exit 0 while it serves, 1
+// otherwise. It is the container image's health check: the address comes from
+// WITNET_P2P_RPC_ADDR like the node's, and an address on every interface (0.0.0.0, ::)
+// is reached on loopback.
+func healthCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "health",
+		Usage:        "check that a running node is healthy (GET /health): exit 0 if it is, 1 if not",
+		Flags:        []cli.Flag{rpcAddrFlag()},
+		OnUsageError: flagError,
+		Action: oneLineErrors(func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("health takes no arguments, got %q", c.Args().First())
+			}
+			addr := c.String(flagRPCAddr)
+			if addr == "off" {
+				return fmt.Errorf("health: the node's JSON-RPC listener is off (--%s off)", flagRPCAddr)
+			}
+			if err := rpc.NewClient(loopbackFor(addr), c.Duration(flagTimeout)).Health(c.Context); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(c.App.Writer, "ok")
+			return err
+		}),
+	}
+}
+
+// loopbackFor turns a listen address on every interface (0.0.0.0:P, [::]:P, :P) into
+// the loopback address a client can dial; other addresses are returned as they are.
+func loopbackFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "":
+		return net.JoinHostPort("127.0.0.1", port)
+	case ip != nil && ip.IsUnspecified() && ip.To4() != nil:
+		return net.JoinHostPort("127.0.0.1", port)
+	case ip != nil && ip.IsUnspecified():
+		return net.JoinHostPort("::1", port)
+	}
+	return addr
 }
 
 func addPeersCommand() *cli.Command {
@@ -132,7 +246,11 @@ func addPeersCommand() *cli.Command {
 					return fmt.Errorf("add-peers: %w", err)
 				}
 			}
-			raw, err := client(c).CallRaw(c.Context, rpc.MethodAddPeers, addrs)
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			raw, err := cl.CallRaw(c.Context, rpc.MethodAddPeers, addrs)
 			if err != nil {
 				return err
 			}

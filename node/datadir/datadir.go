@@ -1,7 +1,6 @@
 package datadir
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // DBFile is the name of the database file inside a data directory.
@@ -24,21 +22,14 @@ const dbLockTimeout = time.Second
 func DBPath(dir string) string { return filepath.Join(dir, DBFile) }
 
 // OpenDB opens (creating if needed) the database of dir, which the address book and the
-// inventory share. It fails with ErrLocked if another node holds it. bbolt syncs every
+// inventory share. It fails with ErrLocked if another node holds it, and with ErrCorrupt
+// if the file is damaged (see openChecked): never with a panic. bbolt syncs every
 // committed transaction to disk, so an acknowledged write survives a crash.
 func OpenDB(dir string) (*bbolt.DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("datadir: %w", err)
 	}
-	path := DBPath(dir)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: dbLockTimeout})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("datadir: open database %s: %w", path, err)
-	}
-	return db, nil
+	return openChecked(dir)
 }
 
 // Dir is an open data directory: its database, held locked until Close, and the node's

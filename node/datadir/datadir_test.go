@@ -5,11 +5,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
+
+	"github.com/witnet-p2p/witnet-p2p/session/sessiontest"
 )
 
 // TestOpen: the first Open creates the directory, the key and the database; a second
@@ -61,4 +65,46 @@ func TestOpenCorruptKey(t *testing.T) {
 	db, err := OpenDB(path)
 	require.NoError(t, err, "the lock was released")
 	require.NoError(t, db.Close())
+}
+
+// TestOpenCorruptDatabase: damage is reported as ErrCorrupt, an empty file beside an
+// identity key is refused, and an empty but valid store in a used directory is logged.
+func TestOpenCorruptDatabase(t *testing.T) {
+	path := t.TempDir()
+	d, err := Open(path, nil)
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+
+	require.NoError(t, os.WriteFile(DBPath(path), nil, 0o600))
+	_, err = Open(path, nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "0 bytes")
+
+	require.NoError(t, os.WriteFile(DBPath(path), []byte("not a database, but long enough to be read as one........"), 0o600))
+	_, err = Open(path, nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+
+	// A fresh directory whose database file is 0 bytes (a first start that crashed at once)
+	// is not refused: it never held anything.
+	fresh := t.TempDir()
+	require.NoError(t, os.WriteFile(DBPath(fresh), nil, 0o600))
+	d, err = Open(fresh, nil)
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+}
+
+func TestOpenEmptyStoreWarns(t *testing.T) {
+	logs := sessiontest.CaptureLogs(t, "warn", "witnet/datadir")
+	path := t.TempDir()
+	d, err := Open(path, nil) // creates the key and an empty database
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+	d, err = Open(path, nil)
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+	require.Eventually(t, func() bool {
+		return len(logs.Find(func(l map[string]any) bool {
+			return strings.HasPrefix(l["msg"].(string), "database is empty although the data directory was used before")
+		})) == 1
+	}, 5*time.Second, time.Millisecond)
 }

@@ -35,10 +35,13 @@ func LoadIdentity(path string) (crypto.PrivKey, error) {
 	}
 	key, err := ParseIdentity(data)
 	if err != nil {
-		return nil, fmt.Errorf("datadir: identity %s: %w", path, err)
+		return nil, fmt.Errorf("datadir: %s: %w", path, err)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		log.Warnw("identity key file is readable by other users", "path", path, "mode", fi.Mode().Perm().String())
+		// In a container the node runs as a non-root user, which can read a mounted key only
+		// if it owns it or the key is readable by all: say who must own it.
+		log.Warnw("identity key file is readable by other users: give it mode 0600, owned by the user the node runs as",
+			"path", path, "mode", fi.Mode().Perm().String(), "owner_uid", fileOwner(fi), "node_uid", os.Getuid())
 	}
 	return key, nil
 }

@@ -10,11 +10,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
+
+	"github.com/witnet-p2p/witnet-p2p/session/sessiontest"
 )
 
 func TestLoadOrCreateIdentity(t *testing.T) {
@@ -100,4 +104,23 @@ func TestLoadIdentityErrors(t *testing.T) {
 	data, err := os.ReadFile(IdentityPath(dir))
 	require.NoError(t, err)
 	require.Equal(t, "not a key", string(data))
+}
+
+// TestLoadIdentityWarnsReadable: a key readable by others is used, with a warning that
+// says which user must own it (a container's non-root user cannot chmod a root's key).
+func TestLoadIdentityWarnsReadable(t *testing.T) {
+	logs := sessiontest.CaptureLogs(t, "warn", "witnet/datadir")
+	dir := t.TempDir()
+	key, _, err := LoadOrCreateIdentity(dir)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(IdentityPath(dir), 0o644))
+	again, err := LoadIdentity(IdentityPath(dir))
+	require.NoError(t, err)
+	require.True(t, key.Equals(again))
+	require.Eventually(t, func() bool {
+		return len(logs.Find(func(l map[string]any) bool {
+			return strings.HasPrefix(l["msg"].(string), "identity key file is readable by other users") &&
+				l["node_uid"] == float64(os.Getuid()) && l["owner_uid"] == float64(os.Getuid())
+		})) == 1
+	}, 5*time.Second, time.Millisecond)
 }

@@ -183,6 +183,11 @@ func New(cfg Config) (*Dialer, error) {
 	for _, o := range []peers.Outcome{peers.OutcomeUnknown, peers.OutcomeCounted, peers.OutcomeRemoved, peers.OutcomeIced} {
 		d.failures.WithLabelValues(o.String())
 	}
+	for _, typ := range []session.Type{session.Outbound, session.Feeler} { // exported at 0
+		for _, result := range []string{"ok", "failed", "refused"} {
+			d.dials.WithLabelValues(typ.String(), result)
+		}
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{d.dials, d.failures} {

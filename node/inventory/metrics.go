@@ -114,7 +114,7 @@ func newCollector(e *Engine) *collector {
 		received:    d("items_received_total", "Items received from peers, by outcome: new (stored and gossiped), duplicate, invalid.", "result"),
 		unsolicited: d("items_unsolicited_total", "Items received from a peer they were not requested from (pushed)."),
 		pushed:      d("items_pushed_total", "Items sent to a peer in full without a request: submitted items, superblock votes."),
-		entries:     d("entries_total", "Inventory entries announced and requested, by message and direction.", "message", "dir"),
+		entries:     d("entries_total", "Inventory entries announced and requested, by message and direction.", "message", "direction"),
 		messagesOut: d("announcements_sent_total", "InventoryAnnouncement messages sent."),
 		duplicates:  d("duplicates_suppressed_total", "Duplicates suppressed: items received again, announced entries not requested.", "stage"),
 		iced:        d("peers_iced_total", "Peers iced and dropped for not delivering announced items."),

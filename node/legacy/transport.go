@@ -274,5 +274,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("legacy: metrics: %w", err)
 		}
 	}
+	for _, r := range []string{acceptedSession, refusedRate, refusedTotal, refusedPerIP, refusedClosing} {
+		m.accepts.WithLabelValues(r) // every result from the start, at 0
+	}
 	return m, nil
 }

@@ -10,11 +10,12 @@ import (
 // BenchmarkHandlerPeers measures one JSON-RPC call through the handler, without the
 // network: request parsing, dispatch and the reply's encoding.
 func BenchmarkHandlerPeers(b *testing.B) {
-	h := Handler(&fakeBackend{}, nil)
+	h := Handler(&fakeBackend{}, nil, Access{})
 	const body = `{"jsonrpc":"2.0","method":"peers","id":1}`
 	b.ReportAllocs()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {
@@ -26,7 +27,7 @@ func BenchmarkHandlerPeers(b *testing.B) {
 // BenchmarkClientPeers measures a call over loopback HTTP with the client, as the CLI
 // commands make it.
 func BenchmarkClientPeers(b *testing.B) {
-	s, err := Listen("127.0.0.1:0", &fakeBackend{}, nil)
+	s, err := Listen("127.0.0.1:0", &fakeBackend{}, nil, Access{})
 	if err != nil {
 		b.Fatal(err)
 	}

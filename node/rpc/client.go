@@ -22,9 +22,10 @@ const DefaultTimeout = 10 * time.Second
 
 // Client calls a node's JSON-RPC methods over HTTP.
 type Client struct {
-	url  string
-	http *http.Client
-	id   atomic.Uint64
+	url   string
+	token string
+	http  *http.Client
+	id    atomic.Uint64
 }
 
 // NewClient returns a client for the listener at addr, either host:port or a full
@@ -38,6 +39,12 @@ func NewClient(addr string, timeout time.Duration) *Client {
 		u = "http://" + addr + "/"
 	}
 	return &Client{url: u, http: &http.Client{Timeout: timeout}}
+}
+
+// WithToken makes c send token as its bearer token (see Access.Token) and returns c.
+func (c *Client) WithToken(token string) *Client {
+	c.token = token
+	return c
 }
 
 // Call invokes method with params (nil for none) and decodes the result into result (nil
@@ -71,6 +78,9 @@ func (c *Client) CallRaw(ctx context.Context, method string, params any) (json.R
 		return nil, fmt.Errorf("rpc: %w", err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
 		var uerr *url.Error
@@ -88,6 +98,10 @@ func (c *Client) CallRaw(ctx context.Context, method string, params any) (json.R
 		Result json.RawMessage `json:"result"`
 		Error  *Error          `json:"error"`
 	}
+	if hresp.StatusCode != http.StatusOK {
+		// A refusal before JSON-RPC (Host, Origin, token, media type) is plain text.
+		return nil, fmt.Errorf("rpc: %s: HTTP %d: %s", method, hresp.StatusCode, strings.TrimSpace(string(data[:min(len(data), 200)])))
+	}
 	if err := json.Unmarshal(data, &resp); err != nil {
 		return nil, fmt.Errorf("rpc: %s: HTTP %d, not a JSON-RPC response: %.80q", method, hresp.StatusCode, data)
 	}
@@ -95,6 +109,33 @@ func (c *Client) CallRaw(ctx context.Context, method string, params any) (json.R
 		return nil, resp.Error
 	}
 	return resp.Result, nil
+}
+
+// Health asks GET /health: nil while the node serves, an error saying why not otherwise.
+func (c *Client) Health(ctx context.Context) error {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return fmt.Errorf("rpc: %w", err)
+	}
+	u.Path = "/health"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("rpc: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("rpc: node unreachable at %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("rpc: node not healthy: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return nil
 }
 
 // Peers calls peers.

@@ -14,6 +14,11 @@ const (
 	CodeInternalError  = -32603
 )
 
+// CodeReplyTooLarge is the server-defined error of a call whose reply would exceed the
+// listener's reply size limit (Access.MaxReplySize), or which a batch did not run because
+// its replies reached that limit.
+const CodeReplyTooLarge = -32010
+
 // Error is a JSON-RPC error object. The client returns it for an error response, so callers
 // can tell a refused request (errors.As) from a transport failure.
 type Error struct {

@@ -36,10 +36,11 @@ const (
 )
 
 // Handler returns the HTTP handler of the node's interface: JSON-RPC on POST /, the
-// Prometheus exposition of g on GET /metrics (g may be nil to disable it) and GET /health.
-func Handler(b Backend, g prometheus.Gatherer) http.Handler {
+// Prometheus exposition of g on GET /metrics (g may be nil to disable it) and GET /health,
+// each behind the checks of acc.
+func Handler(b Backend, g prometheus.Gatherer, acc Access) http.Handler {
 	mux := http.NewServeMux()
-	h := &handler{backend: b}
+	h := &handler{backend: b, maxReply: acc.maxReply()}
 	if ext, ok := b.(Extensions); ok {
 		h.extra = ext.Methods()
 	}
@@ -56,7 +57,7 @@ func Handler(b Backend, g prometheus.Gatherer) http.Handler {
 		}
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
-	return mux
+	return acc.guard(mux)
 }
 
 // Server is a running HTTP listener serving Handler.
@@ -66,17 +67,18 @@ type Server struct {
 	done chan struct{}
 }
 
-// Listen binds addr (host:port; port 0 picks a free one) and serves Handler(b, g) on it
-// until Close.
-func Listen(addr string, b Backend, g prometheus.Gatherer) (*Server, error) {
+// Listen binds addr (host:port; port 0 picks a free one) and serves Handler(b, g, acc) on
+// it until Close.
+func Listen(addr string, b Backend, g prometheus.Gatherer, acc Access) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("rpc: listen: %w", err)
+		return nil, fmt.Errorf("rpc: %w", err)
 	}
+	acc.listenHost, _, _ = net.SplitHostPort(addr)
 	s := &Server{
 		ln: ln,
 		srv: &http.Server{
-			Handler:           Handler(b, g),
+			Handler:           Handler(b, g, acc),
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
 			WriteTimeout:      writeTimeout,
@@ -129,8 +131,9 @@ type response struct {
 var nullID = json.RawMessage("null")
 
 type handler struct {
-	backend Backend
-	extra   map[string]Method // immutable
+	backend  Backend
+	extra    map[string]Method // immutable
+	maxReply int               // bytes of one HTTP reply
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -141,6 +144,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "JSON-RPC 2.0 takes POST requests", http.StatusMethodNotAllowed)
+		return
+	}
+	if !jsonBody(r) {
+		http.Error(w, "JSON-RPC requests must have Content-Type: application/json", http.StatusUnsupportedMediaType)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
@@ -158,7 +165,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent) // a notification gets no reply
 		return
 	}
-	writeJSON(w, resp)
+	data := h.encode(resp)
+	if len(data) > h.maxReply {
+		log.Warnw("JSON-RPC reply over the size limit", "bytes", len(data), "limit", h.maxReply)
+		data = h.encode(h.tooLarge(resp.ID))
+	}
+	writeRaw(w, data)
+}
+
+// tooLarge is the reply to a call whose result does not fit the reply size limit.
+func (h *handler) tooLarge(id json.RawMessage) response {
+	return response{JSONRPC: "2.0", Error: errorf(CodeReplyTooLarge, "reply exceeds the %d-byte limit", h.maxReply), ID: id}
 }
 
 func (h *handler) serveBatch(w http.ResponseWriter, ctx context.Context, body []byte) {
@@ -175,17 +192,60 @@ func (h *handler) serveBatch(w http.ResponseWriter, ctx context.Context, body []
 		writeJSON(w, response{JSONRPC: "2.0", Error: errorf(CodeInvalidRequest, "batch of %d calls, at most %d", len(calls), maxBatch), ID: nullID})
 		return
 	}
-	out := make([]response, 0, len(calls))
+	// The replies are encoded one by one and counted against the size limit; once it is
+	// reached, the remaining calls are not run and get an error instead.
+	out := make([]json.RawMessage, 0, len(calls))
+	size, full := 2, false // the brackets
 	for _, c := range calls {
-		if resp, ok := h.call(ctx, c); ok {
-			out = append(out, resp)
+		if full {
+			if id, ok := callID(c); ok {
+				out = append(out, h.encode(h.tooLarge(id)))
+			}
+			continue
 		}
+		resp, ok := h.call(ctx, c)
+		if !ok {
+			continue
+		}
+		data := h.encode(resp)
+		if size+len(data)+1 > h.maxReply {
+			log.Warnw("JSON-RPC batch reply reached the size limit", "limit", h.maxReply, "calls", len(calls), "answered", len(out))
+			full, data = true, h.encode(h.tooLarge(resp.ID))
+		}
+		size += len(data) + 1
+		out = append(out, data)
 	}
 	if len(out) == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, out)
+	data, _ := json.Marshal(out) // RawMessages that are valid JSON
+	writeRaw(w, data)
+}
+
+// encode marshals one reply; a result that cannot be encoded becomes an internal error.
+func (h *handler) encode(resp response) json.RawMessage {
+	data, err := json.Marshal(resp)
+	if err != nil {
+		data, _ = json.Marshal(response{JSONRPC: "2.0", Error: errorf(CodeInternalError, "encode reply: %v", err), ID: resp.ID})
+	}
+	return data
+}
+
+// callID returns the id of a batch entry that is not run, and whether it expects a reply
+// (it is a valid request with an id, not a notification).
+func callID(raw json.RawMessage) (json.RawMessage, bool) {
+	var req request
+	if json.Unmarshal(raw, &req) != nil {
+		return nullID, true
+	}
+	if req.ID == nil {
+		return nil, false
+	}
+	if !validID(req.ID) {
+		return nullID, true
+	}
+	return req.ID, true
 }
 
 // call runs one JSON-RPC call; ok is false for a valid notification (no id), which gets no
@@ -372,8 +432,18 @@ func ParsePeerAddr(s string) (ma.Multiaddr, error) {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		log.Debugw("encode JSON-RPC response", "err", err)
+		return
+	}
+	writeRaw(w, data)
+}
+
+// writeRaw sends an encoded JSON reply, newline-terminated.
+func writeRaw(w http.ResponseWriter, data []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	if _, err := w.Write(append(data, '\n')); err != nil {
 		log.Debugw("write JSON-RPC response", "err", err)
 	}
 }

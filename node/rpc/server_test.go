@@ -91,7 +91,7 @@ func post(t *testing.T, url, body string) (int, string) {
 
 func TestJSONRPC(t *testing.T) {
 	fb := &fakeBackend{}
-	srv := httptest.NewServer(Handler(fb, prometheus.NewRegistry()))
+	srv := httptest.NewServer(Handler(fb, prometheus.NewRegistry(), Access{}))
 	defer srv.Close()
 
 	tests := []struct {
@@ -168,7 +168,7 @@ func TestHTTPEdges(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "witnet_test_total", Help: "test"})
 	reg.MustRegister(c)
 	c.Add(3)
-	srv := httptest.NewServer(Handler(fb, reg))
+	srv := httptest.NewServer(Handler(fb, reg, Access{}))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/")
@@ -208,7 +208,7 @@ func TestHTTPEdges(t *testing.T) {
 
 func TestClient(t *testing.T) {
 	fb := &fakeBackend{}
-	s, err := Listen("127.0.0.1:0", fb, nil)
+	s, err := Listen("127.0.0.1:0", fb, nil, Access{})
 	require.NoError(t, err)
 	defer s.Close()
 	ctx := context.Background()
@@ -286,7 +286,7 @@ func (extBackend) Methods() map[string]Method {
 }
 
 func TestExtensions(t *testing.T) {
-	srv := httptest.NewServer(Handler(extBackend{&fakeBackend{}}, nil))
+	srv := httptest.NewServer(Handler(extBackend{&fakeBackend{}}, nil, Access{}))
 	defer srv.Close()
 	tests := []struct{ body, want string }{
 		{`{"jsonrpc":"2.0","method":"echo","params":[1,"a"],"id":1}`, `{"jsonrpc":"2.0","result":[1,"a"],"id":1}`},

@@ -88,6 +88,15 @@ type NodeStats struct {
 	BytesOut    uint64 `json:"bytesOut"`
 	// KnownPeers counts the address book's buckets.
 	KnownPeers BookCounts `json:"knownPeers"`
+	// ListenAddresses are the multiaddrs the host listens on, as bound (port 0 resolved).
+	ListenAddresses []string `json:"listenAddresses"`
+	// Addresses are the multiaddrs the node announces, each ending in /p2p/<peer id>: what
+	// other nodes can bootstrap from (kubo's "ipfs id" Addresses).
+	Addresses []string `json:"addresses"`
+	// DataDir is the node's data directory.
+	DataDir string `json:"dataDir"`
+	// Version is the node's software version (and build commit, when known).
+	Version string `json:"version"`
 }
 
 // Backend is what the server needs from a node. Methods are called concurrently.
