@@ -109,6 +109,11 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		Outbound:      rpc.SessionCounts{Unconsolidated: c.OutboundUnconsolidated, Consolidated: c.OutboundConsolidated},
 		Feeler:        n.dialer.Feelers(),
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
+		Reachability:  reachabilityName(n.nat.reachability()),
+		Addresses:     []string{},
+	}
+	for _, a := range n.Addrs() {
+		out.Addresses = append(out.Addresses, a.String())
 	}
 	for k := range st.MessagesIn {
 		out.MessagesIn += st.MessagesIn[k]

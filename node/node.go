@@ -45,6 +45,7 @@ type Node struct {
 	traffic    *traffic
 	rpc        *rpc.Server // nil without an HTTP listener
 	inv        *inventory.Engine
+	nat        *natState
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -87,6 +88,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if err := n.buildHost(); err != nil {
+		return nil, err
+	}
+	if err := n.watchNAT(); err != nil {
 		return nil, err
 	}
 	if err := n.addBootstrap(); err != nil {
@@ -185,11 +189,9 @@ func noneIfZero(v int) int {
 // because the sessions manager tells it of every consolidated session.
 func (n *Node) buildDialer() error {
 	d, err := dialer.New(dialer.Config{
-		Book:     n.book,
-		Sessions: n.mgr,
-		Dial: func(ctx context.Context, ai peer.AddrInfo, t session.Type) (*session.Session, error) {
-			return n.svc.Dial(ctx, ai, t)
-		},
+		Book:            n.book,
+		Sessions:        n.mgr,
+		Dial:            n.dialSession,
 		OnSession:       n.watch,
 		Clock:           n.cfg.clock,
 		Bootstrap:       n.cfg.bootstrap,

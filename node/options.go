@@ -95,6 +95,7 @@ type config struct {
 	hostOptions   []libp2p.Option
 
 	inventory inventoryConfig // see inventory_options.go
+	nat       natConfig       // see nat_options.go
 
 	budgets      session.Budgets
 	maxFrameSize int // 0: codec.DefaultMaxFrameSize
@@ -125,6 +126,7 @@ func defaultConfig() config {
 		libp2pMetrics:    true,
 		receiveMessages:  session.DefaultNodeMessageRate,
 		receiveBytes:     session.DefaultNodeByteRate,
+		nat:              defaultNATConfig(),
 	}
 }
 

@@ -101,10 +101,14 @@ func (s *Session) sendVersion() error {
 	s.m.nonce = nonce
 	s.m.flags.versionTx = true
 	s.cfg.Nonces.Add(nonce)
+	sender := s.cfg.SenderAddress
+	if s.cfg.SenderAddressFunc != nil {
+		sender = s.cfg.SenderAddressFunc()
+	}
 	return s.reply(protocol.NewVersion(protocol.VersionParams{
 		Magic:     s.cfg.Magic,
 		Timestamp: s.cfg.Clock.Now().Unix(),
-		Sender:    s.cfg.SenderAddress,
+		Sender:    sender,
 		Receiver:  s.peer.receiverAddress(),
 		Nonce:     nonce,
 		Beacon:    s.cfg.Chain.LastBeacon(),

@@ -78,9 +78,13 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 // iced reports whether id is iced; without ManagerConfig.Iced no peer is.
 func (m *Manager) iced(id peer.ID) bool { return m.cfg.Iced != nil && m.cfg.Iced(id) }
 
-// ipOf returns the IP of a transport multiaddr, or the zero Addr if it has none.
+// ipOf returns the IP of a transport multiaddr, or the zero Addr if it has none. A relay
+// (p2p-circuit) address has none of the peer's: the IP in it is the relay's.
 func ipOf(a ma.Multiaddr) netip.Addr {
 	if a == nil {
+		return netip.Addr{}
+	}
+	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
 		return netip.Addr{}
 	}
 	nip, err := manet.ToIP(a)

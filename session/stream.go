@@ -56,7 +56,17 @@ func (s *Service) Close() error {
 // stream from then on: there is no deadline to set here, because the session's handshake
 // timer closes a stream that does not consolidate in time, and an established session is
 // allowed to stay idle.
+//
+// A stream on a limited (relayed) connection is refused: a relay cuts such a connection
+// after a few minutes or kilobytes, so a session waits for the direct connection hole
+// punching makes. Our own dials never open one there (they do not allow limited
+// connections), but a peer can.
 func (s *Service) handleStream(str network.Stream) {
+	if str.Conn().Stat().Limited {
+		mlog.Debugw("inbound stream refused: limited (relayed) connection", "peer", str.Conn().RemotePeer(), "dir", Inbound, "remote", str.Conn().RemoteMultiaddr())
+		str.Reset()
+		return
+	}
 	if err := str.Scope().SetService(ServiceName); err != nil {
 		mlog.Debugw("inbound stream refused by the resource manager", "peer", str.Conn().RemotePeer(), "err", err)
 		str.Reset()

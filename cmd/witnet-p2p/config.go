@@ -59,6 +59,8 @@ const (
 	flagWriteTimeout     = "write-timeout"
 	flagNodeMessageRate  = "receive-message-rate"
 	flagNodeByteRate     = "receive-byte-rate"
+	flagRelayService     = "relay-service"
+	flagNATPortMap       = "nat-portmap"
 )
 
 // runFlags are the flags of the run command. Every flag but --config is an altsrc flag,
@@ -90,6 +92,8 @@ func runFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagWriteTimeout, EnvVars: envOf(flagWriteTimeout), Value: session.DefaultWriteTimeout, Usage: "drop a peer that leaves one of our writes blocked for `PERIOD` (it stopped reading)"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeMessageRate, EnvVars: envOf(flagNodeMessageRate), Value: session.DefaultNodeMessageRate, Usage: "messages per second all consolidated peers together are served; beyond it they are read more slowly (`RATE` <= 0: no limit)"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: flagNodeByteRate, EnvVars: envOf(flagNodeByteRate), Value: session.DefaultNodeByteRate, DefaultText: strconv.Itoa(session.DefaultNodeByteRate) + " (64 MiB)", Usage: "frame bytes per second all consolidated peers together are served (`RATE` <= 0: no limit)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagRelayService, EnvVars: envOf(flagRelayService), Value: true, Usage: "relay for private peers (circuit relay v2) while this node is publicly reachable; --relay-service=false turns it off"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagNATPortMap, EnvVars: envOf(flagNATPortMap), Usage: "ask the local router to forward the listen ports (UPnP, NAT-PMP); sends packets to the router"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"}),
 	}
 }
@@ -237,6 +241,8 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 			WriteTimeout:          writeTimeout,
 		}),
 		node.WithReceiveBudget(c.Float64(flagNodeMessageRate), c.Float64(flagNodeByteRate)),
+		node.WithRelayService(c.Bool(flagRelayService), node.DefaultRelayLimits()),
+		node.WithNATPortMap(c.Bool(flagNATPortMap)),
 	)
 	return opts, nil
 }

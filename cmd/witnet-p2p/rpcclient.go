@@ -111,6 +111,14 @@ func statsCommand() *cli.Command {
 		fmt.Fprintf(tw, "messages in / out\t%d / %d\n", s.MessagesIn, s.MessagesOut)
 		fmt.Fprintf(tw, "bytes in / out\t%d / %d\n", s.BytesIn, s.BytesOut)
 		fmt.Fprintf(tw, "known peers\t%d new, %d tried, %d iced\n", s.KnownPeers.New, s.KnownPeers.Tried, s.KnownPeers.Ice)
+		fmt.Fprintf(tw, "reachability\t%s\n", s.Reachability)
+		for i, a := range s.Addresses {
+			label := ""
+			if i == 0 {
+				label = "addresses"
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", label, a)
+		}
 		return tw.Flush()
 	})
 }

@@ -77,6 +77,13 @@ type NodeStats struct {
 	BytesOut    uint64 `json:"bytesOut"`
 	// KnownPeers counts the address book's buckets.
 	KnownPeers BookCounts `json:"knownPeers"`
+	// Reachability is whether peers can dial us, as AutoNAT found it: "public",
+	// "private" (behind a NAT or firewall: reachable through relays and hole punching)
+	// or "unknown" (not decided yet).
+	Reachability string `json:"reachability"`
+	// Addresses are the multiaddrs the node announces, each ending in /p2p/<peer id>,
+	// relay (p2p-circuit) addresses included.
+	Addresses []string `json:"addresses"`
 }
 
 // Backend is what the server needs from a node. Methods are called concurrently.

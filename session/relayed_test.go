@@ -1,0 +1,34 @@
+package session
+
+import (
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/test"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRelayedConnectionNotCountedAgainstRelayRange: a relayed connection's remote address
+// carries the relay's IP, not the peer's; the sybil rule must not count it against the
+// relay's range (which may well hold an inbound session: the relay's own), or every private
+// peer relayed by one relay would share one inbound slot. Only the inbound limit applies.
+func TestRelayedConnectionNotCountedAgainstRelayRange(t *testing.T) {
+	m := NewManager(ManagerConfig{RejectSybilInbounds: true, InboundLimit: 3})
+	g := m.Gater()
+	relay := test.RandPeerIDFatal(t)
+	require.NoError(t, m.Register(idleSession(relay, Inbound, "203.0.113.7")), "the relay's own inbound session")
+
+	direct := acceptAddrs{ma.StringCast("/ip4/203.0.113.9/tcp/4001")}
+	require.False(t, g.InterceptAccept(direct), "a direct connection from the relay's range is a sybil")
+
+	relayed := ma.StringCast("/ip4/203.0.113.7/tcp/21337/p2p/" + relay.String() + "/p2p-circuit")
+	require.False(t, ipOf(relayed).IsValid(), "a relay address has no IP of the peer")
+	require.True(t, g.InterceptAccept(acceptAddrs{relayed}), "relayed connection refused for the relay's range")
+
+	// A session described from such a connection (peerOf uses ipOf) is not ranged either.
+	require.NoError(t, m.Register(New(nopConn{}, Peer{ID: test.RandPeerIDFatal(t), Addr: relayed, IP: ipOf(relayed)}, Inbound, Config{})))
+
+	// The inbound limit still counts.
+	require.NoError(t, m.Register(idleSession(test.RandPeerIDFatal(t), Inbound, "198.51.100.1")))
+	require.False(t, g.InterceptAccept(acceptAddrs{relayed}), "inbound limit reached")
+}
