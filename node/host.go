@@ -110,10 +110,12 @@ func (n *Node) newHost(key crypto.PrivKey, limits hostlimits.Limits, cm *connmgr
 
 // senderAddress picks the Version.sender_address we announce, at each handshake: the
 // first announce address if configured; else, for a node that AutoNAT found private, one
-// of its relay addresses; else the best of the host's addresses (not loopback if there is
-// another, TCP before QUIC); as a binary multiaddr with our /p2p/<id>. Inbound peers put
-// it in their address book, which is how discovery spreads our address. Nil (0.0.0.0:0
-// on the wire) if there is none.
+// of its relay addresses; else the best of the addresses AutoNAT v2 confirmed reachable;
+// else the best of the interface addresses we listen on (not loopback if there is another,
+// TCP before QUIC); as a binary multiaddr with our /p2p/<id>. Inbound peers put it in
+// their address book, which is how discovery spreads our address, so an address a peer
+// merely observed (a NAT's mapping of our port, which nobody else can dial) is never sent.
+// Nil (0.0.0.0:0 on the wire) if there is none.
 func (n *Node) senderAddress() []byte {
 	var best ma.Multiaddr
 	switch {
@@ -123,7 +125,17 @@ func (n *Node) senderAddress() []byte {
 		best = bestRelayed(n.nat.relayAddrs())
 	}
 	if best == nil {
-		best = bestAddr(n.host.Addrs())
+		if c, ok := n.host.(interface {
+			ConfirmedAddrs() (reachable, unreachable, unknown []ma.Multiaddr)
+		}); ok {
+			reachable, _, _ := c.ConfirmedAddrs()
+			best = bestAddr(reachable)
+		}
+	}
+	if best == nil {
+		if ifaces, err := n.host.Network().InterfaceListenAddresses(); err == nil {
+			best = bestAddr(ifaces)
+		}
 	}
 	if best == nil {
 		return nil

@@ -21,6 +21,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
@@ -164,6 +165,7 @@ func (n *Node) watchNAT() error {
 		new(event.EvtLocalReachabilityChanged),
 		new(event.EvtAutoRelayAddrsUpdated),
 		new(event.EvtHostReachableAddrsChanged),
+		new(event.EvtPeerIdentificationCompleted),
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -178,6 +180,10 @@ func (n *Node) watchNAT() error {
 				if !ok {
 					return
 				}
+				if id, ok := e.(event.EvtPeerIdentificationCompleted); ok {
+					n.offerRelayAddrs(id.Peer, id.ListenAddrs)
+					continue
+				}
 				n.nat.observe(n.host, e)
 			}
 		}
@@ -185,6 +191,37 @@ func (n *Node) watchNAT() error {
 		sub.Close()
 	}
 	return nil
+}
+
+// offerRelayAddrs offers to the address book the relay addresses a session peer
+// announces through libp2p's identify. A private peer gets its relay address after its
+// sessions started, so the Version it sent us named none; identify tells us (again on
+// each change) and the book learns it from the peer itself, as from a Version. Peers
+// without a session with us are ignored.
+func (n *Node) offerRelayAddrs(id peer.ID, listen []ma.Multiaddr) {
+	relayed := make([]ma.Multiaddr, 0, maxAddrsPerPeerInPeers)
+	for _, a := range listen {
+		if isRelayed(a) && len(relayed) < maxAddrsPerPeerInPeers {
+			relayed = append(relayed, a)
+		}
+	}
+	if len(relayed) == 0 {
+		return
+	}
+	s, ok := n.mgr.Lookup(id, session.Inbound)
+	if !ok {
+		if s, ok = n.mgr.Lookup(id, session.Outbound); !ok {
+			return
+		}
+	}
+	raw := make([][]byte, 0, len(relayed))
+	for _, a := range relayed {
+		if b, err := protocol.MultiaddrAddress(a.Encapsulate(mustP2P(id))); err == nil {
+			raw = append(raw, b)
+		}
+	}
+	log.Debugw("relay addresses of a session peer offered to the address book", "peer", id, "dir", s.Type(), "addrs", relayed)
+	bookAdapter{book: n.book}.AddPeers(s.Peer(), raw)
 }
 
 // observe takes in one host event.
@@ -336,15 +373,21 @@ type holePunchTracer struct {
 	m *natMetrics
 }
 
-// HolePunchFinished counts one hole punch, on the side ("initiator" or "receiver") that
-// saw it end.
+// HolePunchFinished counts one hole punch on the side that saw it end: the initiator
+// (the peer that got the relayed connection) once for all its attempts, the receiver once
+// per attempt.
 func (t *holePunchTracer) HolePunchFinished(side string, attempts int, theirAddrs, ourAddrs []ma.Multiaddr, direct network.ConnMultiaddrs) {
 	t.MetricsTracer.HolePunchFinished(side, attempts, theirAddrs, ourAddrs, direct)
 	result := "direct"
 	if direct == nil {
 		result = "failed"
-		log.Infow("hole punch failed: no direct connection; sessions over other connections are kept",
-			"side", side, "attempts", attempts, "their_addrs", theirAddrs, "our_addrs", ourAddrs)
+		// The initiator reports the end of all its attempts; the receiver each attempt.
+		if side == "initiator" {
+			log.Infow("hole punch failed: no direct connection; sessions over other connections are kept",
+				"attempts", attempts, "their_addrs", theirAddrs, "our_addrs", ourAddrs)
+		} else {
+			log.Debugw("hole-punch attempt failed (receiver side)", "their_addrs", theirAddrs, "our_addrs", ourAddrs)
+		}
 	}
 	t.m.holePunches.WithLabelValues(side, result).Inc()
 }

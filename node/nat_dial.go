@@ -59,8 +59,11 @@ func (n *Node) dialSession(ctx context.Context, ai peer.AddrInfo, t session.Type
 	start := time.Now()
 	log.Debugw("peer reached through a relay; waiting for a direct connection", "peer", ai.ID, "type", t)
 	if err := n.waitDirect(ctx, sub, ai.ID); err != nil {
-		m.relayedDials.WithLabelValues("no_direct").Inc()
 		n.closeLimited(ai.ID)
+		if n.ctx.Err() != nil || errors.Is(ctx.Err(), context.Canceled) {
+			return nil, err // shutting down: not the peer's fault, nothing to count
+		}
+		m.relayedDials.WithLabelValues("no_direct").Inc()
 		c := n.mgr.NumSessions()
 		log.Infow("no direct connection to a peer reachable only through a relay; sessions kept", "peer", ai.ID, "type", t,
 			"waited", time.Since(start).Round(time.Millisecond), "outbound_sessions", c.OutboundConsolidated, "inbound_sessions", c.InboundConsolidated, "err", err)

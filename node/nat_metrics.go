@@ -37,7 +37,7 @@ func newNATMetrics() *natMetrics {
 		}),
 		holePunches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "nat_hole_punches_total",
-			Help: "Hole punches that ended, by side (initiator: the peer that got the relayed connection; receiver) and result (direct, failed).",
+			Help: "Hole punches that ended, by side (initiator: the peer that got the relayed connection, counted once for all its attempts; receiver: counted per attempt) and result (direct, failed).",
 		}, []string{"side", "result"}),
 		relayedDials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "nat_relayed_dials_total",

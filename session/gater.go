@@ -53,7 +53,8 @@ func (g *gater) InterceptSecured(d network.Direction, id peer.ID, addrs network.
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 // admitInbound decides on an inbound connection from remote. A remote without an IP (a
-// relayed connection, say) is subject to the limit only.
+// relayed connection, say) is subject to the limit only, and so is one from the very IP
+// of a peer we have a session with (see hasSessionAtLocked).
 func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 	ip := ipOf(remote)
 	m.mu.Lock()
@@ -67,7 +68,7 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 		return false
 	}
 	if m.sybilChecked(ip) {
-		if r := RangeOf(ip, m.rangeLimit); m.ranges.holds(r) {
+		if r := RangeOf(ip, m.rangeLimit); m.ranges.holds(r) && !m.hasSessionAtLocked(ip) {
 			mlog.Infow("inbound connection refused: range already holds an inbound session", "remote", remote, "range", r, "range_bits", m.rangeLimit)
 			return false
 		}
@@ -84,7 +85,7 @@ func ipOf(a ma.Multiaddr) netip.Addr {
 	if a == nil {
 		return netip.Addr{}
 	}
-	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+	if isCircuit(a) {
 		return netip.Addr{}
 	}
 	nip, err := manet.ToIP(a)

@@ -32,3 +32,21 @@ func TestRelayedConnectionNotCountedAgainstRelayRange(t *testing.T) {
 	require.NoError(t, m.Register(idleSession(test.RandPeerIDFatal(t), Inbound, "198.51.100.1")))
 	require.False(t, g.InterceptAccept(acceptAddrs{relayed}), "inbound limit reached")
 }
+
+// TestSecondConnectionOfKnownHost: an AutoNAT server dials us back from its own IP to
+// check our address, while its range may already hold an inbound session (its own, or
+// another host's while we have an outbound session with the server). Such a connection,
+// from the IP of a peer we have a session with, passes the gater; a new host of the range
+// does not, and a second inbound session from the range is still refused by Register.
+func TestSecondConnectionOfKnownHost(t *testing.T) {
+	m := NewManager(ManagerConfig{RejectSybilInbounds: true})
+	g := m.Gater()
+	require.NoError(t, m.Register(idleSession(test.RandPeerIDFatal(t), Inbound, "7.0.64.1")))
+	require.NoError(t, m.Register(idleSession(test.RandPeerIDFatal(t), Outbound, "7.0.70.9")))
+
+	require.True(t, g.InterceptAccept(acceptAddrs{ma.StringCast("/ip4/7.0.64.1/tcp/40000")}), "the holder's own second connection")
+	require.True(t, g.InterceptAccept(acceptAddrs{ma.StringCast("/ip4/7.0.70.9/udp/40000/quic-v1")}), "an outbound peer dialling back")
+	require.False(t, g.InterceptAccept(acceptAddrs{ma.StringCast("/ip4/7.0.64.2/tcp/40000")}), "a new host of the range")
+	require.ErrorIs(t, m.Register(idleSession(test.RandPeerIDFatal(t), Inbound, "7.0.64.1")), ErrSameRange)
+	require.ErrorIs(t, m.Register(idleSession(test.RandPeerIDFatal(t), Inbound, "7.0.70.9")), ErrSameRange)
+}
