@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
@@ -166,7 +167,7 @@ func (n *Node) watchNAT() error {
 		new(event.EvtAutoRelayAddrsUpdated),
 		new(event.EvtHostReachableAddrsChanged),
 		new(event.EvtPeerIdentificationCompleted),
-	})
+	}, eventbus.BufSize(256)) // identify completes once per connection: bursts
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}

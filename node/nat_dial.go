@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -43,12 +44,6 @@ func (n *Node) dialSession(ctx context.Context, ai peer.AddrInfo, t session.Type
 		m.relayedDials.WithLabelValues("not_ready").Inc()
 		return nil, errCannotHolePunch
 	}
-	// Subscribe before connecting, so that a direct connection made at once is seen.
-	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	defer sub.Close()
 	if err := n.host.Connect(network.WithAllowLimitedConn(ctx, "witnet: relayed connection for hole punching"), ai); err != nil {
 		m.relayedDials.WithLabelValues("failed").Inc()
 		return nil, fmt.Errorf("session: connect to %s: %w", ai.ID, err)
@@ -56,6 +51,13 @@ func (n *Node) dialSession(ctx context.Context, ai peer.AddrInfo, t session.Type
 	if n.host.Network().Connectedness(ai.ID) == network.Connected {
 		return n.svc.Dial(ctx, ai, t) // a direct address worked after all
 	}
+	// waitDirect checks the connectedness after subscribing, so a direct connection
+	// made in between is not missed. The subscription is drained while it lives.
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(64))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	defer sub.Close()
 	start := time.Now()
 	log.Debugw("peer reached through a relay; waiting for a direct connection", "peer", ai.ID, "type", t)
 	if err := n.waitDirect(ctx, sub, ai.ID); err != nil {

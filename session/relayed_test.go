@@ -3,6 +3,8 @@ package session
 import (
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/test"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
@@ -49,4 +51,35 @@ func TestSecondConnectionOfKnownHost(t *testing.T) {
 	require.False(t, g.InterceptAccept(acceptAddrs{ma.StringCast("/ip4/7.0.64.2/tcp/40000")}), "a new host of the range")
 	require.ErrorIs(t, m.Register(idleSession(test.RandPeerIDFatal(t), Inbound, "7.0.64.1")), ErrSameRange)
 	require.ErrorIs(t, m.Register(idleSession(test.RandPeerIDFatal(t), Inbound, "7.0.70.9")), ErrSameRange)
+}
+
+// remoteConn is a connection of which only the remote end is known.
+type remoteConn struct {
+	network.Conn
+	id   peer.ID
+	addr ma.Multiaddr
+}
+
+func (c remoteConn) RemotePeer() peer.ID           { return c.id }
+func (c remoteConn) RemoteMultiaddr() ma.Multiaddr { return c.addr }
+
+// TestDialledPeerAtRelayAddress: a session dialled only at relay addresses (its stream on
+// the direct connection hole punching made) describes its peer by the relay address,
+// which others can dial, not by the connection's NAT mapping; any other session by its
+// connection.
+func TestDialledPeerAtRelayAddress(t *testing.T) {
+	id := test.RandPeerIDFatal(t)
+	nat := ma.StringCast("/ip4/198.51.100.7/tcp/40123")
+	circuit := ma.StringCast("/ip4/203.0.113.7/tcp/21337/p2p/" + test.RandPeerIDFatal(t).String() + "/p2p-circuit")
+	direct := ma.StringCast("/ip4/198.51.100.7/tcp/21337")
+	c := remoteConn{id: id, addr: nat}
+
+	p := dialledPeer(c, []ma.Multiaddr{circuit})
+	require.Equal(t, circuit, p.Addr)
+	require.False(t, p.IP.IsValid())
+	require.Equal(t, id, p.ID)
+
+	require.Equal(t, nat, dialledPeer(c, []ma.Multiaddr{direct, circuit}).Addr, "a direct address was dialled too")
+	require.Equal(t, nat, dialledPeer(c, nil).Addr)
+	require.Equal(t, "198.51.100.7", dialledPeer(c, nil).IP.String())
 }
