@@ -85,11 +85,13 @@ func New(t testing.TB) *Lab {
 
 var (
 	binOnce sync.Once
+	binDir  string
 	binPath string
 	binErr  error
 )
 
-// buildBinary builds cmd/witnet-p2p once per test process.
+// buildBinary builds cmd/witnet-p2p once per test process, for all its labs; RemoveBinary
+// removes it.
 func buildBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -98,6 +100,7 @@ func buildBinary(t testing.TB) string {
 			binErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "witnet-p2p")
 		out, err := exec.Command("go", "build", "-o", binPath, "github.com/witnet-p2p/witnet-p2p/cmd/witnet-p2p").CombinedOutput()
 		if err != nil {
@@ -108,6 +111,14 @@ func buildBinary(t testing.TB) string {
 		t.Fatal(binErr)
 	}
 	return binPath
+}
+
+// RemoveBinary removes the binary buildBinary made, if any; TestMain calls it once the
+// tests are done.
+func RemoveBinary() {
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
 }
 
 // run runs a command, failing the test with its output if it fails.

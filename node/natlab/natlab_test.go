@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -187,6 +188,12 @@ func metricAtLeast(n *Node, min float64, name string, labels ...string) (bool, s
 		return false, err.Error()
 	}
 	return v >= min, fmt.Sprintf("%s %s%v = %v", n.Name, name, labels, v)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	RemoveBinary()
+	os.Exit(code)
 }
 
 // TestNATLab runs the lab's cases on one set of public nodes.
