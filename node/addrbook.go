@@ -120,12 +120,15 @@ func pickAddrs(addrs []ma.Multiaddr, n int) []ma.Multiaddr {
 }
 
 func transportCode(m ma.Multiaddr) int {
-	for _, c := range m {
-		switch c.Code() {
-		case ma.P_CIRCUIT:
-			return ma.P_CIRCUIT
-		}
+	if isRelayed(m) {
+		return ma.P_CIRCUIT
 	}
+	return baseTransport(m)
+}
+
+// baseTransport returns the first TCP or QUIC code of m, also for a relay address (the
+// transport to the relay), or 0.
+func baseTransport(m ma.Multiaddr) int {
 	for _, c := range m {
 		switch c.Code() {
 		case ma.P_TCP, ma.P_QUIC_V1, ma.P_QUIC:

@@ -112,8 +112,13 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
 		DataDir:       n.dir.Path(),
 		Version:       Version(),
+		Reachability:  reachabilityName(n.nat.reachability()),
+		Addresses:     []string{},
 	}
 	for _, a := range n.host.Network().ListenAddresses() {
+		if isRelayed(a) {
+			continue // the relay transport's "/p2p-circuit": no socket; relay addresses are in Addresses
+		}
 		out.ListenAddresses = append(out.ListenAddresses, a.String())
 	}
 	for _, a := range n.Addrs() {

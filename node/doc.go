@@ -8,6 +8,10 @@
 //   - the libp2p host (TCP and QUIC, TLS then Noise, yamux), with the connection and
 //     resource managers of node/hostlimits, whose limits are derived from the session
 //     limits rather than left to libp2p's silent defaults;
+//   - NAT traversal on that host (nat*.go): AutoNAT v1 and v2 for the reachability
+//     verdict, the relay service on public nodes, relay reservations among the session
+//     peers on private ones, and hole punching, with session dials to relay-only peers
+//     waiting for the direct connection (sessions never run over a relay);
 //   - the dialer (node/dialer): the bootstrap, discovery, feeler and melt rounds of
 //     witnet-rust's sessions and peers managers;
 //   - the plain-TCP transport to witnet-rust nodes (node/legacy), when configured: its

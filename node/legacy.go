@@ -69,7 +69,10 @@ func (n *Node) buildLegacy() error {
 	lc := &n.cfg.legacy
 	in, out := lc.limits()
 	n.mgr.SetLimitsOf(session.TransportTCP, in, out)
-	cfg := n.sessionConfig(nil)
+	cfg := n.sessionConfig()
+	// Plain-TCP sessions announce the legacy address the transport sets (or 0.0.0.0:0),
+	// never the libp2p one.
+	cfg.SenderAddress, cfg.SenderAddressFunc = nil, nil
 	cfg.AddressBook = n.sessionBook().tcp
 	t, err := legacy.New(legacy.Config{
 		Manager:    n.mgr,

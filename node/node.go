@@ -49,6 +49,7 @@ type Node struct {
 	inv        *inventory.Engine
 	legacy     *legacy.Transport // nil without plain-TCP peers or listener (legacy.go)
 	legacyBook *legacy.Book
+	nat        *natState
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -94,6 +95,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if err := n.buildLegacy(); err != nil {
+		return nil, err
+	}
+	if err := n.watchNAT(); err != nil {
 		return nil, err
 	}
 	if err := n.addBootstrap(); err != nil {
@@ -197,11 +201,9 @@ func noneIfZero(v int) int {
 // because the sessions manager tells it of every consolidated session.
 func (n *Node) buildDialer() error {
 	d, err := dialer.New(dialer.Config{
-		Book:     n.book,
-		Sessions: n.mgr,
-		Dial: func(ctx context.Context, ai peer.AddrInfo, t session.Type) (*session.Session, error) {
-			return n.svc.Dial(ctx, ai, t)
-		},
+		Book:            n.book,
+		Sessions:        n.mgr,
+		Dial:            n.dialSession,
 		OnSession:       n.watch,
 		Connected:       n.connected,
 		MaxPerNetgroup:  n.cfg.book.maxPerNetgroup,

@@ -102,6 +102,7 @@ type config struct {
 	inventory inventoryConfig // see inventory_options.go
 	legacy    legacyConfig    // see legacy_options.go
 	book      bookOptions     // see book_options.go
+	nat       natConfig       // see nat_options.go
 
 	budgets      session.Budgets
 	maxFrameSize int // 0: codec.DefaultMaxFrameSize
@@ -135,6 +136,7 @@ func defaultConfig() config {
 		receiveMessages:  session.DefaultNodeMessageRate,
 		receiveBytes:     session.DefaultNodeByteRate,
 		sendBytes:        session.DefaultNodeSendBytes,
+		nat:              defaultNATConfig(),
 	}
 }
 

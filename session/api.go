@@ -404,6 +404,9 @@ type Config struct {
 	// Address.address bytes); nil means six zero bytes (0.0.0.0:0, no public address).
 	// Over TransportTCP a value that is not 6 or 18 bytes long is sent as 0.0.0.0:0.
 	SenderAddress []byte
+	// SenderAddressFunc, if not nil, replaces SenderAddress: it is called for each
+	// Version, for a node whose address changes (a relay address once it has one).
+	SenderAddressFunc func() []byte
 	// Clock supplies time and timers; nil means the real clock.
 	Clock Clock
 	// Nonces is the node-wide set of Version nonces we sent, for self-connection

@@ -116,6 +116,9 @@ func (s *Session) sendVersion() error {
 	s.m.flags.versionTx = true
 	s.cfg.Nonces.Add(nonce)
 	sender := s.cfg.SenderAddress
+	if s.cfg.SenderAddressFunc != nil {
+		sender = s.cfg.SenderAddressFunc()
+	}
 	if s.peer.Transport == TransportTCP && !LegacyAddressLen(sender) {
 		sender = nil // 0.0.0.0:0: a witnet-rust peer cannot decode a multiaddr
 	}

@@ -60,7 +60,8 @@ func (g *gater) InterceptSecured(d network.Direction, id peer.ID, addrs network.
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 // admitInbound decides on an inbound connection from remote. A remote without an IP (a
-// relayed connection, say) is subject to the limit only.
+// relayed connection, say) is subject to the limit only, and so is one from the very IP
+// of a peer we have a session with (see hasSessionAtLocked).
 func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 	ip := ipOf(remote)
 	m.mu.Lock()
@@ -75,7 +76,7 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 		return false
 	}
 	if m.sybilChecked(ip) {
-		if r := m.rangeOf(ip); m.ranges.holds(r) {
+		if r := m.rangeOf(ip); m.ranges.holds(r) && !m.hasSessionAtLocked(ip) {
 			mlog.Infow("inbound connection refused: range already holds an inbound session", "remote", remote, "range", r, "range_bits", m.rangeLimit)
 			return false
 		}
@@ -86,9 +87,13 @@ func (m *Manager) admitInbound(remote ma.Multiaddr) bool {
 // iced reports whether id is iced; without ManagerConfig.Iced no peer is.
 func (m *Manager) iced(id peer.ID) bool { return m.cfg.Iced != nil && m.cfg.Iced(id) }
 
-// ipOf returns the IP of a transport multiaddr, or the zero Addr if it has none.
+// ipOf returns the IP of a transport multiaddr, or the zero Addr if it has none. A relay
+// (p2p-circuit) address has none of the peer's: the IP in it is the relay's.
 func ipOf(a ma.Multiaddr) netip.Addr {
 	if a == nil {
+		return netip.Addr{}
+	}
+	if isCircuit(a) {
 		return netip.Addr{}
 	}
 	nip, err := manet.ToIP(a)

@@ -280,7 +280,9 @@ func TestManagerSybilVector(t *testing.T) {
 						require.True(t, allowed, "gater, query %s", q.Query)
 						require.NoError(t, err, "register, query %s", q.Query)
 					} else {
-						require.False(t, allowed, "gater, query %s", q.Query)
+						// The gater lets the range holder's own IP through (a second
+						// connection of a host we talk to); Register refuses its session.
+						require.Equal(t, ap.Addr() == regAP.Addr(), allowed, "gater, query %s", q.Query)
 						var sre *SameRangeError
 						require.ErrorAs(t, err, &sre, "register, query %s", q.Query)
 						require.ErrorIs(t, err, ErrSameRange)

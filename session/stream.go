@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // ServiceName is the libp2p resource-manager service that Witnet session streams are
@@ -56,7 +57,17 @@ func (s *Service) Close() error {
 // stream from then on: there is no deadline to set here, because the session's handshake
 // timer closes a stream that does not consolidate in time, and an established session is
 // allowed to stay idle.
+//
+// A stream on a limited (relayed) connection is refused: a relay cuts such a connection
+// after a few minutes or kilobytes, so a session waits for the direct connection hole
+// punching makes. Our own dials never open one there (they do not allow limited
+// connections), but a peer can.
 func (s *Service) handleStream(str network.Stream) {
+	if str.Conn().Stat().Limited {
+		mlog.Debugw("inbound stream refused: limited (relayed) connection", "peer", str.Conn().RemotePeer(), "dir", Inbound, "remote", str.Conn().RemoteMultiaddr())
+		str.Reset()
+		return
+	}
 	if err := str.Scope().SetService(ServiceName); err != nil {
 		mlog.Debugw("inbound stream refused by the resource manager", "peer", str.Conn().RemotePeer(), "err", err)
 		str.Reset()
@@ -87,7 +98,7 @@ func (s *Service) Dial(ctx context.Context, ai peer.AddrInfo, t Type) (*Session,
 		str.Reset()
 		return nil, fmt.Errorf("session: stream to %s: %w", ai.ID, err)
 	}
-	sess := New(str, peerOf(str.Conn()), t, s.cfg)
+	sess := New(str, dialledPeer(str.Conn(), ai.Addrs), t, s.cfg)
 	// Only an end during start (the manager refused the session) is Dial's failure; a
 	// handshake that fails right after is the session's, reported through Done and Err,
 	// however fast the peer answered.
@@ -95,6 +106,34 @@ func (s *Service) Dial(ctx context.Context, ai peer.AddrInfo, t Type) (*Session,
 		return nil, err
 	}
 	return sess, nil
+}
+
+// dialledPeer describes the peer of a session we dialled on c. A peer dialled only at
+// relay (p2p-circuit) addresses is described by the first of them even though the session
+// runs on the direct connection that hole punching made: that connection's remote
+// address is a NAT mapping nobody else can dial, while the relay address is how the peer
+// is reached, and the address the address book must keep.
+func dialledPeer(c network.Conn, dialled []ma.Multiaddr) Peer {
+	p := peerOf(c)
+	if len(dialled) == 0 || isCircuit(p.Addr) {
+		return p
+	}
+	for _, a := range dialled {
+		if !isCircuit(a) {
+			return p
+		}
+	}
+	p.Addr, p.IP = dialled[0], ipOf(dialled[0])
+	return p
+}
+
+// isCircuit reports whether a is a relay (p2p-circuit) address.
+func isCircuit(a ma.Multiaddr) bool {
+	if a == nil {
+		return false
+	}
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
 }
 
 // peerOf describes the remote end of a libp2p connection.

@@ -68,6 +68,8 @@ const (
 	flagAddrsFile        = "addrs-file"
 	flagBootstrapFile    = "bootstrap-file"
 	flagRejectSybil      = "reject-sybil-inbounds"
+	flagRelayService     = "relay-service"
+	flagNATPortMap       = "nat-portmap"
 )
 
 // runFlags are the flags of the run command. Every flag but --config is an altsrc flag,
@@ -108,6 +110,8 @@ func runFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCTokenFile, EnvVars: envOf(flagRPCTokenFile), Usage: "require the bearer token in this `FILE` on JSON-RPC and /metrics (/health stays open); clients pass the same flag"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagAddrsFile, EnvVars: envOf(flagAddrsFile), Usage: "write the node's multiaddrs (ending in /p2p/<id>), one per line, to this `FILE` once it listens; another node's --bootstrap-file can read it"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagBootstrapFile, EnvVars: envOf(flagBootstrapFile), Usage: "bootstrap from the multiaddrs in this `FILE` (one per line, as --addrs-file writes them), waiting up to 60s for it to appear"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagRelayService, EnvVars: envOf(flagRelayService), Value: true, Usage: "relay for private peers (circuit relay v2) while this node is publicly reachable; --relay-service=false turns it off"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagNATPortMap, EnvVars: envOf(flagNATPortMap), Usage: "ask the local router to forward the listen ports (UPnP, NAT-PMP); sends packets to the router"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogLevel, EnvVars: envOf(flagLogLevel), Value: "info", Usage: "`LEVEL` of the witnet/* loggers: debug, info, warn, error (GOLOG_LOG_LEVEL, if set, wins)"}),
 	}
 }
@@ -275,6 +279,8 @@ func nodeOptions(c *cli.Context) ([]node.Option, error) {
 			WriteTimeout:          writeTimeout,
 		}),
 		node.WithReceiveBudget(c.Float64(flagNodeMessageRate), c.Float64(flagNodeByteRate)),
+		node.WithRelayService(c.Bool(flagRelayService), node.DefaultRelayLimits()),
+		node.WithNATPortMap(c.Bool(flagNATPortMap)),
 	)
 	return opts, nil
 }

@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/witnet-p2p/witnet-p2p/node"
 )
 
 // TestDockerFilesAgree checks what a Docker engine would only reveal at run time (the
@@ -43,7 +45,9 @@ func TestDockerFilesAgree(t *testing.T) {
 	}
 	require.NotRegexp(t, `/p2p/12D3KooW`, string(compose), "no fixed peer ID to bootstrap from")
 
-	require.Contains(t, string(dockerfile), "EXPOSE 21337/tcp 21337/udp 21338/tcp")
+	port := strconv.Itoa(node.DefaultPort)
+	require.Contains(t, string(dockerfile), "EXPOSE "+port+"/tcp "+port+"/udp 21338/tcp", "the image exposes the default libp2p port")
+	require.Contains(t, string(compose), `"`+port+":"+port+`/tcp"`, "compose publishes the default libp2p port")
 	require.Contains(t, string(dockerfile), "USER 65532:65532")
 	require.Contains(t, string(dockerfile), `CMD ["/usr/local/bin/witnet-p2p", "health"]`)
 	require.Contains(t, string(dockerfile), "ARG GO_IMAGE=golang:1.26-alpine")

@@ -151,6 +151,7 @@ func statsCommand() *cli.Command {
 		fmt.Fprintf(tw, "known peers\t%d new, %d tried, %d iced\n", s.KnownPeers.New, s.KnownPeers.Tried, s.KnownPeers.Ice)
 		fmt.Fprintf(tw, "version\t%s\n", s.Version)
 		fmt.Fprintf(tw, "data directory\t%s\n", s.DataDir)
+		fmt.Fprintf(tw, "reachability\t%s\n", s.Reachability)
 		list := func(title string, addrs []string) {
 			if len(addrs) == 0 {
 				fmt.Fprintf(tw, "%s\t(none)\n", title)

@@ -280,8 +280,12 @@ func TestClientCommands(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(mustRun(t, "", "stats", "--rpc-addr", addr, "--json")), &stats))
 	require.Equal(t, n.ID().String(), stats.PeerID)
 	require.Equal(t, len(held), stats.KnownPeers.New)
+	require.Equal(t, "unknown", stats.Reachability, "AutoNAT never decides on loopback")
+	require.NotEmpty(t, stats.Addresses)
 	out := mustRun(t, "", "stats", "--rpc-addr", addr)
 	require.Contains(t, out, fmt.Sprintf("known peers        %d new, 0 tried, 0 iced\n", len(held)))
+	require.Contains(t, out, "reachability       unknown\n")
+	require.Contains(t, out, "addresses          "+stats.Addresses[0]+"\n")
 
 	_, _, err := runApp(t, "", "stats", "--rpc-addr", "http://"+addr+"/", "extra")
 	require.ErrorContains(t, err, "stats takes no arguments")

@@ -90,9 +90,14 @@ type NodeStats struct {
 	KnownPeers BookCounts `json:"knownPeers"`
 	// ListenAddresses are the multiaddrs the host listens on, as bound (port 0 resolved).
 	ListenAddresses []string `json:"listenAddresses"`
-	// Addresses are the multiaddrs the node announces, each ending in /p2p/<peer id>: what
-	// other nodes can bootstrap from (kubo's "ipfs id" Addresses).
+	// Addresses are the multiaddrs the node announces, each ending in /p2p/<peer id>,
+	// relay (p2p-circuit) addresses included: what other nodes can bootstrap from
+	// (kubo's "ipfs id" Addresses).
 	Addresses []string `json:"addresses"`
+	// Reachability is whether peers can dial us, as AutoNAT found it: "public",
+	// "private" (behind a NAT or firewall: reachable through relays and hole punching)
+	// or "unknown" (not decided yet).
+	Reachability string `json:"reachability"`
 	// DataDir is the node's data directory.
 	DataDir string `json:"dataDir"`
 	// Version is the node's software version (and build commit, when known).
