@@ -48,7 +48,6 @@ type Node struct {
 	rpc        *rpc.Server // nil without an HTTP listener
 	inv        *inventory.Engine
 	legacy     *legacy.Transport // nil without plain-TCP peers or listener (legacy.go)
-	legacyBook *legacy.Book
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -196,7 +195,7 @@ func noneIfZero(v int) int {
 // buildDialer builds the dialer; start starts it. It is built before the host listens,
 // because the sessions manager tells it of every consolidated session.
 func (n *Node) buildDialer() error {
-	d, err := dialer.New(dialer.Config{
+	cfg := dialer.Config{
 		Book:     n.book,
 		Sessions: n.mgr,
 		Dial: func(ctx context.Context, ai peer.AddrInfo, t session.Type) (*session.Session, error) {
@@ -215,7 +214,9 @@ func (n *Node) buildDialer() error {
 		MeltPeriod:      n.cfg.meltPeriod,
 		DialTimeout:     n.cfg.dialTimeout,
 		Registerer:      n.reg,
-	})
+	}
+	n.legacyDialConfig(&cfg)
+	d, err := dialer.New(cfg)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -246,7 +247,6 @@ func (n *Node) startRPC() error {
 // once) and the inventory's beacon loop.
 func (n *Node) start() {
 	n.dialer.Start()
-	n.startLegacy()
 	n.spawn(func() { n.inv.BeaconLoop(n.ctx, n.chain, n.cfg.epochs) })
 }
 

@@ -119,16 +119,16 @@ func addPeersCommand() *cli.Command {
 	return &cli.Command{
 		Name:         "add-peers",
 		Usage:        "add peers to a running node's address book (JSON-RPC addPeers)",
-		ArgsUsage:    "MULTIADDR...",
+		ArgsUsage:    "MULTIADDR|IP:PORT...",
 		Flags:        clientFlags(),
 		OnUsageError: flagError,
 		Action: oneLineErrors(func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				return fmt.Errorf("add-peers needs at least one multiaddr ending in /p2p/<peer id>")
+				return fmt.Errorf("add-peers needs at least one multiaddr ending in /p2p/<peer id>, or IP:PORT of a witnet-rust peer")
 			}
 			addrs := c.Args().Slice()
 			for _, a := range addrs { // fail before calling the node
-				if _, err := rpc.ParsePeerAddr(a); err != nil {
+				if err := rpc.CheckPeerString(a); err != nil {
 					return fmt.Errorf("add-peers: %w", err)
 				}
 			}

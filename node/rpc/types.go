@@ -3,8 +3,6 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-
-	ma "github.com/multiformats/go-multiaddr"
 )
 
 // JSON-RPC method names, as witnet-rust names them.
@@ -41,7 +39,8 @@ type Peer struct {
 
 // KnownPeer is one address-book entry in the result of knownPeers.
 type KnownPeer struct {
-	// Address is the multiaddr of the entry, ending in /p2p/<peer id>.
+	// Address is the multiaddr of the entry, ending in /p2p/<peer id>, or the IP:PORT of
+	// a witnet-rust peer over plain TCP.
 	Address string `json:"address"`
 	// Type is KnownNew or KnownTried.
 	Type string `json:"type"`
@@ -96,9 +95,10 @@ type Backend interface {
 	Peers(ctx context.Context) ([]Peer, error)
 	// KnownPeers lists the new and tried buckets of the address book.
 	KnownPeers(ctx context.Context) ([]KnownPeer, error)
-	// AddPeers adds addresses (each ending in /p2p/<id>) to the new bucket, melting them
-	// from ice first; it returns once the change is durable.
-	AddPeers(ctx context.Context, addrs []ma.Multiaddr) error
+	// AddPeers adds addresses to the new bucket, melting them from ice first; it returns
+	// once the change is durable. Each is a multiaddr ending in /p2p/<id> (ParsePeerAddr)
+	// or a witnet-rust peer's IP:PORT, as checked by the server.
+	AddPeers(ctx context.Context, addrs []string) error
 	// ClearPeers empties the address book.
 	ClearPeers(ctx context.Context) error
 	// InitializePeers replaces the address book with the configured bootstrap addresses
