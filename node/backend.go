@@ -116,6 +116,7 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		Feeler:        n.dialer.Feelers(),
 		Transports:    n.transportCounts(),
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
+		Consensus:     n.rounds.stats(),
 	}
 	for k := range st.MessagesIn {
 		out.MessagesIn += st.MessagesIn[k]

@@ -48,6 +48,7 @@ type Node struct {
 	rpc        *rpc.Server // nil without an HTTP listener
 	inv        *inventory.Engine
 	legacy     *legacy.Transport // nil without plain-TCP peers or listener (legacy.go)
+	rounds     *beaconRounds     // the peers-beacon consensus (consensus_loop.go)
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -161,6 +162,7 @@ func (n *Node) buildSessions() error {
 		PublicTCPAddrs:      publicTCP(cfg.legacy.public),
 		OnConsolidated:      n.onConsolidated,
 		OnUnregistered:      func(s *session.Session) { n.inv.RemoveSession(s); n.watch(s) },
+		OnPeerBeacons:       func(r session.PeerBeacons) { n.rounds.onPeerBeacons(r) },
 	})
 	n.reg = newRegistry(n, n.metrics)
 
@@ -179,6 +181,7 @@ func (n *Node) buildSessions() error {
 		return fmt.Errorf("node: inventory: %w", err)
 	}
 	n.chain = inventory.Chain{Chain: n.chain, Engine: n.inv}
+	n.rounds = n.newRounds()
 	return nil
 }
 
@@ -244,10 +247,11 @@ func (n *Node) startRPC() error {
 }
 
 // start starts the background work: the dialer's rounds (the first bootstrap round at
-// once) and the inventory's beacon loop.
+// once), the inventory's beacon loop and the peers-beacon consensus rounds.
 func (n *Node) start() {
 	n.dialer.Start()
 	n.spawn(func() { n.inv.BeaconLoop(n.ctx, n.chain, n.cfg.epochs) })
+	n.spawn(func() { n.rounds.run(n.ctx) })
 }
 
 // ID returns the node's peer ID.

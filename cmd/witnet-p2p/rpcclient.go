@@ -111,6 +111,11 @@ func statsCommand() *cli.Command {
 		fmt.Fprintf(tw, "messages in / out\t%d / %d\n", s.MessagesIn, s.MessagesOut)
 		fmt.Fprintf(tw, "bytes in / out\t%d / %d\n", s.BytesIn, s.BytesOut)
 		fmt.Fprintf(tw, "known peers\t%d new, %d tried, %d iced\n", s.KnownPeers.New, s.KnownPeers.Tried, s.KnownPeers.Ice)
+		if c := s.Consensus; c != nil && c.Majority != nil {
+			fmt.Fprintf(tw, "beacon consensus\tepoch %d: block %d %.16s, %d of %d slots agree, synced %t\n", c.Epoch, c.Majority.BlockEpoch, c.Majority.BlockHash, c.Agreeing, c.Slots, c.Synced)
+		} else if c != nil {
+			fmt.Fprintf(tw, "beacon consensus\tepoch %d: none (%d beacons, %d slots)\n", c.Epoch, c.Beacons, c.Slots)
+		}
 		return tw.Flush()
 	})
 }

@@ -87,6 +87,35 @@ type NodeStats struct {
 	BytesOut    uint64 `json:"bytesOut"`
 	// KnownPeers counts the address book's buckets.
 	KnownPeers BookCounts `json:"knownPeers"`
+	// Consensus is the last peers-beacon consensus round; absent before the first.
+	Consensus *ConsensusStats `json:"consensus,omitempty"`
+}
+
+// ConsensusStats is the outcome of the last peers-beacon consensus round: the beacons of
+// the outbound peers, counted against the outbound slots (empty ones vote for no beacon).
+type ConsensusStats struct {
+	// Epoch is the epoch of the round.
+	Epoch uint32 `json:"epoch"`
+	// Majority is the beacon the round agreed on; absent when there was no consensus.
+	Majority *BeaconStats `json:"majority,omitempty"`
+	// Agreeing counts the outbound peers whose beacon matches the majority, Beacons
+	// those that sent one, Slots the votes counted.
+	Agreeing int `json:"agreeing"`
+	Beacons  int `json:"beacons"`
+	Slots    int `json:"slots"`
+	// Synced says the node holds the majority's highest block.
+	Synced bool `json:"synced"`
+}
+
+// BeaconStats is a LastBeacon: the highest block and superblock checkpoints and hashes.
+type BeaconStats struct {
+	BlockEpoch      uint32 `json:"blockEpoch"`
+	BlockHash       string `json:"blockHash"`
+	SuperblockEpoch uint32 `json:"superblockEpoch"`
+	SuperblockHash  string `json:"superblockHash"`
+	// BlockConsensus says the block checkpoint reached the threshold too (else it is the
+	// most common one among the peers of the majority superblock).
+	BlockConsensus bool `json:"blockConsensus"`
 }
 
 // Backend is what the server needs from a node. Methods are called concurrently.
