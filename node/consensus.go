@@ -98,8 +98,10 @@ type round struct {
 	// rest, the consensus ("safu") subset.
 	drop, noBeacon, keep []session.Key
 	// agreeing counts the peers whose beacon matches the majority, beacons the peers that
-	// sent one, slots the votes counted (outbound slots, empty ones voting for no beacon).
-	agreeing, beacons, slots int
+	// sent one and did not abstain, abstaining those that announced no block, slots the
+	// votes counted (outbound slots but the abstaining peers', empty ones voting for no
+	// beacon).
+	agreeing, beacons, abstaining, slots int
 }
 
 // decide runs witnet-rust's peers-beacon consensus on votes with slots outbound slots (the
@@ -110,8 +112,24 @@ type round struct {
 // when at least ConsensusThreshold % of the slots are filled, every peer is dropped unless
 // the node was synced, in which case only those that differ from last, the majority it
 // last agreed with, are; with fewer peers nobody is.
+//
+// A peer whose beacon names no block (checkpoint 0: a node without a chain, as a
+// witnet-p2p node is until it has one, or a network still at genesis) abstains: it is
+// kept, and neither its vote nor its slot counts. Otherwise the genesis beacons of a
+// gateway's libp2p peers would outvote its witnet-rust peers' chain, or drop them.
 func decide(votes []vote, slots int, synced bool, last checkpoint) round {
-	r := round{slots: max(slots, len(votes))}
+	var r round
+	counted := votes[:0:0]
+	for _, v := range votes {
+		if v.ok && v.block.epoch == 0 {
+			r.keep = append(r.keep, v.key)
+			r.abstaining++
+			continue
+		}
+		counted = append(counted, v)
+	}
+	votes, slots = counted, slots-r.abstaining
+	r.slots = max(slots, len(votes))
 	supers := make([]choice, 0, r.slots)
 	for _, v := range votes {
 		supers = append(supers, choice{ok: v.ok, c: v.super})
@@ -142,7 +160,7 @@ func decide(votes []vote, slots int, synced bool, last checkpoint) round {
 	} else {
 		needed := (max(slots, 1)*ConsensusThreshold + 99) / 100
 		switch {
-		case len(votes) < needed:
+		case len(votes) < needed || len(votes) == 0:
 			differs = func(vote) bool { return false }
 		case synced:
 			differs = func(v vote) bool { return !v.ok || v.block != last }

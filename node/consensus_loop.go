@@ -292,7 +292,7 @@ func (b *beaconRounds) decide(r session.PeerBeacons) {
 		logf = log.Infow
 	}
 	logf("beacon consensus", "epoch", r.Epoch, "found", res.found, "block_epoch", res.block.epoch, "agreeing", res.agreeing,
-		"beacons", res.beacons, "slots", res.slots, "synced", st.synced)
+		"beacons", res.beacons, "abstaining", res.abstaining, "slots", res.slots, "synced", st.synced)
 	if res.found && !st.synced {
 		b.askSync(r.Epoch)
 	}
@@ -364,7 +364,7 @@ func (b *beaconRounds) stats() *rpc.ConsensusStats {
 	if !st.decided {
 		return nil
 	}
-	out := &rpc.ConsensusStats{Epoch: st.epoch, Agreeing: st.r.agreeing, Beacons: st.r.beacons, Slots: st.r.slots, Synced: st.synced}
+	out := &rpc.ConsensusStats{Epoch: st.epoch, Agreeing: st.r.agreeing, Beacons: st.r.beacons, Abstaining: st.r.abstaining, Slots: st.r.slots, Synced: st.synced}
 	if st.r.found {
 		out.Majority = &rpc.BeaconStats{
 			BlockEpoch: st.r.block.epoch, BlockHash: st.r.block.hash.String(),

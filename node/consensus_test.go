@@ -123,6 +123,20 @@ func TestDecideDrops(t *testing.T) {
 	require.Len(t, r.keep, 4)
 	require.Len(t, r.drop, 1)
 
+	// Peers that announce no block abstain: kept, their slots not counted, so that the
+	// peers with a chain decide (three of three counted slots).
+	genesis := [2]checkpoint{{0, hashOfByte(0x77)}, superA}
+	r = decide(votesFor(genesis, genesis, genesis, b1, b1, b1h), 6, false, checkpoint{})
+	require.True(t, r.found && r.blockConsensus)
+	require.Equal(t, block1, r.block)
+	require.Equal(t, [3]int{3, 3, 3}, [3]int{r.abstaining, r.slots, r.beacons})
+	require.Len(t, r.keep, 5)
+	require.Len(t, r.drop, 1)
+	r = decide(votesFor(genesis, genesis), 12, false, checkpoint{})
+	require.False(t, r.found)
+	require.Empty(t, r.drop)
+	require.Len(t, r.keep, 2)
+
 	// No consensus with too few peers: nobody is dropped.
 	r = decide(votesFor(b1, b2), 12, false, checkpoint{})
 	require.False(t, r.found)

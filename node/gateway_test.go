@@ -86,9 +86,12 @@ func consolidatedBoth(t *testing.T, a, b *Node) {
 // submitted at either end reaches the other end byte for byte, and the TCP-only node's
 // peers-beacon consensus, counted on its one outbound slot, shows in nodeStats.
 func TestMixedDevnet(t *testing.T) {
-	lp := startNode(t, t.TempDir(), WithRPCAddr("127.0.0.1:0"))
-	gw := startNode(t, t.TempDir(), WithLegacyListen(legacyLoopback), WithBootstrap(lp.Addrs()[0]))
-	tcp := tcpOnlyNode(t, WithLegacyPeers(addrPort(gw.LegacyAddr())), WithLegacyLimits(8, 1))
+	// A chain tip at block 5 (a beacon at checkpoint 0, no block, abstains from the
+	// consensus).
+	beacon := protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(5, hashOfByte(5)), DefaultBeacon().GetHighestSuperblockCheckpoint())
+	lp := startNode(t, t.TempDir(), WithRPCAddr("127.0.0.1:0"), WithBeacon(beacon))
+	gw := startNode(t, t.TempDir(), WithLegacyListen(legacyLoopback), WithBootstrap(lp.Addrs()[0]), WithBeacon(beacon))
+	tcp := tcpOnlyNode(t, WithLegacyPeers(addrPort(gw.LegacyAddr())), WithLegacyLimits(8, 1), WithBeacon(beacon))
 	consolidatedBoth(t, lp, gw)
 	tcpSession(t, tcp, addrPort(gw.LegacyAddr()), session.Outbound)
 	waitFor(t, 10*time.Second, func() bool { return gw.Manager().NumSessionsOf(session.TransportTCP).InboundConsolidated == 1 }, nil)
@@ -122,6 +125,7 @@ func TestMixedDevnet(t *testing.T) {
 	}, nil)
 	c := stats.Consensus
 	require.NotNil(t, c.Majority)
+	require.Equal(t, uint32(5), c.Majority.BlockEpoch)
 	require.Equal(t, [3]int{1, 1, 1}, [3]int{c.Agreeing, c.Beacons, c.Slots})
 	require.True(t, c.Majority.BlockConsensus)
 	require.True(t, c.Synced)

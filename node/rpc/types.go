@@ -99,10 +99,12 @@ type ConsensusStats struct {
 	// Majority is the beacon the round agreed on; absent when there was no consensus.
 	Majority *BeaconStats `json:"majority,omitempty"`
 	// Agreeing counts the outbound peers whose beacon matches the majority, Beacons
-	// those that sent one, Slots the votes counted.
-	Agreeing int `json:"agreeing"`
-	Beacons  int `json:"beacons"`
-	Slots    int `json:"slots"`
+	// those that sent one, Abstaining those whose beacon names no block (nodes without a
+	// chain: kept, not counted), Slots the votes counted.
+	Agreeing   int `json:"agreeing"`
+	Beacons    int `json:"beacons"`
+	Abstaining int `json:"abstaining"`
+	Slots      int `json:"slots"`
 	// Synced says the node holds the majority's highest block.
 	Synced bool `json:"synced"`
 }
