@@ -41,19 +41,17 @@ func (n *Node) bookAdapter() bookAdapter { return bookAdapter{book: n.book, node
 // isLegacyPeer reports whether p is a peer over plain TCP (a witnet-rust peer).
 func isLegacyPeer(p session.Peer) bool { return p.Transport == session.TransportTCP }
 
-// PeersForGetPeers returns the Peers reply for a libp2p peer (see PeersFor).
-func (a bookAdapter) PeersForGetPeers() [][]byte { return a.PeersFor(session.Peer{}, false) }
-
-// PeersFor returns the Peers reply for the peer to: what the book shares (the tried bucket
-// and the fresh relay addresses of private peers, peers.Book.Shared), each entry in the
-// form the peer's transport can carry. A witnet-rust peer over plain TCP (legacy) gets the
+// PeersForGetPeers returns the Peers reply for the peer to: what the book shares (the
+// tried bucket and the fresh relay addresses of private peers, peers.Book.Shared), each
+// entry in the form to's transport can carry. A witnet-rust peer over plain TCP gets the
 // IP:port entries only, as 6- or 18-byte addresses, which is all witnet-rust decodes; a
 // libp2p peer gets the libp2p entries as multiaddrs ending in /p2p/<id> and the IP:port
 // entries as 6/18-byte addresses. When to's IP is known, addresses it would refuse under
 // the same-scope rule (a private address for a peer on the Internet, a loopback one for a
 // peer on another host) are left out. The reply holds at most
 // protocol.MaxPeersPerMessage addresses.
-func (a bookAdapter) PeersFor(to session.Peer, legacy bool) [][]byte {
+func (a bookAdapter) PeersForGetPeers(to session.Peer) [][]byte {
+	legacy := isLegacyPeer(to)
 	shared := a.book.Shared()
 	out := make([][]byte, 0, min(len(shared), protocol.MaxPeersPerMessage))
 	toIP := to.IP

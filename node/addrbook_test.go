@@ -66,7 +66,7 @@ func TestBookAdapter(t *testing.T) {
 	a.Good(session.Peer{ID: x, Addr: xTCP})
 	_, where, _ = book.Lookup(x)
 	require.Equal(t, peers.BucketTried, where)
-	out := a.PeersForGetPeers()
+	out := a.PeersForGetPeers(session.Peer{})
 	require.Len(t, out, 1)
 	pa, err := protocol.ParseAddress(out[0])
 	require.NoError(t, err)
@@ -77,11 +77,11 @@ func TestBookAdapter(t *testing.T) {
 	// both forms, a TCP peer only the 6/18-byte one.
 	tcpPeer := session.Peer{Transport: session.TransportTCP, AddrPort: leg, Addr: ma.StringCast("/ip4/10.3.0.1/tcp/21337"), IP: leg.Addr()}
 	a.Good(tcpPeer)
-	require.Len(t, a.PeersFor(session.Peer{}, false), 2)
-	legacyReply := a.PeersFor(tcpPeer, true)
+	require.Len(t, a.PeersForGetPeers(session.Peer{}), 2)
+	legacyReply := a.PeersForGetPeers(tcpPeer)
 	require.Equal(t, [][]byte{protocol.LegacyAddress(leg)}, legacyReply)
 	// A requester on the Internet is not told private addresses.
-	require.Empty(t, a.PeersFor(session.Peer{IP: netip.MustParseAddr("8.8.8.8")}, false))
+	require.Empty(t, a.PeersForGetPeers(session.Peer{IP: netip.MustParseAddr("8.8.8.8")}))
 
 	// Ice removes from tried and ices; RemoveTried only removes. A TCP peer is iced by
 	// its IP:port.
@@ -90,7 +90,7 @@ func TestBookAdapter(t *testing.T) {
 	a.Ice(tcpPeer)
 	require.True(t, book.IsIcedKey(peers.Key{Legacy: leg}))
 	require.False(t, book.IsIcedKey(peers.Key{Legacy: netip.MustParseAddrPort("10.3.0.1:21338")}))
-	require.Empty(t, a.PeersForGetPeers())
+	require.Empty(t, a.PeersForGetPeers(session.Peer{}))
 	a.Good(session.Peer{ID: y, Addr: ma.StringCast("/ip4/10.2.0.1/tcp/21337")})
 	a.RemoveTried(session.Peer{ID: y})
 	require.False(t, book.IsIced(y))

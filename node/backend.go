@@ -47,16 +47,21 @@ func (b *rpcBackend) Peers(context.Context) ([]rpc.Peer, error) {
 	return out, nil
 }
 
-// KnownPeers lists the tried then the new bucket, one row per peer and bucket.
+// KnownPeers lists the tried then the new bucket, one row per peer and bucket: a libp2p
+// peer as its first multiaddr with /p2p/<id>, a witnet-rust peer as IP:PORT.
 func (b *rpcBackend) KnownPeers(context.Context) ([]rpc.KnownPeer, error) {
 	var out []rpc.KnownPeer
 	list := func(entries []peers.Addr, typ string) {
-		seen := map[peer.ID]bool{}
+		seen := map[peers.Key]bool{}
 		for _, a := range entries {
-			if seen[a.ID] {
+			if seen[a.Key()] {
 				continue
 			}
-			seen[a.ID] = true
+			seen[a.Key()] = true
+			if a.IsLegacy() {
+				out = append(out, rpc.KnownPeer{Address: a.Legacy.String(), Type: typ})
+				continue
+			}
 			var first ma.Multiaddr
 			if len(a.Addrs) > 0 {
 				first = a.Addrs[0]
@@ -69,9 +74,10 @@ func (b *rpcBackend) KnownPeers(context.Context) ([]rpc.KnownPeer, error) {
 	return out, nil
 }
 
-// AddPeers adds operator-given peers to the new bucket.
-func (b *rpcBackend) AddPeers(_ context.Context, addrs []ma.Multiaddr) error {
-	err := (*Node)(b).addPeers(addrs)
+// AddPeers adds operator-given peers to the new bucket: multiaddrs with /p2p/<id>, and
+// witnet-rust peers as IP:PORT.
+func (b *rpcBackend) AddPeers(_ context.Context, addrs []string) error {
+	err := (*Node)(b).addPeerStrings(addrs)
 	var aerr *peers.AddrError
 	if errors.As(err, &aerr) {
 		return &rpc.Error{Code: rpc.CodeInvalidParams, Message: err.Error()}
@@ -110,6 +116,7 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		Feeler:        n.dialer.Feelers(),
 		Transports:    n.transportCounts(),
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
+		Consensus:     n.rounds.stats(),
 		DataDir:       n.dir.Path(),
 		Version:       Version(),
 		Reachability:  reachabilityName(n.nat.reachability()),

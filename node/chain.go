@@ -46,13 +46,14 @@ func (c *StaticChain) InboundBeacon(s *session.Session, b *pb.LastBeacon) {
 type blockBatches struct {
 	metrics *metrics
 	next    session.BlockSink // nil: nobody else wants batches
+	rounds  *beaconRounds     // told of each complete batch (a sync may go on); nil: none
 }
 
 var _ session.BlockSink = blockBatches{}
 
 // blockSink returns the BlockSink of the node's sessions.
 func (n *Node) blockSink() session.BlockSink {
-	b := blockBatches{metrics: n.metrics}
+	b := blockBatches{metrics: n.metrics, rounds: n.rounds}
 	if next, ok := n.cfg.chain.(session.BlockSink); ok {
 		b.next = next
 	}
@@ -73,5 +74,8 @@ func (b blockBatches) Blocks(s *session.Session, blocks []*pb.Block) {
 	}
 	if b.next != nil {
 		b.next.Blocks(s, blocks)
+	}
+	if b.rounds != nil && len(blocks) > 0 {
+		b.rounds.blocksArrived()
 	}
 }

@@ -15,10 +15,13 @@
 //   - the dialer (node/dialer): the bootstrap, discovery, feeler and melt rounds of
 //     witnet-rust's sessions and peers managers;
 //   - the plain-TCP transport to witnet-rust nodes (node/legacy), when configured: its
-//     listener and the dial loop of the configured plain-TCP peers, with sessions in the
-//     same manager under their own limits (legacy.go);
+//     listener, and the dialer's legacy rounds dialling the configured plain-TCP peers and
+//     the book's IP:port entries, with sessions in the same manager under their own
+//     limits, in the same address book and relayed to through the same inventory
+//     (legacy.go);
 //   - a static chain tip (a configured beacon and epoch constants) behind the interface the
-//     sessions use, so a real chain can replace it;
+//     sessions use, so a real chain can replace it, and the peers-beacon consensus rounds
+//     on the node's epochs (consensus.go, consensus_loop.go);
 //   - the HTTP listener with JSON-RPC (node/rpc), /metrics and /health, and the metrics
 //     of the sessions and the address book.
 //

@@ -7,8 +7,9 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 )
 
-// Network names accepted by WithNetwork.
+// Network names accepted by WithNetwork (see networks.go).
 const (
+	NetworkLocal   = "local"
 	NetworkMainnet = "mainnet"
 	NetworkTestnet = "testnet"
 )
@@ -47,12 +48,15 @@ func WithActivations(a protocol.VersionActivations) Option {
 	}
 }
 
-// WithNetwork selects a public network's constants: NetworkMainnet (the default) or
+// WithNetwork selects a network preset: NetworkLocal (the default), NetworkMainnet or
 // NetworkTestnet. It sets the protocol version activations (WithActivations), the epoch
 // constants (WithEpochs), the default beacon's genesis hash (WithBeacon) and
 // reject_sybil_inbounds (WithSybilRule, whose range is kept), as witnet-rust's
-// environment does. Options given after it override its choices. The magic stays what it
-// is: witnet-rust uses 10700 on every network (PROTOCOL.md section 10).
+// environment does; NetworkLocal uses mainnet's. NetworkMainnet also adds witnet-rust's
+// mainnet known_peers (MainnetKnownPeers) as plain-TCP peers to dial (WithLegacyPeers),
+// which is what joins the node to today's Witnet network; the other presets dial nothing
+// they are not told to. Options given after it override its choices. The magic stays what
+// it is: witnet-rust uses 10700 on every network (PROTOCOL.md section 10).
 func WithNetwork(name string) Option {
 	return func(c *config) error {
 		var (
@@ -62,12 +66,15 @@ func WithNetwork(name string) Option {
 			sybil   bool
 		)
 		switch name {
-		case NetworkMainnet:
+		case NetworkLocal, NetworkMainnet:
 			act, epochs, genesis, sybil = protocol.MainnetActivations, protocol.MainnetEpochs, protocol.MainnetGenesisHash, true
 		case NetworkTestnet:
 			act, epochs, genesis, sybil = protocol.TestnetActivations, protocol.TestnetEpochs, protocol.TestnetGenesisHash, false
 		default:
-			return fmt.Errorf("node: unknown network %q (want %s or %s)", name, NetworkMainnet, NetworkTestnet)
+			return fmt.Errorf("node: unknown network %q (want %s, %s or %s)", name, NetworkLocal, NetworkMainnet, NetworkTestnet)
+		}
+		if name == NetworkMainnet {
+			c.legacy.peers = append(c.legacy.peers, MainnetKnownPeers()...)
 		}
 		c.inventory.activations, c.inventory.activationsSet = act, true
 		c.epochs = epochs

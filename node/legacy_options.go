@@ -65,9 +65,9 @@ func WithLegacyListen(addr netip.AddrPort) Option {
 	}
 }
 
-// WithLegacyPeers adds witnet-rust peers (IP:PORT) to dial over plain TCP: at start, and
-// again every bootstrap period while they have no outbound session. Later calls add to
-// earlier ones.
+// WithLegacyPeers adds witnet-rust peers (IP:PORT) to dial over plain TCP: first, at
+// start and in every bootstrap round while they have no outbound session (even iced),
+// before the address book's IP:port entries. Later calls add to earlier ones.
 func WithLegacyPeers(addrs ...netip.AddrPort) Option {
 	return func(c *config) error {
 		for _, ap := range addrs {
@@ -95,8 +95,10 @@ func WithLegacyAnnounce(addr netip.AddrPort) Option {
 
 // WithLegacyLimits sets the inbound and outbound limits of the plain-TCP sessions, which
 // do not count against WithLimits. Default: session.DefaultInboundLimit and
-// session.DefaultOutboundLimit. An inbound limit of 0 refuses every plain-TCP inbound
-// session, an outbound limit of 0 every outbound one.
+// session.DefaultOutboundLimit, the dialer keeping dialer.DefaultLegacyOutbound outbound
+// sessions; with this option it keeps outbound of them, the slots the beacon consensus
+// counts them against. An inbound limit of 0 refuses every plain-TCP inbound session, an
+// outbound limit of 0 every outbound one.
 func WithLegacyLimits(inbound, outbound int) Option {
 	return func(c *config) error {
 		if inbound < 0 || outbound < 0 || inbound+outbound > maxSessions {

@@ -48,8 +48,8 @@ type Node struct {
 	rpc        *rpc.Server // nil without an HTTP listener
 	inv        *inventory.Engine
 	legacy     *legacy.Transport // nil without plain-TCP peers or listener (legacy.go)
-	legacyBook *legacy.Book
 	nat        *natState
+	rounds     *beaconRounds // the peers-beacon consensus (consensus_loop.go)
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -166,6 +166,7 @@ func (n *Node) buildSessions() error {
 		PublicTCPAddrs:      publicTCP(cfg.legacy.public),
 		OnConsolidated:      n.onConsolidated,
 		OnUnregistered:      func(s *session.Session) { n.inv.RemoveSession(s); n.watch(s) },
+		OnPeerBeacons:       func(r session.PeerBeacons) { n.rounds.onPeerBeacons(r) },
 	})
 	n.reg = newRegistry(n, n.metrics)
 
@@ -184,6 +185,7 @@ func (n *Node) buildSessions() error {
 		return fmt.Errorf("node: inventory: %w", err)
 	}
 	n.chain = inventory.Chain{Chain: n.chain, Engine: n.inv}
+	n.rounds = n.newRounds()
 	return nil
 }
 
@@ -200,7 +202,7 @@ func noneIfZero(v int) int {
 // buildDialer builds the dialer; start starts it. It is built before the host listens,
 // because the sessions manager tells it of every consolidated session.
 func (n *Node) buildDialer() error {
-	d, err := dialer.New(dialer.Config{
+	cfg := dialer.Config{
 		Book:            n.book,
 		Sessions:        n.mgr,
 		Dial:            n.dialSession,
@@ -217,7 +219,9 @@ func (n *Node) buildDialer() error {
 		MeltPeriod:      n.cfg.meltPeriod,
 		DialTimeout:     n.cfg.dialTimeout,
 		Registerer:      n.reg,
-	})
+	}
+	n.legacyDialConfig(&cfg)
+	d, err := dialer.New(cfg)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -245,11 +249,11 @@ func (n *Node) startRPC() error {
 }
 
 // start starts the background work: the dialer's rounds (the first bootstrap round at
-// once) and the inventory's beacon loop.
+// once), the inventory's beacon loop and the peers-beacon consensus rounds.
 func (n *Node) start() {
 	n.dialer.Start()
-	n.startLegacy()
 	n.spawn(func() { n.inv.BeaconLoop(n.ctx, n.chain, n.cfg.epochs) })
+	n.spawn(func() { n.rounds.run(n.ctx) })
 }
 
 // ID returns the node's peer ID.

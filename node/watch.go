@@ -19,11 +19,13 @@ func (n *Node) spawn(f func()) bool {
 }
 
 // onConsolidated is the sessions manager's OnConsolidated: the inventory starts serving
-// the session, the node follows it, and the dialer may ask it for peers.
+// the session, the node follows it, the dialer may ask it for peers, and an outbound
+// peer's Version beacon counts in the beacon consensus.
 func (n *Node) onConsolidated(s *session.Session) {
 	n.inv.AddSession(s)
 	n.watch(s)
 	n.dialer.Consolidated(s)
+	n.rounds.consolidated(s)
 }
 
 // watch follows s until it ends, then adds its counters to the totals and counts how it

@@ -169,9 +169,11 @@ type Registry interface {
 // the legacy 6- or 18-byte witnet-rust form. Methods must be safe for concurrent use and
 // must not block on the network.
 type AddressBook interface {
-	// PeersForGetPeers returns the addresses to send in reply to GetPeers (witnet-rust:
-	// every address of the tried bucket). An empty result is valid.
-	PeersForGetPeers() [][]byte
+	// PeersForGetPeers returns the addresses to send to the peer to in reply to its
+	// GetPeers (witnet-rust: every address of the tried bucket), in the forms to's
+	// transport carries: a plain-TCP peer only decodes 6- and 18-byte addresses. An
+	// empty result is valid.
+	PeersForGetPeers(to Peer) [][]byte
 	// AddPeers offers addresses to the new bucket; from is the peer that told us.
 	AddPeers(from Peer, addrs [][]byte)
 	// Good records p as reachable (tried bucket): a successful Feeler, or an Outbound
@@ -258,7 +260,7 @@ func (nopRegistry) Register(*Session) error                              { retur
 func (nopRegistry) Consolidate(*Session) error                           { return nil }
 func (nopRegistry) Unregister(*Session, Type, Status)                    {}
 func (nopRegistry) OutboundBeacon(*Session, *pb.LastBeacon)              {}
-func (nopAddressBook) PeersForGetPeers() [][]byte                        { return nil }
+func (nopAddressBook) PeersForGetPeers(Peer) [][]byte                    { return nil }
 func (nopAddressBook) AddPeers(Peer, [][]byte)                           {}
 func (nopAddressBook) Good(Peer)                                         {}
 func (nopAddressBook) Ice(Peer)                                          {}

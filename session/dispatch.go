@@ -68,9 +68,9 @@ func (s *Session) perform(e effect, msg *pb.Message, k protocol.Kind, now time.T
 			s.log.Debugw("GetPeers ignored: asked again too soon", "interval", s.cfg.GetPeersInterval)
 			return nil
 		}
-		addrs := s.cfg.AddressBook.PeersForGetPeers()
+		addrs := s.cfg.AddressBook.PeersForGetPeers(s.peer)
 		if s.peer.Transport == TransportTCP {
-			addrs = legacyOnly(addrs) // witnet-rust cannot decode anything else
+			addrs = legacyOnly(addrs) // in case the book did not: witnet-rust decodes nothing else
 		}
 		if len(addrs) > protocol.MaxPeersPerMessage {
 			addrs = addrs[:protocol.MaxPeersPerMessage]

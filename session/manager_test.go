@@ -29,11 +29,11 @@ type mgrBook struct {
 	iced, good, remove []peer.ID
 }
 
-func (b *mgrBook) PeersForGetPeers() [][]byte { return nil }
-func (b *mgrBook) AddPeers(Peer, [][]byte)    {}
-func (b *mgrBook) Good(p Peer)                { b.add(&b.good, p.ID) }
-func (b *mgrBook) Ice(p Peer)                 { b.add(&b.iced, p.ID) }
-func (b *mgrBook) RemoveTried(p Peer)         { b.add(&b.remove, p.ID) }
+func (b *mgrBook) PeersForGetPeers(Peer) [][]byte { return nil }
+func (b *mgrBook) AddPeers(Peer, [][]byte)        {}
+func (b *mgrBook) Good(p Peer)                    { b.add(&b.good, p.ID) }
+func (b *mgrBook) Ice(p Peer)                     { b.add(&b.iced, p.ID) }
+func (b *mgrBook) RemoveTried(p Peer)             { b.add(&b.remove, p.ID) }
 
 func (b *mgrBook) add(list *[]peer.ID, id peer.ID) {
 	b.mu.Lock()

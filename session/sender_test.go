@@ -12,13 +12,13 @@ type senderBook struct {
 	sender, relayed [][]byte
 }
 
-func (b *senderBook) AddSender(_ Peer, a []byte)   { b.sender = append(b.sender, a) }
-func (b *senderBook) AddPeers(_ Peer, as [][]byte) { b.relayed = append(b.relayed, as...) }
-func (b *plainBook) AddPeers(_ Peer, as [][]byte)  { b.relayed = append(b.relayed, as...) }
-func (b *plainBook) PeersForGetPeers() [][]byte    { return nil }
-func (b *plainBook) Good(Peer)                     {}
-func (b *plainBook) Ice(Peer)                      {}
-func (b *plainBook) RemoveTried(Peer)              {}
+func (b *senderBook) AddSender(_ Peer, a []byte)    { b.sender = append(b.sender, a) }
+func (b *senderBook) AddPeers(_ Peer, as [][]byte)  { b.relayed = append(b.relayed, as...) }
+func (b *plainBook) AddPeers(_ Peer, as [][]byte)   { b.relayed = append(b.relayed, as...) }
+func (b *plainBook) PeersForGetPeers(Peer) [][]byte { return nil }
+func (b *plainBook) Good(Peer)                      {}
+func (b *plainBook) Ice(Peer)                       {}
+func (b *plainBook) RemoveTried(Peer)               {}
 
 type plainBook struct{ relayed [][]byte }
 

@@ -122,7 +122,7 @@ type fakeBook struct {
 	iced  []Peer
 }
 
-func (b *fakeBook) PeersForGetPeers() [][]byte {
+func (b *fakeBook) PeersForGetPeers(Peer) [][]byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.tried

@@ -86,7 +86,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: flagInboundLimit, EnvVars: envOf(flagInboundLimit), Value: session.DefaultInboundLimit, Usage: "most inbound sessions (`N`)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: flagOutboundLimit, EnvVars: envOf(flagOutboundLimit), Value: session.DefaultOutboundLimit, Usage: "most outbound sessions (`N`)"}),
 		altsrc.NewUintFlag(&cli.UintFlag{Name: flagMagic, EnvVars: envOf(flagMagic), Value: uint(protocol.Magic), Usage: "network magic required on every message (`N`)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkMainnet, Usage: "`NAME` of the network whose constants to use: mainnet or testnet (epochs, protocol version activations, genesis hash, sybil rule)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagNetwork, EnvVars: envOf(flagNetwork), Value: node.NetworkLocal, Usage: "`NAME` of the network preset: local (mainnet's constants, dials only the peers it is given), mainnet (also dials witnet-rust's mainnet known_peers over plain TCP) or testnet (epochs, protocol version activations, genesis hash, sybil rule)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagRejectSybil, EnvVars: envOf(flagRejectSybil), DefaultText: "on for mainnet, off for testnet", Usage: "refuse a second inbound peer from the same /18 IPv4 range (loopback exempt); turn off for a private network of containers or hosts in one subnet"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagRPCAddr, EnvVars: envOf(flagRPCAddr), Value: rpc.DefaultAddr, Usage: "JSON-RPC, /metrics and /health on this `HOST:PORT` (\"off\" disables)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagBootstrapPeriod, EnvVars: envOf(flagBootstrapPeriod), Value: node.DefaultBootstrapPeriod, Usage: "dial peers every `PERIOD` while outbound sessions are below the limit"}),
@@ -188,12 +188,12 @@ func fileValue(f cli.Flag, v any) (any, error) {
 func nodeOptions(c *cli.Context) ([]node.Option, error) {
 	opts := []node.Option{node.WithDataDir(c.String(flagDataDir))}
 	switch network := c.String(flagNetwork); network {
-	case "": // the node's default, mainnet
-	case node.NetworkMainnet, node.NetworkTestnet:
+	case "": // the node's default, local
+	case node.NetworkLocal, node.NetworkMainnet, node.NetworkTestnet:
 		// First, so that the options below override the network's choices.
 		opts = append(opts, node.WithNetwork(network))
 	default:
-		return nil, fmt.Errorf("--%s %q: want %s or %s", flagNetwork, network, node.NetworkMainnet, node.NetworkTestnet)
+		return nil, fmt.Errorf("--%s %q: want %s, %s or %s", flagNetwork, network, node.NetworkLocal, node.NetworkMainnet, node.NetworkTestnet)
 	}
 	if path := c.String(flagIdentity); path != "" {
 		key, err := datadir.LoadIdentity(path)

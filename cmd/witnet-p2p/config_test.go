@@ -171,7 +171,7 @@ func TestOptionsErrors(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	for _, args := range [][]string{nil, {"--rpc-addr", "off"}, {"--network", "mainnet"}, {"--network", "testnet"}} {
+	for _, args := range [][]string{nil, {"--rpc-addr", "off"}, {"--network", "local"}, {"--network", "mainnet"}, {"--network", "testnet"}} {
 		c, err := resolveWith(t, args...)
 		require.NoError(t, err)
 		_, err = nodeOptions(c)

@@ -165,6 +165,11 @@ func statsCommand() *cli.Command {
 		}
 		list("listening on", s.ListenAddresses)
 		list("addresses", s.Addresses)
+		if c := s.Consensus; c != nil && c.Majority != nil {
+			fmt.Fprintf(tw, "beacon consensus\tepoch %d: block %d %.16s, %d of %d slots agree, synced %t\n", c.Epoch, c.Majority.BlockEpoch, c.Majority.BlockHash, c.Agreeing, c.Slots, c.Synced)
+		} else if c != nil {
+			fmt.Fprintf(tw, "beacon consensus\tepoch %d: none (%d beacons, %d slots)\n", c.Epoch, c.Beacons, c.Slots)
+		}
 		return tw.Flush()
 	})
 }
@@ -234,16 +239,16 @@ func addPeersCommand() *cli.Command {
 	return &cli.Command{
 		Name:         "add-peers",
 		Usage:        "add peers to a running node's address book (JSON-RPC addPeers)",
-		ArgsUsage:    "MULTIADDR...",
+		ArgsUsage:    "MULTIADDR|IP:PORT...",
 		Flags:        clientFlags(),
 		OnUsageError: flagError,
 		Action: oneLineErrors(func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				return fmt.Errorf("add-peers needs at least one multiaddr ending in /p2p/<peer id>")
+				return fmt.Errorf("add-peers needs at least one multiaddr ending in /p2p/<peer id>, or IP:PORT of a witnet-rust peer")
 			}
 			addrs := c.Args().Slice()
 			for _, a := range addrs { // fail before calling the node
-				if _, err := rpc.ParsePeerAddr(a); err != nil {
+				if err := rpc.CheckPeerString(a); err != nil {
 					return fmt.Errorf("add-peers: %w", err)
 				}
 			}

@@ -49,6 +49,9 @@ type Sessions interface {
 	NumSessionsOf(tr session.Transport) session.SessionCounts
 	// OutboundEligible reports whether a peer may be dialled as a new outbound session.
 	OutboundEligible(id peer.ID, addr ma.Multiaddr) bool
+	// OutboundEligibleKey is OutboundEligible for a peer named by its session key (a
+	// witnet-rust peer's socket address).
+	OutboundEligibleKey(k session.Key) bool
 }
 
 var _ Sessions = (*session.Manager)(nil)

@@ -99,7 +99,7 @@ func (d *Dialer) dialable(a peers.Addr) bool {
 		return false
 	}
 	if a.IsLegacy() {
-		return d.cfg.DialLegacy != nil
+		return d.cfg.DialLegacy != nil && d.cfg.Sessions.OutboundEligibleKey(session.TCPKey(a.Legacy))
 	}
 	var first ma.Multiaddr
 	if len(a.Addrs) > 0 {
@@ -134,7 +134,7 @@ func (d *Dialer) feelerRound() {
 	}
 	a, ok, err := d.cfg.Book.FeelerCandidate(func(a peers.Addr) bool {
 		if a.IsLegacy() {
-			return d.cfg.DialLegacy == nil || d.busy(a.Key())
+			return !d.dialable(a)
 		}
 		return !d.dialable(a) || (d.cfg.Connected != nil && d.cfg.Connected(a.ID))
 	})

@@ -28,9 +28,8 @@ func (c Chain) InboundBeacon(s *session.Session, b *pb.LastBeacon) {
 	c.Engine.InboundBeacon(s, b)
 }
 
-// BeaconLoop sends chain.LastBeacon() to every consolidated outbound session at the start
-// of each epoch of epochs, on the engine's clock, until ctx is done. The peers it connected
-// to then announce the blocks it lacks (they see it as inbound).
+// BeaconLoop sends chain.LastBeacon() to every consolidated inbound session at the start
+// of each epoch of epochs, on the engine's clock, until ctx is done (see SendBeacons).
 func (e *Engine) BeaconLoop(ctx context.Context, chain session.Chain, epochs protocol.EpochConstants) {
 	for {
 		now := e.clock.Now()
@@ -81,14 +80,18 @@ func (e *Engine) inboundBeacon(c conn, b *pb.LastBeacon) {
 	}
 }
 
-// SendBeacons sends b to every consolidated outbound session and returns how many took
-// it. The node calls it once per epoch with its LastBeacon, so that the peers it connected
-// to can announce the blocks it lacks.
+// SendBeacons sends b to every consolidated inbound session, of either transport, and
+// returns how many took it. The node calls it once per epoch with its LastBeacon, as
+// witnet-rust's chain manager broadcasts its beacon to its inbound sessions only
+// (PROTOCOL.md 7.6): the peers that connected to us count it in their peers-beacon
+// consensus. A node that lacks blocks asks for them by sending its beacon to one
+// outbound peer of its consensus (the node's sync request), which answers as
+// InboundBeacon does.
 func (e *Engine) SendBeacons(b *pb.LastBeacon) int {
 	e.mu.Lock()
 	var out []conn
 	for c := range e.sessions {
-		if c.Type() == session.Outbound {
+		if c.Type() == session.Inbound {
 			out = append(out, c)
 		}
 	}

@@ -423,16 +423,21 @@ func TestInboundBeaconAnnouncesMissingBlocks(t *testing.T) {
 	require.Equal(t, uint32(5), tip.GetCheckpoint())
 }
 
-func TestSendBeaconsOnlyToOutbound(t *testing.T) {
+// TestSendBeaconsOnlyToInbound: as witnet-rust, the epoch's beacon goes to the
+// consolidated inbound sessions of both transports, never to outbound ones.
+func TestSendBeaconsOnlyToInbound(t *testing.T) {
 	e := newTestEngine(t, Config{})
 	net := newFakeNet(t)
 	out, _ := net.link(e, pid(1), nil, pid(8))
 	in, _ := net.link(e, pid(1), nil, pid(9))
 	in.typ = session.Inbound
+	tcpIn := tcpPeerLink(net, e, "192.0.2.1:21337")
+	tcpIn.typ = session.Inbound
 	n := e.SendBeacons(protocol.NewLastBeaconPB(nil, nil))
-	require.Equal(t, 1, n)
-	require.Len(t, out.sentOf(protocol.KindLastBeacon), 1)
-	require.Empty(t, in.sentOf(protocol.KindLastBeacon))
+	require.Equal(t, 2, n)
+	require.Empty(t, out.sentOf(protocol.KindLastBeacon))
+	require.Len(t, in.sentOf(protocol.KindLastBeacon), 1)
+	require.Len(t, tcpIn.sentOf(protocol.KindLastBeacon), 1)
 }
 
 func TestBlockSyncOverBeacon(t *testing.T) {
@@ -440,8 +445,8 @@ func TestBlockSyncOverBeacon(t *testing.T) {
 }
 
 func testBlockSyncOverBeacon(t *testing.T) {
-	// b is behind: its outbound LastBeacon makes a announce the blocks b lacks, which b
-	// then requests and stores.
+	// b is behind: the LastBeacon it sends on its outbound session (its sync request)
+	// makes a announce the blocks b lacks, which b then requests and stores.
 	net := newFakeNet(t)
 	a, b := newTestEngine(t, Config{}), newTestEngine(t, Config{})
 	var want []protocol.Hash
@@ -450,8 +455,8 @@ func testBlockSyncOverBeacon(t *testing.T) {
 		require.NoError(t, err)
 		want = append(want, it.Hash)
 	}
-	net.link(b, pid(2), a, pid(1)) // b dials a: b's session is outbound, a's inbound
-	require.Equal(t, 1, b.SendBeacons(protocol.NewLastBeaconPB(b.BlockBeacon(), nil)))
+	ba, _ := net.link(b, pid(2), a, pid(1)) // b dials a: b's session is outbound, a's inbound
+	require.NoError(t, ba.SendLastBeacon(protocol.NewLastBeaconPB(b.BlockBeacon(), nil)))
 	settle(a, b)
 	require.Equal(t, 4, b.store.Count(protocol.KindBlock))
 	refs, err := b.store.Blocks(0, 10, 0)
@@ -512,6 +517,7 @@ func testBeaconLoopSendsEachEpoch(t *testing.T) {
 	e := newTestEngine(t, Config{Clock: clock})
 	net := newFakeNet(t)
 	out, _ := net.link(e, pid(1), nil, pid(8))
+	out.typ = session.Inbound // the peer dialled us: it gets our beacon
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

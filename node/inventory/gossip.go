@@ -11,22 +11,59 @@ import (
 // body per node and few messages, and cannot overflow a send queue.
 const maxPushesPerFlush = 8
 
+// maxFullPushesPerFlush is the most items the flusher pushes to one session that takes
+// them only in full (a witnet-rust peer, see relayInFull) at a time. They cannot be
+// announced instead, so beyond it they are dropped for that session (counted in
+// Stats.RelayDropped): a quarter of the send queue's messages, so that a burst never ends
+// the session as a slow peer.
+const maxFullPushesPerFlush = session.DefaultSendQueueSize / 4
+
 // outbound is an item queued for one session by gossip: announced, or, when push is
-// set, sent in full (see sendQueued).
+// set, sent in full (see sendQueued). full says the session takes it only in full.
 type outbound struct {
 	entry *pb.InventoryEntry
 	push  *pb.Message // the item's message when it may be pushed; nil: announce only
+	full  bool        // push, never announce (relayInFull)
 }
 
-// gossip hands it (of size encoded bytes) to every session not in skip: announced, or pushed in full when
-// origin is set (the node's own item, which no neighbour can hold) and it is small. Both
-// are queued for the flusher. A vote, which no entry can name, is pushed at once from
-// the caller's goroutine.
-func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, size int, skip []session.Key, origin bool) {
+// relayInFull reports whether c relays as witnet-rust does, which decides how it gets
+// items (PROTOCOL.md 7.5): a witnet-rust node requests only the Block entries of an
+// announcement, and spreads transactions, block candidates and superblock votes by
+// sending them whole. So a plain-TCP session gets those three pushed in full, blocks the
+// engine fetched announced, and superblocks not at all (a witnet-rust node asks for a
+// superblock only while it synchronizes, by request).
+func relayInFull(c conn) bool { return c.Peer().Transport == session.TransportTCP }
+
+// relayFor returns what c gets of an item of kind k named by entry; candidate marks a
+// block nobody asked for (a candidate), msg is the item's message when it may be pushed
+// to a libp2p session and whole is the item's message (nil if unknown). ok is false when
+// c gets nothing.
+func relayFor(c conn, k protocol.Kind, entry *pb.InventoryEntry, candidate bool, msg, whole *pb.Message) (outbound, bool) {
+	if !relayInFull(c) {
+		return outbound{entry: entry, push: msg}, true
+	}
+	switch {
+	case whole != nil && (k == protocol.KindTransaction || k == protocol.KindBlock && candidate):
+		return outbound{entry: entry, push: whole, full: true}, true
+	case k == protocol.KindBlock:
+		return outbound{entry: entry}, true
+	}
+	return outbound{}, false
+}
+
+// gossip hands it (of size encoded bytes) to every session not in skip, as relayFor says
+// for that session: announced, or pushed in full when origin is set (the node's own
+// item, which no neighbour can hold) and it is small. Both are queued for the flusher. A
+// vote, which no entry can name, is pushed at once from the caller's goroutine.
+// candidate marks a block nobody asked for.
+func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, size int, skip []session.Key, origin, candidate bool) {
 	entry := it.Entry()
-	var msg *pb.Message
-	if cmd != nil && (entry == nil || origin && len(it.Raw) <= e.cfg.PushMaxSize) {
-		msg = &pb.Message{Magic: uint32(e.cfg.Magic), Kind: cmd}
+	var msg, whole *pb.Message
+	if cmd != nil {
+		whole = &pb.Message{Magic: uint32(e.cfg.Magic), Kind: cmd}
+		if entry == nil || origin && len(it.Raw) <= e.cfg.PushMaxSize {
+			msg = whole
+		}
 	}
 	e.mu.Lock()
 	if cmd != nil {
@@ -40,7 +77,9 @@ func (e *Engine) gossip(it Item, key entryKey, cmd *pb.Message_Command, size int
 	}
 	if entry != nil {
 		for _, c := range targets {
-			e.pending[c] = append(e.pending[c], outbound{entry: entry, push: msg})
+			if o, ok := relayFor(c, it.Kind, entry, candidate, msg, whole); ok {
+				e.pending[c] = append(e.pending[c], o)
+			}
 		}
 	}
 	e.mu.Unlock()
@@ -90,17 +129,25 @@ func (e *Engine) flushLoop() {
 // most maxPushesPerFlush are queued (the item costs one message and one trip instead of
 // an announcement, a request and the item); beyond that (a burst) they are announced
 // with the rest, so that each node still receives one body and c's send queue is not
-// flooded. All announcements go in one InventoryAnnouncement (split at the entry limit).
+// flooded. Items c takes only in full are pushed, at most maxFullPushesPerFlush of them.
+// All announcements go in one InventoryAnnouncement (split at the entry limit).
 func (e *Engine) sendQueued(c conn, queued []outbound) {
-	pushes := 0
+	pushes, full := 0, 0
 	for _, o := range queued {
-		if o.push != nil {
+		if o.push != nil && !o.full {
 			pushes++
 		}
 	}
 	entries := make([]*pb.InventoryEntry, 0, len(queued))
 	for _, o := range queued {
-		if o.push == nil || pushes > maxPushesPerFlush {
+		switch {
+		case o.full && full >= maxFullPushesPerFlush:
+			e.stats.relayDropped.Add(1)
+			log.Debugw("item not pushed: too many for one flush", "peer", c.Peer(), "transport", c.Peer().Transport, "bound", maxFullPushesPerFlush)
+			continue
+		case o.full:
+			full++
+		case o.push == nil || pushes > maxPushesPerFlush:
 			entries = append(entries, o.entry)
 			continue
 		}

@@ -90,7 +90,7 @@ func (e *Engine) received(from conn, m *pb.Message) session.Offence {
 		// A block candidate: relayed (and served) from memory, never stored, so that
 		// blocks nobody asked for cannot fill the disk.
 		e.newItemFrom(from)
-		e.gossip(it, key, m.GetKind(), size, skip, false)
+		e.gossip(it, key, m.GetKind(), size, skip, false, true)
 		return session.OffenceNone
 	}
 	if !e.accept(key, it, m.GetKind(), size, nil) {
@@ -100,7 +100,7 @@ func (e *Engine) received(from conn, m *pb.Message) session.Offence {
 	if e.cfg.OnNew != nil {
 		e.cfg.OnNew(it)
 	}
-	e.gossip(it, key, m.GetKind(), size, skip, false)
+	e.gossip(it, key, m.GetKind(), size, skip, false, false)
 	return session.OffenceNone
 }
 
@@ -171,7 +171,7 @@ func (e *Engine) Submit(k protocol.Kind, raw []byte) (Item, bool, error) {
 		e.cfg.OnNew(it)
 	}
 	// An item that peers announced to us is not ours alone: announce it, do not push.
-	e.gossip(it, key, cmd, len(it.Raw), skip, f == nil)
+	e.gossip(it, key, cmd, len(it.Raw), skip, f == nil, false)
 	if err := <-done; err != nil {
 		return Item{}, false, err
 	}

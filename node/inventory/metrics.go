@@ -18,7 +18,7 @@ type counters struct {
 	dupAnnouncements                            atomic.Uint64
 	announcedIgnored, announcementOverflows     atomic.Uint64
 	unsolicitedDropped, unsolicitedOverBudget   atomic.Uint64
-	votesRefused                                atomic.Uint64
+	votesRefused, relayDropped                  atomic.Uint64
 	submitted, iced                             atomic.Uint64
 	stored                                      [protocol.NumKinds]atomic.Uint64
 }
@@ -63,6 +63,9 @@ type Stats struct {
 	// VotesRefused counts superblock votes dropped because their index had
 	// StoreConfig.MaxVotesPerIndex votes.
 	VotesRefused uint64
+	// RelayDropped counts items not relayed to a session that takes them only in full
+	// (a witnet-rust peer) because a burst queued more than it may be pushed at once.
+	RelayDropped uint64
 	// Invalid counts received items that could not be hashed or were too large.
 	Invalid uint64
 	// Submitted counts new items submitted locally.
@@ -88,6 +91,7 @@ func (e *Engine) Stats() Stats {
 		Invalid:      c.invalid.Load(), Submitted: c.submitted.Load(), Iced: c.iced.Load(),
 		Stored: make(map[string]uint64, len(itemKinds)),
 	}
+	s.RelayDropped = c.relayDropped.Load()
 	for _, k := range itemKinds {
 		s.Stored[kindLabel(k)] = c.stored[k].Load()
 	}
@@ -163,4 +167,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.refused, s.UnsolicitedOverBudget, "unsolicited_peer")
 	counter(c.refused, s.UnsolicitedDropped, "unsolicited_node")
 	counter(c.refused, s.VotesRefused, "votes_per_index")
+	counter(c.refused, s.RelayDropped, "full_pushes_per_flush")
 }

@@ -15,6 +15,7 @@ const (
 	refusedTotal     = "handshaking"
 	refusedPerIP     = "handshaking_per_ip"
 	refusedClosing   = "closing"
+	refusedIcedIP    = "iced_ip"
 	acceptedSession  = "session"
 	refusalLogPeriod = time.Second // at most one Info line per refusal reason and period
 )
@@ -47,19 +48,23 @@ func (t *Transport) acceptLoop(ln *net.TCPListener) {
 
 // admit applies the accept loop's bounds to c and starts an Inbound session on it. The
 // inbound limit and the sybil rule are the manager's: Register refuses the session
-// before any byte is read. The ice bucket is not consulted: an inbound peer's socket
-// address is its ephemeral source port (PROTOCOL.md 13.11), which says nothing about its
-// next connection, and the kernel may even hand the same port to an honest one; as in
+// before any byte is read. Of the ice bucket only the escalated prefixes are consulted
+// (Config.IcedIP), never the peer's socket address: an inbound peer's socket address is
+// its ephemeral source port (PROTOCOL.md 13.11), which says nothing about its next
+// connection, and the kernel may even hand the same port to an honest one; as in
 // witnet-rust, icing an inbound peer's address only keeps it from being dialled.
 func (t *Transport) admit(c *net.TCPConn) {
 	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	ip := remote.Addr()
+	icedIP := t.cfg.IcedIP != nil && t.cfg.IcedIP(ip)
 	t.mu.Lock()
 	var why string
 	switch {
 	case t.closed:
 		why = refusedClosing
+	case icedIP:
+		why = refusedIcedIP
 	case !t.takeToken():
 		why = refusedRate
 	case t.handshaking >= t.cfg.Bounds.MaxHandshaking:

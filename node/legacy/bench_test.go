@@ -192,7 +192,7 @@ func newBenchPair(b *testing.B) *benchPair {
 
 // newBenchSide is newSide for a benchmark.
 func newBenchSide(b *testing.B, listen bool, cfg session.Config) *side {
-	s := &side{book: NewBook(BookConfig{}), m: session.NewManager(session.ManagerConfig{})}
+	s := &side{book: newTestBook(), m: session.NewManager(session.ManagerConfig{})}
 	cfg.AddressBook = s.book
 	var err error
 	s.tr, err = New(Config{Manager: s.m, Session: cfg})

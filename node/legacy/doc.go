@@ -14,10 +14,11 @@
 // The session's own budgets and hostile-input rules then apply as over libp2p; the
 // session also refuses any address that is not a 6- or 18-byte IP:port.
 //
-// Book is what the plain-TCP side has of an address book for now: the outbound peers
-// that consolidated (offered in Peers replies to plain-TCP peers) and the ice bucket,
-// per socket address as in witnet-rust (icing 1.2.3.4:21337 leaves 1.2.3.4:21338 free).
-// As in witnet-rust, icing keeps an address from being dialled; inbound connections are
-// not checked against it (an inbound peer's address is an ephemeral port). The node's
-// address book takes this role once it holds IP:port entries.
+// The transport keeps no address book of its own: its sessions use the node's, whose
+// IP:port entries are the plain-TCP peers (tried once an outbound session consolidated,
+// iced per socket address as in witnet-rust, so icing 1.2.3.4:21337 leaves 1.2.3.4:21338
+// free), and the node's dialer decides whom to Dial. As in witnet-rust, icing keeps an
+// address from being dialled; inbound connections are not checked against it (an inbound
+// peer's address is an ephemeral port), only against the book's escalated prefixes
+// (Config.IcedIP).
 package legacy

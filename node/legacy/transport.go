@@ -83,8 +83,8 @@ type Config struct {
 	Manager *session.Manager
 	// Session is the configuration of every session. Its Registry is replaced by the
 	// Manager (seen through the connection's handshake bookkeeping), its SenderAddress
-	// by Public and its MaxHandshakeFrameSize by Bounds.MaxHandshakeFrame; its
-	// AddressBook should hold plain-TCP peers (a Book).
+	// by Public and its MaxHandshakeFrameSize by Bounds.MaxHandshakeFrame. Its
+	// AddressBook is the node's: plain-TCP peers are its IP:port entries.
 	Session session.Config
 	// Public is the node's public plain-TCP address, sent as Version.sender_address and
 	// never dialled; the zero AddrPort sends 0.0.0.0:0, as a witnet-rust node without a
@@ -92,6 +92,12 @@ type Config struct {
 	Public netip.AddrPort
 	// Bounds are the accept loop's limits.
 	Bounds Bounds
+	// IcedIP, if not nil, reports whether a remote IP is iced as a whole (the address
+	// book's escalation after many iced peers from one prefix, peers.Book.IsIcedAddr):
+	// the accept loop closes a connection from it before reading a byte, as the libp2p
+	// connection gater does. A peer's own socket address is never checked on accept (see
+	// admit). It must be cheap and safe for concurrent use.
+	IcedIP func(netip.Addr) bool
 	// Registerer, if not nil, gets the transport's metrics.
 	Registerer prometheus.Registerer
 }
@@ -248,6 +254,9 @@ func (t *Transport) newSession(nc *net.TCPConn, ap netip.AddrPort, typ session.T
 	cfg.MaxHandshakeFrameSize = t.cfg.Bounds.MaxHandshakeFrame
 	return session.New(conn{nc}, tcpPeer(ap), typ, cfg), reg
 }
+
+// norm gives one form to the addresses of one peer (see session.TCPKey).
+func norm(ap netip.AddrPort) netip.AddrPort { return session.TCPKey(ap).AddrPort() }
 
 // tcpPeer describes the plain-TCP peer at ap.
 func tcpPeer(ap netip.AddrPort) session.Peer {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,15 +25,48 @@ const waitFor = 5 * time.Second
 // side is one end of the tests: a manager, a book and a transport.
 type side struct {
 	m    *session.Manager
-	book *Book
+	book *testBook
 	tr   *Transport
 	reg  *prometheus.Registry
+}
+
+// testBook records what the sessions tell the address book about plain-TCP peers.
+type testBook struct {
+	mu    sync.Mutex
+	tried map[netip.AddrPort]bool
+	iced  map[netip.AddrPort]bool
+}
+
+func newTestBook() *testBook {
+	return &testBook{tried: map[netip.AddrPort]bool{}, iced: map[netip.AddrPort]bool{}}
+}
+
+func (b *testBook) PeersForGetPeers(session.Peer) [][]byte { return nil }
+func (b *testBook) AddPeers(session.Peer, [][]byte)        {}
+func (b *testBook) Good(p session.Peer)                    { b.set(b.tried, p.AddrPort, true) }
+func (b *testBook) Ice(p session.Peer)                     { b.set(b.iced, p.AddrPort, true) }
+func (b *testBook) RemoveTried(p session.Peer)             { b.set(b.tried, p.AddrPort, false) }
+
+func (b *testBook) set(m map[netip.AddrPort]bool, ap netip.AddrPort, v bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v {
+		m[ap] = true
+	} else {
+		delete(m, ap)
+	}
+}
+
+func (b *testBook) has(m map[netip.AddrPort]bool, ap netip.AddrPort) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return m[ap]
 }
 
 // newSide builds a transport, listening on 127.0.0.1 unless listen is false.
 func newSide(t *testing.T, listen bool, mcfg session.ManagerConfig, cfg Config) *side {
 	t.Helper()
-	s := &side{book: NewBook(BookConfig{}), reg: prometheus.NewRegistry()}
+	s := &side{book: newTestBook(), reg: prometheus.NewRegistry()}
 	s.m = session.NewManager(mcfg)
 	cfg.Manager, cfg.Registerer = s.m, s.reg
 	if cfg.Session.AddressBook == nil {
@@ -115,7 +149,7 @@ func TestDialAndAccept(t *testing.T) {
 	require.Equal(t, protocol.LegacyAddress(a.addr()), inV.GetReceiverAddress().GetAddress(), "receiver = the address dialled")
 
 	// The consolidated outbound peer is tried: it is what a Peers reply offers.
-	require.Equal(t, []netip.AddrPort{a.addr()}, b.book.Tried())
+	require.True(t, b.book.has(b.book.tried, a.addr()))
 
 	_, err = b.tr.Dial(ctx, netip.MustParseAddrPort("203.0.113.7:21337"), session.Outbound)
 	require.ErrorIs(t, err, ErrDialSelf)
@@ -187,6 +221,21 @@ func TestAcceptRate(t *testing.T) {
 	require.Eventually(t, func() bool { return a.accepts(acceptedSession) == 3 }, waitFor, time.Millisecond, "one more token a second later")
 }
 
+// TestAcceptIcedIP: a connection from an IP the book has iced as a whole is closed as
+// soon as it is accepted; other IPs are served.
+func TestAcceptIcedIP(t *testing.T) {
+	iced := netip.MustParseAddr("127.0.0.5")
+	a := newSide(t, true, session.ManagerConfig{}, Config{IcedIP: func(ip netip.Addr) bool { return ip == iced }})
+	if c, err := tryDial(t, a, iced.String()); err == nil {
+		_ = c.SetReadDeadline(time.Now().Add(waitFor))
+		_, err = c.Read(make([]byte, 1))
+		require.Error(t, err, "reset")
+	}
+	require.Eventually(t, func() bool { return a.accepts(refusedIcedIP) == 1 }, waitFor, time.Millisecond)
+	rawDial(t, a, "127.0.0.6")
+	require.Eventually(t, func() bool { return a.accepts(acceptedSession) == 1 }, waitFor, time.Millisecond)
+}
+
 // writeFrame writes one frame, header and payload.
 func writeFrame(t *testing.T, c net.Conn, payload []byte) {
 	t.Helper()
@@ -218,7 +267,7 @@ func TestHandshakeFrameBound(t *testing.T) {
 	c := rawDial(t, a, "127.0.0.1")
 	_, err := c.Write(binary.BigEndian.AppendUint32(nil, 2<<10))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return a.book.IsIced(localAP(c)) }, waitFor, time.Millisecond, "the peer was iced")
+	require.Eventually(t, func() bool { return a.book.has(a.book.iced, localAP(c)) }, waitFor, time.Millisecond, "the peer was iced")
 	require.Eventually(t, func() bool { return a.tr.Handshaking() == 0 }, waitFor, time.Millisecond)
 
 	// After it, frames up to the session's own limit are fine: an announcement of 100

@@ -150,7 +150,8 @@ func (c *Client) KnownPeers(ctx context.Context) ([]KnownPeer, error) {
 	return out, c.Call(ctx, MethodKnownPeers, nil, &out)
 }
 
-// AddPeers calls addPeers with multiaddr strings (each ending in /p2p/<id>).
+// AddPeers calls addPeers with address strings: multiaddrs ending in /p2p/<id>, or IP:PORT
+// for witnet-rust peers over plain TCP.
 func (c *Client) AddPeers(ctx context.Context, addrs []string) error {
 	return c.Call(ctx, MethodAddPeers, addrs, nil)
 }

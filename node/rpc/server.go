@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -394,24 +396,35 @@ func noParams(params json.RawMessage) *Error {
 	return errorf(CodeInvalidParams, "invalid params: this method takes none")
 }
 
-// parseAddrs reads addPeers params: an array of multiaddr strings, each with /p2p/<id>.
-func parseAddrs(params json.RawMessage) ([]ma.Multiaddr, *Error) {
+// parseAddrs reads addPeers params: an array of address strings, each a multiaddr with
+// /p2p/<id> or, for a witnet-rust peer over plain TCP, IP:PORT (witnet-rust's form).
+func parseAddrs(params json.RawMessage) ([]string, *Error) {
 	var strs []string
 	if err := json.Unmarshal(params, &strs); err != nil || len(bytes.TrimSpace(params)) == 0 {
-		return nil, errorf(CodeInvalidParams, `invalid params: want an array of multiaddr strings, e.g. ["/ip4/1.2.3.4/tcp/21337/p2p/12D3KooW..."]`)
+		return nil, errorf(CodeInvalidParams, `invalid params: want an array of address strings, e.g. ["/ip4/1.2.3.4/tcp/21337/p2p/12D3KooW...", "1.2.3.4:21337"]`)
 	}
 	if len(strs) == 0 {
 		return nil, errorf(CodeInvalidParams, "invalid params: no addresses")
 	}
-	addrs := make([]ma.Multiaddr, 0, len(strs))
 	for i, s := range strs {
-		a, err := ParsePeerAddr(s)
-		if err != nil {
+		if err := CheckPeerString(s); err != nil {
 			return nil, errorf(CodeInvalidParams, "invalid params: address %d: %v", i, err)
 		}
-		addrs = append(addrs, a)
 	}
-	return addrs, nil
+	return strs, nil
+}
+
+// CheckPeerString checks an address addPeers takes: a multiaddr ending in /p2p/<peer id>
+// (ParsePeerAddr), or IP:PORT for a witnet-rust peer over plain TCP.
+func CheckPeerString(s string) error {
+	if strings.HasPrefix(s, "/") {
+		_, err := ParsePeerAddr(s)
+		return err
+	}
+	if _, err := netip.ParseAddrPort(s); err != nil {
+		return fmt.Errorf("%q is neither a multiaddr ending in /p2p/<peer id> nor IP:PORT", s)
+	}
+	return nil
 }
 
 // ParsePeerAddr parses a multiaddr that names a transport address and ends in

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
@@ -22,7 +21,7 @@ const testPeerAddr = "/ip4/127.0.0.1/tcp/21337/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJB
 // fakeBackend records calls and returns canned values.
 type fakeBackend struct {
 	mu        sync.Mutex
-	added     []ma.Multiaddr
+	added     []string
 	cleared   int
 	inits     int
 	failWith  error
@@ -42,7 +41,7 @@ func (f *fakeBackend) KnownPeers(context.Context) ([]KnownPeer, error) {
 	return nil, nil // an empty book must still marshal as []
 }
 
-func (f *fakeBackend) AddPeers(_ context.Context, addrs []ma.Multiaddr) error {
+func (f *fakeBackend) AddPeers(_ context.Context, addrs []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.added = append(f.added, addrs...)
@@ -127,12 +126,14 @@ func TestJSONRPC(t *testing.T) {
 		{"params on peers", `{"jsonrpc":"2.0","method":"peers","params":[1],"id":9}`, 200,
 			`{"jsonrpc":"2.0","error":{"code":-32602,"message":"invalid params: this method takes none"},"id":9}`},
 		{"addPeers object", `{"jsonrpc":"2.0","method":"addPeers","params":{"a":1},"id":10}`, 200,
-			`{"jsonrpc":"2.0","error":{"code":-32602,"message":"invalid params: want an array of multiaddr strings, e.g. [\"/ip4/1.2.3.4/tcp/21337/p2p/12D3KooW...\"]"},"id":10}`},
+			`{"jsonrpc":"2.0","error":{"code":-32602,"message":"invalid params: want an array of address strings, e.g. [\"/ip4/1.2.3.4/tcp/21337/p2p/12D3KooW...\", \"1.2.3.4:21337\"]"},"id":10}`},
 		{"addPeers empty", `{"jsonrpc":"2.0","method":"addPeers","params":[],"id":11}`, 200,
 			`{"jsonrpc":"2.0","error":{"code":-32602,"message":"invalid params: no addresses"},"id":11}`},
 		{"addPeers no p2p", `{"jsonrpc":"2.0","method":"addPeers","params":["/ip4/1.2.3.4/tcp/1"],"id":12}`, 200,
 			`{"jsonrpc":"2.0","error":{"code":-32602,"message":"invalid params: address 0: \"/ip4/1.2.3.4/tcp/1\" does not end in /p2p/\u003cpeer id\u003e"},"id":12}`},
-		{"addPeers socket address", `{"jsonrpc":"2.0","method":"addPeers","params":["1.2.3.4:21337"],"id":13}`, 200, ""},
+		{"addPeers socket address", `{"jsonrpc":"2.0","method":"addPeers","params":["1.2.3.4:21337"],"id":13}`, 200,
+			`{"jsonrpc":"2.0","result":true,"id":13}`},
+		{"addPeers IP without port", `{"jsonrpc":"2.0","method":"addPeers","params":["1.2.3.4"],"id":14}`, 200, ""},
 		{"notification", `{"jsonrpc":"2.0","method":"clearPeers"}`, 204, ``},
 		{"batch", `[{"jsonrpc":"2.0","method":"clearPeers","id":1},{"jsonrpc":"2.0","method":"clearPeers"},{"jsonrpc":"2.0","method":"nope","id":2}]`, 200,
 			`[{"jsonrpc":"2.0","result":true,"id":1},{"jsonrpc":"2.0","error":{"code":-32601,"message":"method not found: \"nope\""},"id":2}]`},
@@ -156,8 +157,7 @@ func TestJSONRPC(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
-	require.Len(t, fb.added, 1)
-	require.Equal(t, testPeerAddr, fb.added[0].String())
+	require.Equal(t, []string{testPeerAddr, "1.2.3.4:21337"}, fb.added)
 	require.Equal(t, 4, fb.cleared) // clearPeers, the notification, two in the batch
 	require.Equal(t, 1, fb.inits)
 }

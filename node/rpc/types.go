@@ -3,8 +3,6 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-
-	ma "github.com/multiformats/go-multiaddr"
 )
 
 // JSON-RPC method names, as witnet-rust names them.
@@ -41,7 +39,8 @@ type Peer struct {
 
 // KnownPeer is one address-book entry in the result of knownPeers.
 type KnownPeer struct {
-	// Address is the multiaddr of the entry, ending in /p2p/<peer id>.
+	// Address is the multiaddr of the entry, ending in /p2p/<peer id>, or the IP:PORT of
+	// a witnet-rust peer over plain TCP.
 	Address string `json:"address"`
 	// Type is KnownNew or KnownTried.
 	Type string `json:"type"`
@@ -102,6 +101,37 @@ type NodeStats struct {
 	DataDir string `json:"dataDir"`
 	// Version is the node's software version (and build commit, when known).
 	Version string `json:"version"`
+	// Consensus is the last peers-beacon consensus round; absent before the first.
+	Consensus *ConsensusStats `json:"consensus,omitempty"`
+}
+
+// ConsensusStats is the outcome of the last peers-beacon consensus round: the beacons of
+// the outbound peers, counted against the outbound slots (empty ones vote for no beacon).
+type ConsensusStats struct {
+	// Epoch is the epoch of the round.
+	Epoch uint32 `json:"epoch"`
+	// Majority is the beacon the round agreed on; absent when there was no consensus.
+	Majority *BeaconStats `json:"majority,omitempty"`
+	// Agreeing counts the outbound peers whose beacon matches the majority, Beacons
+	// those that sent one, Abstaining those whose beacon names no block (nodes without a
+	// chain: kept, not counted), Slots the votes counted.
+	Agreeing   int `json:"agreeing"`
+	Beacons    int `json:"beacons"`
+	Abstaining int `json:"abstaining"`
+	Slots      int `json:"slots"`
+	// Synced says the node holds the majority's highest block.
+	Synced bool `json:"synced"`
+}
+
+// BeaconStats is a LastBeacon: the highest block and superblock checkpoints and hashes.
+type BeaconStats struct {
+	BlockEpoch      uint32 `json:"blockEpoch"`
+	BlockHash       string `json:"blockHash"`
+	SuperblockEpoch uint32 `json:"superblockEpoch"`
+	SuperblockHash  string `json:"superblockHash"`
+	// BlockConsensus says the block checkpoint reached the threshold too (else it is the
+	// most common one among the peers of the majority superblock).
+	BlockConsensus bool `json:"blockConsensus"`
 }
 
 // Backend is what the server needs from a node. Methods are called concurrently.
@@ -110,9 +140,10 @@ type Backend interface {
 	Peers(ctx context.Context) ([]Peer, error)
 	// KnownPeers lists the new and tried buckets of the address book.
 	KnownPeers(ctx context.Context) ([]KnownPeer, error)
-	// AddPeers adds addresses (each ending in /p2p/<id>) to the new bucket, melting them
-	// from ice first; it returns once the change is durable.
-	AddPeers(ctx context.Context, addrs []ma.Multiaddr) error
+	// AddPeers adds addresses to the new bucket, melting them from ice first; it returns
+	// once the change is durable. Each is a multiaddr ending in /p2p/<id> (ParsePeerAddr)
+	// or a witnet-rust peer's IP:PORT, as checked by the server.
+	AddPeers(ctx context.Context, addrs []string) error
 	// ClearPeers empties the address book.
 	ClearPeers(ctx context.Context) error
 	// InitializePeers replaces the address book with the configured bootstrap addresses
