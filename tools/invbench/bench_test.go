@@ -149,7 +149,7 @@ func TestRoundsRotateAndDrop(t *testing.T) {
 		require.Equal(t, []string{"inv-flood", "ours", "gossipsub"}, g.rounds[1].order)
 	}
 	var out bytes.Buffer
-	require.NoError(t, report(&out, o, groups, time.Now(), []string{"-nodes", "4,6"}))
+	require.NoError(t, report(&out, o, groups, time.Now(), 1, []string{"-nodes", "4,6"}))
 	text := out.String()
 	require.Contains(t, text, "Command: `cd tools/invbench && go run . -nodes 4,6`")
 	require.Contains(t, text, "| paced p99, ms |")
@@ -171,7 +171,7 @@ func TestRoundsRotateAndDrop(t *testing.T) {
 	require.Empty(t, g.kept())
 	require.Contains(t, g.rounds[0].dropped, "other processes used")
 	out.Reset()
-	require.NoError(t, report(&out, o, groups, time.Now(), nil))
+	require.NoError(t, report(&out, o, groups, time.Now(), 1, nil))
 	require.Contains(t, out.String(), "0 rounds kept of 3")
 	require.True(t, strings.Contains(out.String(), "| burst p99, ms ≤ 1.5× ideal inv-flood | – | not measured |"))
 }

@@ -70,12 +70,13 @@ func main() {
 		os.Exit(2)
 	}
 	start := time.Now()
+	startLoad, _ := loadAverage()
 	groups, err := bench(o)
 	if err != nil {
 		log("invbench: %v", err)
 		os.Exit(1)
 	}
-	if err := report(os.Stdout, o, groups, start, os.Args[1:]); err != nil {
+	if err := report(os.Stdout, o, groups, start, startLoad, os.Args[1:]); err != nil {
 		log("invbench: %v", err)
 		os.Exit(1)
 	}

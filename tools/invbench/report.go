@@ -93,8 +93,9 @@ func ratios(g *group, a, b string, m metric) []float64 {
 // comparison is a ratio column: ours divided by another system.
 type comparison struct{ of, to, label string }
 
-// report writes the markdown report of groups to w.
-func report(w io.Writer, o options, groups []*group, start time.Time, args []string) error {
+// report writes the markdown report of groups to w: the bench started at start, with
+// the 1-minute load average at startLoad, and was given args.
+func report(w io.Writer, o options, groups []*group, start time.Time, startLoad float64, args []string) error {
 	p := &printer{w: w}
 	names := make([]string, len(o.systems))
 	for i, s := range o.systems {
@@ -116,13 +117,18 @@ func report(w io.Writer, o options, groups []*group, start time.Time, args []str
 	}
 
 	load, _ := loadAverage()
-	p.line("Measured %s; run time %s.", start.UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second))
+	var waited time.Duration
+	for _, g := range groups {
+		waited += g.waited
+	}
+	p.line("Measured %s; run time %s, of which %s waiting for a quiet machine.", start.UTC().Format("2006-01-02 15:04 MST"),
+		time.Since(start).Round(time.Second), waited.Round(time.Second))
 	p.line("")
 	p.line("Command: `cd tools/invbench && go run . %s`", strings.Join(quoteArgs(args), " "))
 	p.line("")
 	host, _ := os.Hostname()
-	p.line("Machine: %s, %d CPUs (GOMAXPROCS %d), %s %s/%s; load average %s at the end.", host, runtime.NumCPU(), runtime.GOMAXPROCS(0),
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, num("%.2f", load))
+	p.line("Machine: %s, %d CPUs (GOMAXPROCS %d), %s %s/%s; load average %s at the start, %s at the end.", host, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, num("%.2f", startLoad), num("%.2f", load))
 	s0 := groups[0].s
 	p.line("")
 	p.line("Scenario: random %d-regular topology (seed %d), %d value transfers of %.0f bytes on average from random origins; paced at %g/s and/or as one burst. A round is dropped when other processes used more than %.2f cores during one of its runs.",

@@ -12,6 +12,7 @@ type group struct {
 	burst  bool
 	s      scenario
 	rounds []round
+	waited time.Duration // spent waiting for a quiet machine before its rounds
 }
 
 // round is one run of each system on a group's scenario, in the round's order.
@@ -76,8 +77,12 @@ func bench(o options) ([]*group, error) {
 				continue
 			}
 			ran = true
-			if o.quietWait > 0 && !awaitQuiet(o.maxOther, o.quietWait) {
-				log("round %d of %s: the machine stayed busy for %v; running anyway", r+1, g.label(), o.quietWait)
+			if o.quietWait > 0 {
+				t0 := time.Now()
+				if !awaitQuiet(o.maxOther, o.quietWait) {
+					log("round %d of %s: the machine stayed busy for %v; running anyway", r+1, g.label(), o.quietWait)
+				}
+				g.waited += time.Since(t0)
 			}
 			rd := round{n: r + 1, results: map[string]result{}}
 			for _, sys := range order {
@@ -117,14 +122,17 @@ func rotate(systems []system, r int) []system {
 	return out
 }
 
-// awaitQuiet waits until other processes use at most maxOther cores over a second, for
-// at most limit, and reports whether they did: a round started on a busy machine would
-// only be dropped.
+// quietSample is how long the machine must stay quiet before a round starts.
+const quietSample = 3 * time.Second
+
+// awaitQuiet waits until other processes use at most maxOther cores over quietSample,
+// for at most limit, and reports whether they did: a round started on a busy machine
+// would only be dropped.
 func awaitQuiet(maxOther float64, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
 	for {
 		a := sampleMachine()
-		time.Sleep(time.Second)
+		time.Sleep(quietSample)
 		if otherCores(a, sampleMachine()) <= maxOther {
 			return true
 		}
