@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,18 +122,18 @@ func instant(name string) system {
 type instantBed struct {
 	s  scenario
 	tr *tracker
-	n  uint64
+	n  atomic.Uint64 // submissions: submit runs on one goroutine per item
 }
 
 func (b *instantBed) submit(k int) error {
 	for range b.s.nodes {
 		b.tr.held(k)
 	}
-	b.n++
+	b.n.Add(1)
 	return nil
 }
 func (b *instantBed) settle(time.Duration) []time.Duration { return nil }
-func (b *instantBed) traffic() (uint64, uint64)            { return b.n, 300 * b.n }
+func (b *instantBed) traffic() (uint64, uint64)            { return b.n.Load(), 300 * b.n.Load() }
 func (b *instantBed) close()                               {}
 
 func TestRoundsRotateAndDrop(t *testing.T) {

@@ -22,7 +22,7 @@ var (
 	p99Metric      = metric{"p99, ms", func(r result) float64 { return r.percentile(0.99) }, "%.1f"}
 	cpuMetric      = metric{"CPU ms per delivered item", result.cpuPerItem, "%.4f"}
 	bytesMetric    = metric{"bytes per delivered item", result.bytesPerItem, "%.0f"}
-	deliveryMetric = metric{"delivery, %", func(r result) float64 { return 100 * r.deliveryRatio() }, "%.1f"}
+	deliveryMetric = metric{"delivery, %", func(r result) float64 { return 100 * r.deliveryRatio() }, "%.2f"}
 	ratioFormat    = "%.2f"
 )
 
