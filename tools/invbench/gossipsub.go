@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -50,46 +49,50 @@ func uvarintLen(v uint64) int {
 	return binary.PutUvarint(b[:], v)
 }
 
-// runGossipSub measures go-libp2p-pubsub's GossipSub with its defaults (messages signed
-// and verified) on the same topology and payloads: every node subscribes to one topic and
-// item k is published by its origin.
-func runGossipSub(s scenario) (result, error) {
-	res := result{system: "gossipsub", mode: mode(s)}
-	tr := newTracker(len(s.items), s.nodes)
+// gossipNet is a running GossipSub network: go-libp2p-pubsub with its defaults
+// (messages signed and verified), every node subscribed to one topic, item k published by
+// its origin.
+type gossipNet struct {
+	s       scenario
+	cancel  context.CancelFunc
+	counter *rpcCounter
+	hosts   []host.Host
+	topics  []*pubsub.Topic
+}
+
+// startGossipSub builds the GossipSub nodes on s's topology and lets their meshes form.
+func startGossipSub(s scenario, tr *tracker) (testbed, error) {
 	index := make(map[[32]byte]int, len(s.items))
 	for k, raw := range s.items {
 		index[sha256.Sum256(raw)] = k
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	g := &gossipNet{s: s, cancel: cancel, counter: &rpcCounter{}, hosts: make([]host.Host, s.nodes), topics: make([]*pubsub.Topic, s.nodes)}
+	if err := g.build(ctx, tr, index); err != nil {
+		g.close()
+		return nil, err
+	}
+	return g, nil
+}
 
-	counter := &rpcCounter{}
-	hosts := make([]host.Host, s.nodes)
-	topics := make([]*pubsub.Topic, s.nodes)
-	defer func() {
-		cancel()
-		for _, h := range hosts {
-			if h != nil {
-				_ = h.Close()
-			}
-		}
-	}()
-	for i := range hosts {
-		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+func (g *gossipNet) build(ctx context.Context, tr *tracker, index map[[32]byte]int) error {
+	s := g.s
+	for i := range g.hosts {
+		h, err := newHost()
 		if err != nil {
-			return res, err
+			return err
 		}
-		hosts[i] = h
-		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithRawTracer(counter))
+		g.hosts[i] = h
+		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithRawTracer(g.counter))
 		if err != nil {
-			return res, err
+			return err
 		}
-		if topics[i], err = ps.Join(benchTopic); err != nil {
-			return res, err
+		if g.topics[i], err = ps.Join(benchTopic); err != nil {
+			return err
 		}
-		sub, err := topics[i].Subscribe(pubsub.WithBufferSize(4 * len(s.items)))
+		sub, err := g.topics[i].Subscribe(pubsub.WithBufferSize(4 * len(s.items)))
 		if err != nil {
-			return res, err
+			return err
 		}
 		go func() {
 			for {
@@ -108,37 +111,42 @@ func runGossipSub(s scenario) (result, error) {
 		degree[e.a]++
 		degree[e.b]++
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-		err := hosts[e.a].Connect(cctx, peer.AddrInfo{ID: hosts[e.b].ID(), Addrs: hosts[e.b].Addrs()})
+		err := g.hosts[e.a].Connect(cctx, peer.AddrInfo{ID: g.hosts[e.b].ID(), Addrs: g.hosts[e.b].Addrs()})
 		ccancel()
 		if err != nil {
-			return res, fmt.Errorf("connect %d→%d: %w", e.a, e.b, err)
+			return fmt.Errorf("connect %d→%d: %w", e.a, e.b, err)
 		}
 	}
 	if err := waitFor(20*time.Second, func() bool {
-		for i, t := range topics {
+		for i, t := range g.topics {
 			if len(t.ListPeers()) < degree[i] {
 				return false
 			}
 		}
 		return true
 	}); err != nil {
-		return res, fmt.Errorf("topic peers not seen: %w", err)
+		return fmt.Errorf("topic peers not seen: %w", err)
 	}
 	// Let a few heartbeats (1 s each) build the meshes before measuring.
 	time.Sleep(3 * time.Second)
+	return nil
+}
 
-	msgs0, bytes0 := counter.msgs.Load(), counter.bytes.Load()
-	cpu0 := cpuTime()
-	drive(s, func(k int) {
-		tr.submitted(k)
-		if err := topics[s.origins[k]].Publish(ctx, s.items[k]); err != nil {
-			log("publish %d: %v", k, err)
+func (g *gossipNet) submit(k int) error {
+	return g.topics[g.s.origins[k]].Publish(context.Background(), g.s.items[k])
+}
+
+func (g *gossipNet) settle(time.Duration) []time.Duration { return nil }
+
+func (g *gossipNet) traffic() (msgs, bytes uint64) {
+	return g.counter.msgs.Load(), g.counter.bytes.Load()
+}
+
+func (g *gossipNet) close() {
+	g.cancel()
+	for _, h := range g.hosts {
+		if h != nil {
+			_ = h.Close()
 		}
-	})
-	res.latency, res.delivered = tr.wait(s.timeout)
-	res.cpu = cpuTime() - cpu0
-	time.Sleep(300 * time.Millisecond)
-	res.messages = counter.msgs.Load() - msgs0
-	res.bytes = counter.bytes.Load() - bytes0
-	return res, nil
+	}
 }

@@ -1,154 +1,153 @@
-// Command bench measures how fast a transaction submitted at one node reaches every node,
-// with this repository's inventory gossip (announce → request → item over witnet
-// sessions) and with go-libp2p-pubsub's GossipSub (default settings, signed messages), on
-// the same random regular topology of in-process nodes on 127.0.0.1 and the same payloads,
-// once paced and once as a single burst. It prints p50/p99/max of the time until every
-// node holds each item, messages and bytes sent per delivered item, and draws the latency
-// distributions (CDF) into a PNG.
+// Command invbench measures how fast a transaction submitted at one node reaches every
+// node, with three designs on the same in-process libp2p hosts (127.0.0.1), the same
+// random regular topology, the same payloads and the same schedules:
 //
-//	cd tools/invbench && go run . -png ../../BENCHMARKS-inventory-cdf.png
+//   - gossipsub: go-libp2p-pubsub's GossipSub with its defaults (messages signed and
+//     verified);
+//   - inv-flood: an ideal announce → request → item flood with no store and no
+//     validation, in Witnet messages and frames (invflood.go): the limit of our design
+//     on libp2p, and the yardstick of the next;
+//   - ours: this repository's inventory gossip (node/inventory over witnet sessions),
+//     configured as the node runs it.
+//
+// Each round runs the systems one after the other, the order rotated from round to round
+// (A B C, B C A, C A B, ...), once paced and once as a single burst, on fresh hosts every
+// run. Every run records the load average and the CPU other processes used while it was
+// measured; a round where that exceeds -max-other is dropped (and said so), and more
+// rounds run, up to -max-rounds, until -rounds are kept. The report is a markdown table
+// of the medians of the kept rounds (p99 latency, CPU and bytes per delivered item,
+// delivery), the per-round ratios of ours to the others, the goals of issue 15 and,
+// with several -nodes, how the CPU per delivered item scales.
+//
+//	cd tools/invbench && go run . -rounds 5 -png ../../BENCHMARKS-inventory-cdf.png
+//	cd tools/invbench && go run . -rounds 5 -scale
+//	cd tools/invbench && go run . -systems ours -modes burst -items 1000 -rounds 1 -cpuprofile /tmp/ours.prof
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
-	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
 func log(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
+var nan = math.NaN()
+
+// defaultProbe is the shortest interval over which a run measures the CPU of other
+// processes: a few ticks of /proc's 10 ms resolution are then a few hundredths of a core.
+const defaultProbe = time.Second
+
 type options struct {
-	nodes, degree, items, size int
-	rate                       float64
-	seed                       uint64
-	timeout                    time.Duration
-	png                        string
-	skipGossipSub              bool
-	noSync                     bool
-	cpuProfile                 string
-	commitDelay                time.Duration
-	pushMaxSize                int
+	nodes               []int
+	degree, items, size int
+	rate                float64
+	seed                uint64
+	timeout             time.Duration
+	png                 string
+	systems             []system
+	modes               []bool // burst?
+	rounds, maxRounds   int
+	maxOther            float64
+	probe               time.Duration // see scenario.probe
+	quietWait           time.Duration
+	noSync              bool
+	cpuProfile          string
+	commitDelay         time.Duration
+	pushMaxSize         int
 }
 
 func main() {
-	var o options
-	flag.IntVar(&o.nodes, "nodes", 30, "number of in-process nodes")
-	flag.IntVar(&o.degree, "degree", 8, "every node's number of neighbours (random regular topology)")
-	flag.IntVar(&o.items, "items", 200, "transactions submitted per run")
-	flag.IntVar(&o.size, "size", 200, "approximate transaction size in bytes")
-	flag.Float64Var(&o.rate, "rate", 50, "submissions per second in the paced runs")
-	flag.Uint64Var(&o.seed, "seed", 1, "seed of the topology, payloads and origins")
-	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for every node to hold every item")
-	flag.StringVar(&o.png, "png", "", "write the latency CDF plot to this PNG file")
-	flag.BoolVar(&o.skipGossipSub, "no-gossipsub", false, "measure only this repository's gossip")
-	flag.BoolVar(&o.noSync, "nosync", false, "open our nodes' bbolt files without fsync (isolates the gossip from the disk)")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	flag.DurationVar(&o.commitDelay, "commit-delay", 0, "our engine's commit batching window (0: its default; negative: commit at once)")
-	flag.IntVar(&o.pushMaxSize, "push-max-size", 0, "largest submitted item our engine pushes instead of announcing (0: its default; negative: never)")
-	flag.Parse()
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			log("bench: %v", err)
-			os.Exit(1)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log("bench: %v", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		log("invbench: %v", err)
+		os.Exit(2)
 	}
-	if err := run(o); err != nil {
-		log("bench: %v", err)
-		pprof.StopCPUProfile()
+	start := time.Now()
+	startLoad, _ := loadAverage()
+	groups, err := bench(o)
+	if err != nil {
+		log("invbench: %v", err)
+		os.Exit(1)
+	}
+	if err := report(os.Stdout, o, groups, start, startLoad, os.Args[1:]); err != nil {
+		log("invbench: %v", err)
 		os.Exit(1)
 	}
 }
 
-func run(o options) error {
-	results, s, err := measure(o)
-	if err != nil {
-		return err
+func parseFlags(args []string) (options, error) {
+	var (
+		o                         options
+		nodes, systemsList, modes string
+		scale                     bool
+	)
+	fs := flag.NewFlagSet("invbench", flag.ContinueOnError)
+	fs.StringVar(&nodes, "nodes", "30", "numbers of in-process nodes, comma-separated (several: the scaling table)")
+	fs.BoolVar(&scale, "scale", false, "scaling mode: the same as -nodes 10,30,60")
+	fs.IntVar(&o.degree, "degree", 8, "every node's number of neighbours (random regular topology)")
+	fs.IntVar(&o.items, "items", 200, "transactions submitted per run")
+	fs.IntVar(&o.size, "size", 200, "approximate transaction size in bytes")
+	fs.Float64Var(&o.rate, "rate", 50, "submissions per second in the paced runs")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the topology, payloads and origins")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for every node to hold every item")
+	fs.StringVar(&o.png, "png", "", "write the latency CDF plot of the last kept round (first -nodes value) to this PNG file")
+	fs.StringVar(&systemsList, "systems", "gossipsub,inv-flood,ours", "systems to measure, in the first round's order")
+	fs.StringVar(&modes, "modes", "paced,burst", "schedules to run: paced, burst or both")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds to keep (median over them)")
+	fs.IntVar(&o.maxRounds, "max-rounds", 0, "rounds to run at most, dropped ones included (0: twice -rounds)")
+	fs.Float64Var(&o.maxOther, "max-other", 0.3, "drop a round when other processes used more than this many cores during one of its runs")
+	fs.DurationVar(&o.quietWait, "quiet-wait", 2*time.Minute, "before each round, wait up to this long for other processes to use at most -max-other cores (0: do not wait)")
+	fs.BoolVar(&o.noSync, "nosync", false, "open our nodes' bbolt files without fsync (isolates the gossip from the disk)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each run's measured window to this file (one run: the file itself; several: FILE.<nodes>-<system>-<schedule>-r<round>)")
+	fs.DurationVar(&o.commitDelay, "commit-delay", 0, "our engine's commit batching window (0: its default; negative: commit at once)")
+	fs.IntVar(&o.pushMaxSize, "push-max-size", 0, "largest submitted item our engine pushes instead of announcing (0: its default; negative: never)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
 	}
-	fmt.Printf("%d nodes, random %d-regular topology (seed %d), %d transactions of %.0f bytes on average\n\n",
-		o.nodes, o.degree, o.seed, len(s.items), meanSize(s.items))
-	fmt.Println("| system | schedule | delivered | p50 ms | p99 ms | max ms | p99 ms until committed | messages / delivered item | bytes / delivered item | CPU ms |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	for _, r := range results {
-		d := r.deliveries(s)
-		committed := "–"
-		if r.stored != nil {
-			committed = fmt.Sprintf("%.1f", percentile(r.stored, 0.99))
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if scale {
+		nodes = "10,30,60"
+	}
+	for _, f := range strings.Split(nodes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			return o, fmt.Errorf("-nodes: %q is not a node count", f)
 		}
-		fmt.Printf("| %s | %s | %d/%d | %.1f | %.1f | %.1f | %s | %.2f | %.0f | %.0f |\n", r.system, r.mode, r.delivered, len(r.latency),
-			r.percentile(0.5), r.percentile(0.99), r.percentile(1), committed, float64(r.messages)/d, float64(r.bytes)/d, float64(r.cpu)/float64(time.Millisecond))
+		o.nodes = append(o.nodes, n)
 	}
-	if len(results) == 4 {
-		fmt.Println()
-		for i, m := range []string{"paced", "burst"} {
-			ours, gs := results[i], results[2+i]
-			ratio := fmt.Sprintf("%.3f", ours.percentile(0.99)/gs.percentile(0.99))
-			if math.IsInf(ours.percentile(0.99), 1) || math.IsInf(gs.percentile(0.99), 1) {
-				// Undelivered items made a p99 infinite: say so rather than print 0 or NaN.
-				ratio = fmt.Sprintf("n/a (delivered: ours %d/%d, gossipsub %d/%d)", ours.delivered, len(ours.latency), gs.delivered, len(gs.latency))
-			}
-			fmt.Printf("%s: p99 ratio (ours / gossipsub) %s, bytes ratio (gossipsub / ours) %.2f\n", m,
-				ratio, float64(gs.bytes)/float64(ours.bytes))
+	for _, name := range strings.Split(systemsList, ",") {
+		i := slices.IndexFunc(systems, func(s system) bool { return s.name == strings.TrimSpace(name) })
+		if i < 0 {
+			return o, fmt.Errorf("-systems: unknown system %q (want gossipsub, inv-flood or ours)", name)
 		}
+		o.systems = append(o.systems, systems[i])
 	}
-	if o.png != "" {
-		title := fmt.Sprintf("%d nodes, %d-regular, %d txs of ~%d B", o.nodes, o.degree, o.items, o.size)
-		if err := plotCDF(o.png, title, results); err != nil {
-			return fmt.Errorf("plot: %w", err)
-		}
-	}
-	return nil
-}
-
-// measure runs the four scenarios (ours paced, ours burst, GossipSub paced, GossipSub
-// burst) on one topology and one set of payloads.
-func measure(o options) ([]result, scenario, error) {
-	rng := rand.New(rand.NewPCG(o.seed, o.seed^0x9e3779b97f4a7c15))
-	edges, err := regularGraph(o.nodes, o.degree, rng)
-	if err != nil {
-		return nil, scenario{}, err
-	}
-	items, origins, err := makeItems(o.items, o.size, o.nodes, rng)
-	if err != nil {
-		return nil, scenario{}, err
-	}
-	base := scenario{nodes: o.nodes, edges: edges, origins: origins, items: items, rate: o.rate, timeout: o.timeout, noSync: o.noSync,
-		commitDelay: o.commitDelay, pushMaxSize: o.pushMaxSize}
-	paced, burst := base, base
-	burst.burst = true
-
-	var results []result
-	for _, s := range []scenario{paced, burst} {
-		dir, err := os.MkdirTemp("", "witnet-bench-")
-		if err != nil {
-			return nil, base, err
-		}
-		r, err := runOurs(s, dir)
-		_ = os.RemoveAll(dir)
-		if err != nil {
-			return nil, base, fmt.Errorf("witnet-p2p %s: %w", mode(s), err)
-		}
-		log("%s", r)
-		results = append(results, r)
-	}
-	if !o.skipGossipSub {
-		for _, s := range []scenario{paced, burst} {
-			r, err := runGossipSub(s)
-			if err != nil {
-				return nil, base, fmt.Errorf("gossipsub %s: %w", mode(s), err)
-			}
-			log("%s", r)
-			results = append(results, r)
+	for _, m := range strings.Split(modes, ",") {
+		switch strings.TrimSpace(m) {
+		case "paced":
+			o.modes = append(o.modes, false)
+		case "burst":
+			o.modes = append(o.modes, true)
+		default:
+			return o, fmt.Errorf("-modes: unknown schedule %q (want paced or burst)", m)
 		}
 	}
-	return results, base, nil
+	if o.rounds < 1 || o.items < 1 || o.rate <= 0 {
+		return o, errors.New("-rounds and -items must be at least 1, -rate positive")
+	}
+	o.probe = defaultProbe
+	if o.maxRounds == 0 {
+		o.maxRounds = 2 * o.rounds
+	}
+	o.maxRounds = max(o.maxRounds, o.rounds)
+	return o, nil
 }

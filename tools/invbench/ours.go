@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -17,7 +18,10 @@ import (
 	"github.com/witnet-p2p/witnet-p2p/session"
 )
 
-// ourNode is a witnet-p2p node reduced to what gossip needs: host, sessions, store, engine.
+// ourNode is a witnet-p2p node reduced to what gossip needs: host, sessions, store, engine,
+// each configured as the node configures it (node/node.go, node/host.go): default
+// session budgets and send queue, the node-wide receive budget at its default rates,
+// the store's default pools, the mainnet decoder, fsync on.
 type ourNode struct {
 	db     *bbolt.DB
 	engine *inventory.Engine
@@ -61,46 +65,51 @@ func (n *ourNode) traffic() (msgs, bytes uint64) {
 	return msgs, bytes
 }
 
-// runOurs measures this repository's gossip on s, with one bbolt file per node in dir.
-func runOurs(s scenario, dir string) (result, error) {
-	res := result{system: "witnet-p2p", mode: mode(s)}
-	tr := newTracker(len(s.items), s.nodes)      // accepted: served and announced
-	durable := newTracker(len(s.items), s.nodes) // committed to the node's bbolt file
-	index := make(map[protocol.Hash]int, len(s.items))
-	var dec inventory.Decoder
-	for k, raw := range s.items {
-		it, _, err := dec.Decode(protocol.KindTransaction, raw)
-		if err != nil {
-			return res, err
-		}
-		index[it.Hash] = k
+// ourNet is a running network of our nodes, with one bbolt file per node in dir.
+type ourNet struct {
+	s       scenario
+	dir     string
+	nodes   []*ourNode
+	durable *tracker // committed to the node's bbolt file
+}
+
+// startOurs builds our nodes on s's topology and waits for every session to consolidate.
+func startOurs(s scenario, tr *tracker) (testbed, error) {
+	dir, err := os.MkdirTemp("", "witnet-bench-")
+	if err != nil {
+		return nil, err
+	}
+	o := &ourNet{s: s, dir: dir, nodes: make([]*ourNode, s.nodes), durable: newTracker(len(s.items), s.nodes)}
+	if err := o.build(tr); err != nil {
+		o.close()
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *ourNet) build(tr *tracker) error {
+	s := o.s
+	index, err := itemIndex(s.items)
+	if err != nil {
+		return err
 	}
 	degree := make([]int, s.nodes)
 	for _, e := range s.edges {
 		degree[e.a]++
 		degree[e.b]++
 	}
-
-	nodes := make([]*ourNode, s.nodes)
-	defer func() {
-		for _, n := range nodes {
-			if n != nil {
-				n.close()
-			}
-		}
-	}()
-	for i := range nodes {
+	decoder := inventory.Decoder{Activations: protocol.MainnetActivations}
+	for i := range o.nodes {
 		n := &ourNode{}
-		nodes[i] = n
-		var err error
-		if n.db, err = bbolt.Open(filepath.Join(dir, fmt.Sprintf("node%02d.db", i)), 0o600, &bbolt.Options{NoSync: s.noSync}); err != nil {
-			return res, err
+		o.nodes[i] = n
+		if n.db, err = bbolt.Open(filepath.Join(o.dir, fmt.Sprintf("node%02d.db", i)), 0o600, &bbolt.Options{NoSync: s.noSync}); err != nil {
+			return err
 		}
-		store, err := inventory.OpenStore(n.db, inventory.StoreConfig{MaxTransactions: 10 * len(s.items)})
+		store, err := inventory.OpenStore(n.db, inventory.StoreConfig{})
 		if err != nil {
-			return res, err
+			return err
 		}
-		n.engine, err = inventory.New(inventory.Config{Store: store, CommitDelay: s.commitDelay, PushMaxSize: s.pushMaxSize,
+		n.engine, err = inventory.New(inventory.Config{Store: store, Decoder: decoder, CommitDelay: s.commitDelay, PushMaxSize: s.pushMaxSize,
 			OnNew: func(it inventory.Item) {
 				if k, ok := index[it.Hash]; ok {
 					tr.held(k)
@@ -108,34 +117,36 @@ func runOurs(s scenario, dir string) (result, error) {
 			},
 			OnStored: func(it inventory.Item) {
 				if k, ok := index[it.Hash]; ok {
-					durable.held(k)
+					o.durable.held(k)
 				}
 			},
 		})
 		if err != nil {
-			return res, err
+			return err
 		}
 		n.mgr = session.NewManager(session.ManagerConfig{
-			OutboundLimit:  degree[i],
-			InboundLimit:   degree[i],
 			OnConsolidated: n.engine.AddSession,
 			OnUnregistered: n.engine.RemoveSession,
 		})
-		if n.host, err = libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(n.mgr.Gater()), libp2p.DisableRelay()); err != nil {
-			return res, err
+		if n.host, err = newHost(libp2p.ConnectionGater(n.mgr.Gater())); err != nil {
+			return err
 		}
-		n.svc = session.NewService(n.host, n.mgr, session.Config{Inventory: n.engine, Budgets: session.Budgets{SendQueueSize: 4096}})
+		n.svc = session.NewService(n.host, n.mgr, session.Config{
+			Inventory:     n.engine,
+			Activations:   protocol.MainnetActivations,
+			ReceiveBudget: session.NewReceiveBudget(session.DefaultNodeMessageRate, session.DefaultNodeByteRate),
+		})
 	}
 	for _, e := range s.edges {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := nodes[e.a].svc.Dial(ctx, peer.AddrInfo{ID: nodes[e.b].host.ID(), Addrs: nodes[e.b].host.Addrs()}, session.Outbound)
+		_, err := o.nodes[e.a].svc.Dial(ctx, peer.AddrInfo{ID: o.nodes[e.b].host.ID(), Addrs: o.nodes[e.b].host.Addrs()}, session.Outbound)
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("dial %d→%d: %w", e.a, e.b, err)
+			return fmt.Errorf("dial %d→%d: %w", e.a, e.b, err)
 		}
 	}
 	if err := waitFor(20*time.Second, func() bool {
-		for i, n := range nodes {
+		for i, n := range o.nodes {
 			c := n.mgr.NumSessions()
 			if c.InboundConsolidated+c.OutboundConsolidated != degree[i] {
 				return false
@@ -143,41 +154,39 @@ func runOurs(s scenario, dir string) (result, error) {
 		}
 		return true
 	}); err != nil {
-		return res, fmt.Errorf("sessions did not consolidate: %w", err)
+		return fmt.Errorf("sessions did not consolidate: %w", err)
 	}
-
-	var msgs0, bytes0 uint64
-	for _, n := range nodes {
-		m, b := n.traffic()
-		msgs0, bytes0 = msgs0+m, bytes0+b
-	}
-	cpu0 := cpuTime()
-	drive(s, func(k int) {
-		tr.submitted(k)
-		durable.submitted(k)
-		if _, _, err := nodes[s.origins[k]].engine.Submit(protocol.KindTransaction, s.items[k]); err != nil {
-			log("submit %d: %v", k, err)
-		}
-	})
-	res.latency, res.delivered = tr.wait(s.timeout)
-	res.stored, _ = durable.wait(s.timeout)
-	res.cpu = cpuTime() - cpu0         // the commits included
-	time.Sleep(300 * time.Millisecond) // count stragglers' traffic too
-	for _, n := range nodes {
-		m, b := n.traffic()
-		res.messages += m
-		res.bytes += b
-	}
-	res.messages -= msgs0
-	res.bytes -= bytes0
-	return res, nil
+	return nil
 }
 
-func mode(s scenario) string {
-	if s.burst {
-		return "burst"
+func (o *ourNet) submit(k int) error {
+	o.durable.submitted(k)
+	_, _, err := o.nodes[o.s.origins[k]].engine.Submit(protocol.KindTransaction, o.s.items[k])
+	return err
+}
+
+// settle waits until every node committed every item, so that the commits' CPU is
+// counted, and returns the per-item time until then.
+func (o *ourNet) settle(timeout time.Duration) []time.Duration {
+	stored, _, _ := o.durable.wait(timeout)
+	return stored
+}
+
+func (o *ourNet) traffic() (msgs, bytes uint64) {
+	for _, n := range o.nodes {
+		m, b := n.traffic()
+		msgs, bytes = msgs+m, bytes+b
 	}
-	return fmt.Sprintf("paced %g/s", s.rate)
+	return msgs, bytes
+}
+
+func (o *ourNet) close() {
+	for _, n := range o.nodes {
+		if n != nil {
+			n.close()
+		}
+	}
+	_ = os.RemoveAll(o.dir)
 }
 
 func waitFor(timeout time.Duration, cond func() bool) error {

@@ -11,9 +11,33 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
+// plotLastRound draws the latency CDFs of the last kept round (the last round when none
+// was kept) of each schedule at the first node count into o.png.
+func plotLastRound(o options, groups []*group) error {
+	var results []result
+	n := o.nodes[0]
+	for _, g := range groups {
+		if g.nodes != n || len(g.rounds) == 0 {
+			continue
+		}
+		r := g.rounds[len(g.rounds)-1]
+		if kept := g.kept(); len(kept) > 0 {
+			r = kept[len(kept)-1]
+		}
+		for _, s := range systems {
+			if res, ok := r.results[s.name]; ok {
+				results = append(results, res)
+			}
+		}
+	}
+	title := fmt.Sprintf("%d nodes, %d-regular, %d txs of ~%d B", n, o.degree, o.items, o.size)
+	return plotCDF(o.png, title, results)
+}
+
 // plotCDF draws the distribution of the per-item latencies of each result (time until
 // every node holds the item), as the fraction of items delivered everywhere within x ms,
-// on a logarithmic time axis, and saves it as a PNG.
+// on a logarithmic time axis, and saves it as a PNG. Each system has its colour; burst
+// runs are dashed.
 func plotCDF(path, title string, results []result) error {
 	p := plot.New()
 	p.Title.Text = title
@@ -27,13 +51,12 @@ func plotCDF(path, title string, results []result) error {
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 
-	palette := []color.Color{
-		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-		color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-		color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	palette := map[string]color.Color{
+		"gossipsub": color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+		"inv-flood": color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
+		"ours":      color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	}
-	for i, r := range results {
+	for _, r := range results {
 		var ms []float64
 		for _, d := range r.latency {
 			if d >= 0 {
@@ -53,9 +76,9 @@ func plotCDF(path, title string, results []result) error {
 		if err != nil {
 			return err
 		}
-		line.Color = palette[i%len(palette)]
+		line.Color = palette[r.system]
 		line.Width = vg.Points(1.5)
-		if r.system == "gossipsub" {
+		if r.mode == "burst" {
 			line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		}
 		p.Add(line)
