@@ -117,6 +117,7 @@ func (b *rpcBackend) NodeStats(context.Context) (rpc.NodeStats, error) {
 		Transports:    n.transportCounts(),
 		KnownPeers:    rpc.BookCounts{New: newN, Tried: triedN, Ice: iceN},
 		Consensus:     n.rounds.stats(),
+		Beacon:        n.beaconStats(),
 		DataDir:       n.dir.Path(),
 		Version:       Version(),
 		Reachability:  reachabilityName(n.nat.reachability()),

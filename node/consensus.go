@@ -95,8 +95,9 @@ type round struct {
 	blockConsensus bool
 	// drop are the outbound peers to disconnect (out of consensus, or without a beacon
 	// when peers are dropped at all); noBeacon those among them that sent none; keep the
-	// rest, the consensus ("safu") subset.
-	drop, noBeacon, keep []session.Key
+	// rest, the consensus ("safu") subset; atTip those whose beacon is the majority's
+	// (block and superblock), whom a sync request goes to.
+	drop, noBeacon, keep, atTip []session.Key
 	// agreeing counts the peers whose beacon matches the majority, beacons the peers that
 	// sent one and did not abstain, abstaining those that announced no block, slots the
 	// votes counted (outbound slots but the abstaining peers', empty ones voting for no
@@ -113,10 +114,10 @@ type round struct {
 // the node was synced, in which case only those that differ from last, the majority it
 // last agreed with, are; with fewer peers nobody is.
 //
-// A peer whose beacon names no block (checkpoint 0: a node without a chain, as a
-// witnet-p2p node is until it has one, or a network still at genesis) abstains: it is
-// kept, and neither its vote nor its slot counts. Otherwise the genesis beacons of a
-// gateway's libp2p peers would outvote its witnet-rust peers' chain, or drop them.
+// A peer whose beacon names no block (checkpoint 0: a witnet-p2p relay that stores none
+// yet, or a network still at genesis) abstains: it is kept, and neither its vote nor its
+// slot counts, so that relays that have nothing to offer yet neither outvote nor drop the
+// peers that have.
 func decide(votes []vote, slots int, synced bool, last checkpoint) round {
 	var r round
 	counted := votes[:0:0]
@@ -177,9 +178,78 @@ func decide(votes []vote, slots int, synced bool, last checkpoint) round {
 		r.keep = append(r.keep, v.key)
 		if r.found {
 			r.agreeing++
+			if v.block == r.block && v.super == r.super {
+				r.atTip = append(r.atTip, v.key)
+			}
 		}
 	}
 	return r
+}
+
+// transportRound is the round of the outbound peers of one transport.
+type transportRound struct {
+	tr session.Transport
+	round
+}
+
+// decision is an epoch's consensus: one round per transport the node has outbound peers
+// on, plain TCP first, each counted against that transport's outbound slots; pref is the
+// index of the round the node follows (-1 without votes): the first that found a
+// majority, else the first.
+//
+// The transports are counted apart because their beacons differ in kind: a witnet-rust
+// peer names the chain it validated, a witnet-p2p peer what it relayed and what its own
+// peers agreed on (a relay that saw no witnet-rust consensus names the genesis
+// superblock). In one count, a gateway's libp2p peers could outvote or drop its
+// witnet-rust peers; apart, each side drops its own dissenters and the gateway follows
+// the witnet-rust majority.
+type decision struct {
+	rounds []transportRound
+	pref   int
+}
+
+// decideAll runs decide per transport; slots returns a transport's outbound slots.
+func decideAll(votes []vote, slots func(session.Transport) int, synced bool, last checkpoint) decision {
+	d := decision{pref: -1}
+	for _, tr := range [...]session.Transport{session.TransportTCP, session.TransportLibp2p} {
+		var mine []vote
+		for _, v := range votes {
+			if v.key.Transport() == tr {
+				mine = append(mine, v)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		d.rounds = append(d.rounds, transportRound{tr: tr, round: decide(mine, slots(tr), synced, last)})
+	}
+	for i, r := range d.rounds {
+		if r.found {
+			d.pref = i
+			break
+		}
+	}
+	if d.pref < 0 && len(d.rounds) > 0 {
+		d.pref = 0
+	}
+	return d
+}
+
+// followed returns the round the node follows, and false without votes.
+func (d decision) followed() (transportRound, bool) {
+	if d.pref < 0 || d.pref >= len(d.rounds) { // the zero decision has no rounds
+		return transportRound{}, false
+	}
+	return d.rounds[d.pref], true
+}
+
+// union returns the keys pick selects from every round.
+func (d decision) union(pick func(round) []session.Key) []session.Key {
+	var out []session.Key
+	for _, r := range d.rounds {
+		out = append(out, pick(r.round)...)
+	}
+	return out
 }
 
 // majority returns the majority's LastBeacon, or nil without a consensus.

@@ -154,6 +154,43 @@ func TestDecideDrops(t *testing.T) {
 	require.Len(t, r.noBeacon, 1)
 }
 
+// TestDecideByTransport: a gateway counts its witnet-rust and its libp2p outbound peers
+// apart, each against its transport's slots, and follows the witnet-rust majority. In one
+// count the relays' beacons (another superblock: genesis, for relays that know none)
+// would leave no consensus, and the gateway, past 60 % of its slots, would drop every
+// peer.
+func TestDecideByTransport(t *testing.T) {
+	wr := [2]checkpoint{block1, superA}
+	relay := [2]checkpoint{block2, superB}
+	votes := votesFor(wr, wr, wr)
+	for i, b := range [][2]checkpoint{relay, relay, relay, {block1, superB}} {
+		votes = append(votes, vote{key: session.PeerKey(peer.ID(fmt.Sprintf("relay-%d", i))), ok: true, block: b[0], super: b[1]})
+	}
+	slots := func(session.Transport) int { return 4 }
+	require.False(t, decide(votes, 8, false, checkpoint{}).found, "one count: no consensus")
+	require.Len(t, decide(votes, 8, false, checkpoint{}).drop, 7, "and every peer dropped")
+
+	d := decideAll(votes, slots, false, checkpoint{})
+	require.Len(t, d.rounds, 2)
+	f, ok := d.followed()
+	require.True(t, ok)
+	require.Equal(t, session.TransportTCP, f.tr)
+	require.Equal(t, [2]checkpoint{block1, superA}, [2]checkpoint{f.block, f.super})
+	require.Len(t, f.atTip, 3)
+	lp := d.rounds[1]
+	require.Equal(t, session.TransportLibp2p, lp.tr)
+	require.True(t, lp.found && lp.blockConsensus)
+	require.Equal(t, block2, lp.block)
+	require.Len(t, d.union(func(r round) []session.Key { return r.drop }), 1, "the relay off its side's block")
+	require.Len(t, d.union(func(r round) []session.Key { return r.keep }), 6)
+
+	// Without a witnet-rust majority the node follows its libp2p peers'.
+	d = decideAll(votes[3:], slots, false, checkpoint{})
+	f, _ = d.followed()
+	require.Equal(t, session.TransportLibp2p, f.tr)
+	require.Equal(t, block2, f.block)
+}
+
 // roundsPeer is an outbound session of the node under test, and the remote end's chain.
 type roundsPeer struct {
 	local  *session.Session
@@ -189,9 +226,11 @@ type roundsHarness struct {
 	rounds *beaconRounds
 	ours   *StaticChain
 
-	mu    sync.Mutex
-	iced  []session.Peer
-	peers int
+	mu       sync.Mutex
+	iced     []session.Peer
+	peers    int
+	sent     []time.Time  // when our beacon was sent to the inbound sessions
+	followed []checkpoint // the majority blocks the chain was told of
 }
 
 const roundsPeriod = 20 // seconds an epoch
@@ -201,12 +240,23 @@ func newRoundsHarness(t *testing.T, outbound int, ours checkpoint, stored map[pr
 	h := &roundsHarness{t: t, epochs: epochs, clock: session.NewFakeClock(time.Unix(epochs.EpochStart(10)+1, 0))}
 	h.ours = NewStaticChain(protocol.NewLastBeaconPB(ours.pb(), superA.pb()), epochs)
 	h.rounds = newBeaconRounds(roundsConfig{
-		clock: h.clock, epochs: epochs, magic: protocol.Magic, chain: h.ours,
+		clock: h.clock, epochs: epochs, chain: h.ours,
 		stored: func(x protocol.Hash) bool { return stored[x] },
 		tip:    func() *pb.CheckpointBeacon { return protocol.NewCheckpointBeacon(0, protocol.Hash{}) },
 		ice: func(p session.Peer) {
 			h.mu.Lock()
 			h.iced = append(h.iced, p)
+			h.mu.Unlock()
+		},
+		send: func(*pb.LastBeacon) int {
+			h.mu.Lock()
+			h.sent = append(h.sent, h.clock.Now())
+			h.mu.Unlock()
+			return 0
+		},
+		follow: func(block, _ checkpoint) {
+			h.mu.Lock()
+			h.followed = append(h.followed, block)
 			h.mu.Unlock()
 		},
 	})
@@ -328,5 +378,70 @@ func TestBeaconRoundsSynced(t *testing.T) {
 		defer h.mu.Unlock()
 		require.Len(t, h.iced, 1)
 		require.Equal(t, p2.local.Peer().ID, h.iced[0].ID, "and iced, as witnet-rust does")
+	})
+}
+
+// sentAt returns the offsets into their epochs at which our beacon was sent, by epoch.
+func (h *roundsHarness) sentAt() map[uint32][]time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[uint32][]time.Duration{}
+	for _, at := range h.sent {
+		ep := h.epochs.EpochAt(at.Unix())
+		out[ep] = append(out[ep], at.Sub(time.Unix(h.epochs.EpochStart(ep), 0)))
+	}
+	return out
+}
+
+func (h *roundsHarness) followedBlocks() []checkpoint {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]checkpoint(nil), h.followed...)
+}
+
+// TestBeaconSentOncePerEpoch: our beacon goes to the inbound sessions once per epoch, as
+// soon as every outbound peer has sent its beacon of the round (after the chain was told
+// the majority they make, even while the round waits for the middle of the epoch because
+// the slots are not full), else a quarter into the epoch.
+func TestBeaconSentOncePerEpoch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		blockX := checkpoint{9, hashOfByte(0xaa)}
+		blockY := checkpoint{10, hashOfByte(0xab)}
+		h := newRoundsHarness(t, 3, checkpoint{0, hashOfByte(1)}, nil)
+		p1 := h.dial(blockX)
+		// Epoch 10, one second in: p1's Version beacon makes the round complete, our
+		// beacon goes out; p2's arrives after it, and is not followed by another.
+		require.Equal(t, map[uint32][]time.Duration{10: {time.Second}}, h.sentAt())
+		p2 := h.dial(blockX)
+		require.Len(t, h.sentAt()[10], 1)
+		require.Empty(t, h.followedBlocks(), "one beacon of three slots is no majority")
+		h.advanceTo(10, roundsPeriod/2)
+		require.Equal(t, blockX.epoch, h.rounds.stats().Majority.BlockEpoch, "two of three at the middle")
+		require.Equal(t, []checkpoint{blockX}, h.followedBlocks())
+
+		// Epoch 11: nothing at the start (both peers missing), then the second beacon
+		// completes the round three seconds in: the chain follows the majority it makes
+		// (the slots are not full, the round waits for the middle) and our beacon goes.
+		h.advanceTo(11, 0)
+		require.NoError(t, p1.remote.SendLastBeacon(protocol.NewLastBeaconPB(blockY.pb(), superA.pb())))
+		synctest.Wait()
+		require.Empty(t, h.sentAt()[11])
+		h.advanceTo(11, 3)
+		require.NoError(t, p2.remote.SendLastBeacon(protocol.NewLastBeaconPB(blockY.pb(), superA.pb())))
+		synctest.Wait()
+		require.Equal(t, []time.Duration{3 * time.Second}, h.sentAt()[11])
+		require.Equal(t, []checkpoint{blockX, blockY}, h.followedBlocks())
+		require.Equal(t, uint32(10), h.rounds.stats().Epoch, "round 11 not decided yet")
+		h.advanceTo(11, roundsPeriod-1)
+		require.Len(t, h.sentAt()[11], 1, "once per epoch")
+		require.Equal(t, uint32(11), h.rounds.stats().Epoch)
+
+		// Epoch 12: p2 stays silent: sent a quarter in.
+		h.advanceTo(12, 0)
+		require.NoError(t, p1.remote.SendLastBeacon(protocol.NewLastBeaconPB(blockY.pb(), superA.pb())))
+		h.advanceTo(12, roundsPeriod/4-1)
+		require.Len(t, h.sentAt()[12], 0)
+		h.advanceTo(12, roundsPeriod/4)
+		require.Equal(t, []time.Duration{roundsPeriod / 4 * time.Second}, h.sentAt()[12])
 	})
 }

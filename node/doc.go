@@ -19,9 +19,11 @@
 //     the book's IP:port entries, with sessions in the same manager under their own
 //     limits, in the same address book and relayed to through the same inventory
 //     (legacy.go);
-//   - a static chain tip (a configured beacon and epoch constants) behind the interface the
-//     sessions use, so a real chain can replace it, and the peers-beacon consensus rounds
-//     on the node's epochs (consensus.go, consensus_loop.go);
+//   - a relay chain behind the interface the sessions use (chain.go): a beacon that
+//     names the highest block the inventory stores and what the outbound peers agree on,
+//     from the network's genesis, or a fixed beacon (WithBeacon), or a real chain
+//     (WithChain); and the peers-beacon consensus rounds on the node's epochs, which also
+//     send our beacon to the inbound peers each epoch (consensus.go, consensus_loop.go);
 //   - the HTTP listener with JSON-RPC (node/rpc), /metrics and /health, and the metrics
 //     of the sessions and the address book.
 //

@@ -50,7 +50,7 @@ func WithActivations(a protocol.VersionActivations) Option {
 
 // WithNetwork selects a network preset: NetworkLocal (the default), NetworkMainnet or
 // NetworkTestnet. It sets the protocol version activations (WithActivations), the epoch
-// constants (WithEpochs), the default beacon's genesis hash (WithBeacon) and
+// constants (WithEpochs), the genesis hash of the beacon (unless WithBeacon fixed one) and
 // reject_sybil_inbounds (WithSybilRule, whose range is kept), as witnet-rust's
 // environment does; NetworkLocal uses mainnet's. NetworkMainnet also adds witnet-rust's
 // mainnet known_peers (MainnetKnownPeers) as plain-TCP peers to dial (WithLegacyPeers),
@@ -78,7 +78,9 @@ func WithNetwork(name string) Option {
 		}
 		c.inventory.activations, c.inventory.activationsSet = act, true
 		c.epochs = epochs
-		c.beacon = protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(0, genesis), protocol.NewCheckpointBeacon(0, genesis))
+		if !c.beaconFixed {
+			c.beacon = protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(0, genesis), protocol.NewCheckpointBeacon(0, genesis))
+		}
 		c.rejectSybil = sybil
 		return nil
 	}

@@ -139,10 +139,6 @@ func (n *Node) hostLimits() hostlimits.Limits {
 // inventory.
 func (n *Node) buildSessions() error {
 	cfg := &n.cfg
-	n.chain = cfg.chain
-	if n.chain == nil {
-		n.chain = NewStaticChain(cfg.beacon, cfg.epochs)
-	}
 	var err error
 	if n.connMgr, err = hostlimits.NewConnManager(n.hostLimits()); err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -184,8 +180,7 @@ func (n *Node) buildSessions() error {
 	}); err != nil {
 		return fmt.Errorf("node: inventory: %w", err)
 	}
-	n.chain = inventory.Chain{Chain: n.chain, Engine: n.inv}
-	n.rounds = n.newRounds()
+	n.buildChain()
 	return nil
 }
 
@@ -249,10 +244,9 @@ func (n *Node) startRPC() error {
 }
 
 // start starts the background work: the dialer's rounds (the first bootstrap round at
-// once), the inventory's beacon loop and the peers-beacon consensus rounds.
+// once) and the peers-beacon consensus rounds, which also send our beacon each epoch.
 func (n *Node) start() {
 	n.dialer.Start()
-	n.spawn(func() { n.inv.BeaconLoop(n.ctx, n.chain, n.cfg.epochs) })
 	n.spawn(func() { n.rounds.run(n.ctx) })
 }
 

@@ -49,9 +49,11 @@ func DefaultListenAddrs() []ma.Multiaddr {
 	}
 }
 
-// DefaultBeacon returns the beacon a node without a chain announces: checkpoint 0 with the
-// mainnet genesis hash, for both the block and the superblock checkpoint. Every peer is
-// ahead of it, so beacon checks accept any mainnet peer.
+// DefaultBeacon returns mainnet's genesis beacon: checkpoint 0 with the mainnet genesis
+// hash, for both the block and the superblock checkpoint. A node without a chain falls
+// back on its network's genesis beacon when it stores no block and its peers agree on
+// no superblock (RelayChain). Every peer is ahead of it, so beacon checks accept any
+// mainnet peer.
 func DefaultBeacon() *pb.LastBeacon {
 	g := protocol.NewCheckpointBeacon(0, protocol.MainnetGenesisHash)
 	sg := protocol.NewCheckpointBeacon(0, protocol.MainnetGenesisHash)
@@ -91,10 +93,12 @@ type config struct {
 	rpcAccess  rpc.Access // see WithRPCAccess
 
 	identity crypto.PrivKey // nil: the data directory's key
-	chain    session.Chain  // nil: a StaticChain of beacon and epochs
-	beacon   *pb.LastBeacon
-	epochs   protocol.EpochConstants
-	clock    session.Clock
+	chain    session.Chain  // nil: a RelayChain, or a StaticChain with beaconFixed
+	beacon   *pb.LastBeacon // the genesis beacon, or the fixed one (WithBeacon)
+	// beaconFixed: WithBeacon was given, the node announces beacon whatever it stores.
+	beaconFixed bool
+	epochs      protocol.EpochConstants
+	clock       session.Clock
 
 	libp2pMetrics bool
 	hostOptions   []libp2p.Option
@@ -430,13 +434,15 @@ func WithIdentity(key crypto.PrivKey) Option {
 	}
 }
 
-// WithBeacon sets the beacon a node without a chain announces. Default: DefaultBeacon.
+// WithBeacon fixes the beacon a node without a chain announces (a StaticChain), for tests
+// and for operators who want one. Default: a RelayChain, whose beacon follows the blocks
+// the node stores and its outbound peers' consensus, from its network's genesis beacon.
 func WithBeacon(b *pb.LastBeacon) Option {
 	return func(c *config) error {
 		if b.GetHighestBlockCheckpoint() == nil || b.GetHighestSuperblockCheckpoint() == nil {
 			return errors.New("node: beacon needs both checkpoints")
 		}
-		c.beacon = b
+		c.beacon, c.beaconFixed = b, true
 		return nil
 	}
 }
@@ -453,7 +459,8 @@ func WithEpochs(e protocol.EpochConstants) Option {
 	}
 }
 
-// WithChain plugs in a chain state instead of the static beacon and epoch constants.
+// WithChain plugs in a chain state instead of the relay chain (or the fixed beacon) and
+// the epoch constants.
 func WithChain(ch session.Chain) Option {
 	return func(c *config) error {
 		if ch == nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +33,8 @@ const (
 	wrVerackCmd    protowire.Number = 2
 	wrGetPeersCmd  protowire.Number = 3
 	wrPeersCmd     protowire.Number = 4
+	wrInvAnnCmd    protowire.Number = 6
+	wrInvReqCmd    protowire.Number = 7
 	wrLastBeacon   protowire.Number = 8
 	wrMagicMainnet uint32           = 10700
 	wrMaxFrame                      = 8 << 20 // what the client accepts; witnet-rust has no bound
@@ -228,6 +232,47 @@ func wrParseCheckpoint(b []byte) (cp uint32, hash []byte, err error) {
 	return cp, hash, err
 }
 
+// wrParseBeacon decodes a LastBeacon (a Version's beacon, or a LastBeacon's body).
+func wrParseBeacon(b []byte) (bc wrBeacon, err error) {
+	err = wrFields(b, func(num protowire.Number, _ protowire.Type, cb []byte, _ uint64) error {
+		var err error
+		switch num {
+		case 1:
+			bc.BlockCP, bc.BlockHash, err = wrParseCheckpoint(cb)
+		case 2:
+			bc.SuperCP, bc.SuperHash, err = wrParseCheckpoint(cb)
+		}
+		return err
+	})
+	return bc, err
+}
+
+// Errors of witnet-rust's beacon check (node/src/actors/session/handlers.rs,
+// HandshakeError).
+var (
+	errWRDifferentEpoch  = errors.New("DifferentEpoch")
+	errWRPeerBeaconOld   = errors.New("PeerBeaconOld")
+	errWRDifferentHashSB = errors.New("PeerBeaconDifferentBlockHash")
+)
+
+// wrCheckBeacon is witnet-rust's check_beacon_compatibility, which the dialling side of a
+// session applies to the Version beacon it receives (PROTOCOL.md 7.2): the peer's block
+// checkpoint may not be past our epoch; its superblock checkpoint may not be behind ours,
+// nor equal with another hash. The block hash is never compared.
+func wrCheckBeacon(ours, theirs wrBeacon, epoch uint32) error {
+	switch {
+	case theirs.BlockCP > epoch:
+		return errWRDifferentEpoch
+	case ours.SuperCP < theirs.SuperCP:
+		return nil
+	case ours.SuperCP > theirs.SuperCP:
+		return errWRPeerBeaconOld
+	case !bytes.Equal(ours.SuperHash, theirs.SuperHash):
+		return errWRDifferentHashSB
+	}
+	return nil
+}
+
 // wrParseVersion decodes a Version body; every address must have witnet-rust's lengths.
 func wrParseVersion(b []byte) (v wrVersionMsg, err error) {
 	err = wrFields(b, func(num protowire.Number, _ protowire.Type, raw []byte, x uint64) error {
@@ -248,16 +293,7 @@ func wrParseVersion(b []byte) (v wrVersionMsg, err error) {
 		case 7:
 			v.Nonce = x
 		case 8:
-			err = wrFields(raw, func(num protowire.Number, _ protowire.Type, cb []byte, _ uint64) error {
-				var err error
-				switch num {
-				case 1:
-					v.Beacon.BlockCP, v.Beacon.BlockHash, err = wrParseCheckpoint(cb)
-				case 2:
-					v.Beacon.SuperCP, v.Beacon.SuperHash, err = wrParseCheckpoint(cb)
-				}
-				return err
-			})
+			v.Beacon, err = wrParseBeacon(raw)
 		}
 		return err
 	})
@@ -299,11 +335,13 @@ func wrFrame(payload []byte) []byte {
 
 // wrClient is one plain-TCP connection of the witnet-rust stand-in.
 type wrClient struct {
-	t     testing.TB
-	conn  *net.TCPConn
-	r     *bufio.Reader
-	magic uint32
-	nonce uint64
+	t       testing.TB
+	conn    *net.TCPConn
+	r       *bufio.Reader
+	magic   uint32
+	nonce   uint64
+	beacon  wrBeacon // what our Version and LastBeacons name
+	writeMu sync.Mutex
 }
 
 // wrDial connects to addr from the loopback address from (127.x.y.z).
@@ -327,7 +365,10 @@ func wrTryDial(t testing.TB, addr net.Addr, from string) (*wrClient, error) {
 
 func wrWrap(t testing.TB, c *net.TCPConn) *wrClient {
 	t.Cleanup(func() { _ = c.Close() })
-	return &wrClient{t: t, conn: c, r: bufio.NewReader(c), magic: wrMagicMainnet, nonce: uint64(time.Now().UnixNano()) | 1}
+	// By default a beacon ahead of a fresh node's superblock, so that a node dialling us
+	// accepts it.
+	beacon := wrBeacon{BlockHash: make([]byte, 32), SuperCP: 1, SuperHash: make([]byte, 32)}
+	return &wrClient{t: t, conn: c, r: bufio.NewReader(c), magic: wrMagicMainnet, nonce: uint64(time.Now().UnixNano()) | 1, beacon: beacon}
 }
 
 // local and remote are the socket addresses of the connection's ends.
@@ -336,6 +377,8 @@ func (c *wrClient) remote() netip.AddrPort { return c.conn.RemoteAddr().(*net.TC
 
 // write writes raw bytes.
 func (c *wrClient) write(b []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.conn.Write(b)
 	return err
@@ -382,14 +425,12 @@ func (c *wrClient) expect(cmd protowire.Number) []byte {
 }
 
 // version is the Version this client sends: a witnet-rust node without a public address
-// (0.0.0.0:0), the receiver as it sees it, a beacon ahead of a fresh node's superblock so
-// that a node dialling it accepts it.
+// (0.0.0.0:0), the receiver as it sees it, our beacon.
 func (c *wrClient) version() wrVersionMsg {
 	return wrVersionMsg{
 		Version: 1, Timestamp: time.Now().Unix(), Capabilities: 1,
 		Sender: make([]byte, 6), Receiver: wrAddr(c.remote()),
-		UserAgent: "witnet-rust 2.0.26", Nonce: c.nonce,
-		Beacon: wrBeacon{BlockHash: make([]byte, 32), SuperCP: 1, SuperHash: make([]byte, 32)},
+		UserAgent: "witnet-rust 2.0.26", Nonce: c.nonce, Beacon: c.beacon,
 	}
 }
 
@@ -403,6 +444,108 @@ func (c *wrClient) handshakeDialer() wrVersionMsg {
 	require.NoError(c.t, err)
 	require.NoError(c.t, c.send(wrVerackCmd, nil))
 	return v
+}
+
+// handshakeDialerChecked plays the dialling side as witnet-rust does, beacon check
+// included: after the node's Verack and Version, our beacon is checked against the
+// node's at epoch (wrCheckBeacon). If it passes, our Verack completes the handshake;
+// else we hang up, as witnet-rust drops the peer, and return the check's error.
+func (c *wrClient) handshakeDialerChecked(epoch uint32) (wrVersionMsg, error) {
+	c.t.Helper()
+	require.NoError(c.t, c.send(wrVersionCmd, wrVersionBody(c.version())))
+	c.expect(wrVerackCmd)
+	v, err := wrParseVersion(c.expect(wrVersionCmd))
+	require.NoError(c.t, err)
+	if err := wrCheckBeacon(c.beacon, v.Beacon, epoch); err != nil {
+		_ = c.conn.Close()
+		return v, err
+	}
+	require.NoError(c.t, c.send(wrVerackCmd, nil))
+	return v, nil
+}
+
+// wrBlockEntries encodes an InventoryAnnouncement or InventoryRequest of Block entries
+// (PROTOCOL.md 4.2): each entry a Hash in member 1.
+func wrBlockEntries(hashes ...[]byte) []byte {
+	var b []byte
+	for _, h := range hashes {
+		entry := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), wrAddressMsg(h))
+		b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), entry)
+	}
+	return b
+}
+
+// wrParseBlockEntries decodes the block hashes of an InventoryAnnouncement or Request.
+func wrParseBlockEntries(b []byte) (hashes [][]byte, err error) {
+	err = wrFields(b, func(num protowire.Number, _ protowire.Type, entry []byte, _ uint64) error {
+		if num != 1 {
+			return nil
+		}
+		return wrFields(entry, func(num protowire.Number, _ protowire.Type, hash []byte, _ uint64) error {
+			if num != 1 {
+				return nil
+			}
+			h, err := wrAddressOf(hash)
+			hashes = append(hashes, h)
+			return err
+		})
+	})
+	return hashes, err
+}
+
+// serveChain plays a witnet-rust node after the handshake, on a session where the node
+// is our inbound peer, with a chain whose tip is the block of our beacon (block: the
+// body of its Block message): our LastBeacon every interval (witnet-rust sends it each
+// epoch to its inbound sessions); a LastBeacon of the node behind ours answered with an
+// announcement of our tip (session_last_beacon_inbound), and a request for it with the
+// block; everything else read and dropped. It runs until the test ends or the
+// connection does.
+func (c *wrClient) serveChain(block []byte, interval time.Duration) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	c.t.Cleanup(func() { close(done); _ = c.conn.Close(); wg.Wait() })
+	go func() {
+		defer wg.Done()
+		for {
+			f, err := c.readFrame()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			_, cmd, body, err := wrParseMessage(f)
+			if err != nil {
+				return
+			}
+			switch cmd {
+			case wrLastBeacon:
+				if theirs, err := wrParseBeacon(body); err == nil && theirs.BlockCP < c.beacon.BlockCP {
+					_ = c.send(wrInvAnnCmd, wrBlockEntries(c.beacon.BlockHash))
+				}
+			case wrInvReqCmd:
+				if hs, err := wrParseBlockEntries(body); err == nil && len(hs) == 1 && bytes.Equal(hs[0], c.beacon.BlockHash) {
+					_ = c.send(wrBlockCmd, block)
+				}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			if c.send(wrLastBeacon, wrBeaconMsg(c.beacon)) != nil {
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 }
 
 // handshakeListener plays the accepting side: the node's Version, then our Verack and

@@ -166,9 +166,12 @@ func statsCommand() *cli.Command {
 		list("listening on", s.ListenAddresses)
 		list("addresses", s.Addresses)
 		if c := s.Consensus; c != nil && c.Majority != nil {
-			fmt.Fprintf(tw, "beacon consensus\tepoch %d: block %d %.16s, %d of %d slots agree, synced %t\n", c.Epoch, c.Majority.BlockEpoch, c.Majority.BlockHash, c.Agreeing, c.Slots, c.Synced)
+			fmt.Fprintf(tw, "beacon consensus\tepoch %d (%s): block %d %.16s, %d of %d slots agree, synced %t\n", c.Epoch, c.Transport, c.Majority.BlockEpoch, c.Majority.BlockHash, c.Agreeing, c.Slots, c.Synced)
 		} else if c != nil {
-			fmt.Fprintf(tw, "beacon consensus\tepoch %d: none (%d beacons, %d slots)\n", c.Epoch, c.Beacons, c.Slots)
+			fmt.Fprintf(tw, "beacon consensus\tepoch %d (%s): none (%d beacons, %d slots)\n", c.Epoch, c.Transport, c.Beacons, c.Slots)
+		}
+		if b := s.Beacon; b != nil {
+			fmt.Fprintf(tw, "our beacon\tblock %d %.16s, superblock %d %.16s\n", b.BlockEpoch, b.BlockHash, b.SuperblockEpoch, b.SuperblockHash)
 		}
 		return tw.Flush()
 	})

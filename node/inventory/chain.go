@@ -1,9 +1,6 @@
 package inventory
 
 import (
-	"context"
-	"time"
-
 	"github.com/witnet-p2p/witnet-p2p/protocol"
 	"github.com/witnet-p2p/witnet-p2p/protocol/pb"
 	"github.com/witnet-p2p/witnet-p2p/session"
@@ -26,25 +23,6 @@ var _ session.Chain = Chain{}
 // InboundBeacon implements session.Chain.
 func (c Chain) InboundBeacon(s *session.Session, b *pb.LastBeacon) {
 	c.Engine.InboundBeacon(s, b)
-}
-
-// BeaconLoop sends chain.LastBeacon() to every consolidated inbound session at the start
-// of each epoch of epochs, on the engine's clock, until ctx is done (see SendBeacons).
-func (e *Engine) BeaconLoop(ctx context.Context, chain session.Chain, epochs protocol.EpochConstants) {
-	for {
-		now := e.clock.Now()
-		next := time.Unix(epochs.EpochStart(epochs.EpochAt(now.Unix())+1), 0)
-		wait := max(next.Sub(now), time.Second) // never spin on a clock before epoch 0
-		tick := make(chan struct{})
-		t := e.clock.AfterFunc(wait, func() { close(tick) })
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-tick:
-		}
-		e.SendBeacons(chain.LastBeacon())
-	}
 }
 
 // InboundBeacon answers a LastBeacon received on an inbound session (PROTOCOL.md 7.6): if the
@@ -106,10 +84,20 @@ func (e *Engine) SendBeacons(b *pb.LastBeacon) int {
 }
 
 // BlockBeacon returns the checkpoint of our highest stored block (epoch and hash), or a
-// zero checkpoint when no block is stored; a node without a chain of its own can use it
-// as its LastBeacon's highest_block_checkpoint.
+// zero checkpoint when no block is stored.
 func (e *Engine) BlockBeacon() *pb.CheckpointBeacon {
-	tip, ok, err := e.store.Tip()
+	return checkpointOf(e.store.Tip())
+}
+
+// BlockBeaconBefore is BlockBeacon among the blocks of epochs before epoch. A node
+// without a chain of its own names it in its LastBeacon with the current epoch: a block
+// of the current epoch is at best a candidate, and one of a later epoch (which any peer
+// can push) would make witnet-rust peers refuse us (PROTOCOL.md 7.2, DifferentEpoch).
+func (e *Engine) BlockBeaconBefore(epoch uint32) *pb.CheckpointBeacon {
+	return checkpointOf(e.store.TipBefore(epoch))
+}
+
+func checkpointOf(tip BlockRef, ok bool, err error) *pb.CheckpointBeacon {
 	if err != nil || !ok {
 		return protocol.NewCheckpointBeacon(0, protocol.Hash{})
 	}

@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -421,6 +420,16 @@ func TestInboundBeaconAnnouncesMissingBlocks(t *testing.T) {
 	}
 	tip := e.BlockBeacon()
 	require.Equal(t, uint32(5), tip.GetCheckpoint())
+	// The tip before an epoch: blocks of that epoch and later are left out.
+	for _, tc := range []struct{ before, want uint32 }{{6, 5}, {100, 5}, {5, 4}, {2, 1}, {1, 0}, {0, 0}} {
+		got := e.BlockBeaconBefore(tc.before)
+		require.Equal(t, tc.want, got.GetCheckpoint(), "before %d", tc.before)
+		if tc.want == 0 {
+			require.Equal(t, make([]byte, protocol.HashSize), got.GetHashPrevBlock().GetSHA256(), "no block: a zero checkpoint")
+		} else {
+			require.Equal(t, hashes[tc.want-1][:], got.GetHashPrevBlock().GetSHA256())
+		}
+	}
 }
 
 // TestSendBeaconsOnlyToInbound: as witnet-rust, the epoch's beacon goes to the
@@ -498,46 +507,6 @@ func TestMetrics(t *testing.T) {
 	// A second engine on the same registry is refused, not silently merged.
 	_, err = New(Config{Store: e.store, Registerer: reg})
 	require.Error(t, err)
-}
-
-type fixedChain struct{ beacon *pb.LastBeacon }
-
-func (c fixedChain) LastBeacon() *pb.LastBeacon                     { return c.beacon }
-func (c fixedChain) Epoch(time.Time) uint32                         { return 0 }
-func (c fixedChain) SuperBlockTarget() *pb.CheckpointBeacon         { return nil }
-func (c fixedChain) InboundBeacon(*session.Session, *pb.LastBeacon) {}
-
-func TestBeaconLoopSendsEachEpoch(t *testing.T) {
-	synctest.Test(t, testBeaconLoopSendsEachEpoch)
-}
-
-func testBeaconLoopSendsEachEpoch(t *testing.T) {
-	epochs := protocol.EpochConstants{CheckpointZeroTimestamp: 1_000, CheckpointsPeriod: 45}
-	clock := session.NewFakeClock(time.Unix(1_000+45*10+5, 0)) // 5 s into epoch 10
-	e := newTestEngine(t, Config{Clock: clock})
-	net := newFakeNet(t)
-	out, _ := net.link(e, pid(1), nil, pid(8))
-	out.typ = session.Inbound // the peer dialled us: it gets our beacon
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.BeaconLoop(ctx, fixedChain{protocol.NewLastBeaconPB(protocol.NewCheckpointBeacon(7, protocol.Hash{}), nil)}, epochs)
-	}()
-	// The loop's timer and the engine's sweep are armed on the fake clock.
-	advance := func(d time.Duration) { advanceClock(t, clock, 2, d) }
-	advance(39 * time.Second)
-	require.Empty(t, out.sentOf(protocol.KindLastBeacon), "not before the epoch starts")
-	advance(time.Second) // epoch 11 starts
-	require.Len(t, out.sentOf(protocol.KindLastBeacon), 1)
-	advance(44 * time.Second)
-	require.Len(t, out.sentOf(protocol.KindLastBeacon), 1, "not before the next epoch starts")
-	advance(time.Second)
-	require.Len(t, out.sentOf(protocol.KindLastBeacon), 2)
-	cancel()
-	<-done
-	got := out.sentOf(protocol.KindLastBeacon)[0].GetKind().GetLastBeacon()
-	require.Equal(t, uint32(7), got.GetHighestBlockCheckpoint().GetCheckpoint())
 }
 
 // TestAcceptedItemVisibleBeforeCommit: a received item is served, returned by Get and

@@ -512,9 +512,32 @@ func (s *Store) Blocks(from, to uint32, limit int) ([]BlockRef, error) {
 // Tip returns the stored block with the highest epoch (the smallest hash among blocks of
 // that epoch); ok is false when no block is stored.
 func (s *Store) Tip() (ref BlockRef, ok bool, err error) {
+	return s.tip(func(c *bbolt.Cursor) []byte {
+		k, _ := c.Last()
+		return k
+	})
+}
+
+// TipBefore is Tip among the blocks of epochs before epoch: the stored block with the
+// highest epoch below it (the smallest hash among blocks of that epoch); ok is false when
+// there is none.
+func (s *Store) TipBefore(epoch uint32) (ref BlockRef, ok bool, err error) {
+	return s.tip(func(c *bbolt.Cursor) []byte {
+		if k, _ := c.Seek(be32(epoch)); k == nil {
+			k, _ = c.Last()
+			return k
+		}
+		k, _ := c.Prev()
+		return k
+	})
+}
+
+// tip returns the first block of the epoch of the block key that last positions the
+// blocks cursor on.
+func (s *Store) tip(last func(*bbolt.Cursor) []byte) (ref BlockRef, ok bool, err error) {
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketBlocks).Cursor()
-		k, _ := c.Last()
+		k := last(c)
 		if len(k) != 4+protocol.HashSize {
 			return nil
 		}

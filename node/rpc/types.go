@@ -103,6 +103,8 @@ type NodeStats struct {
 	Version string `json:"version"`
 	// Consensus is the last peers-beacon consensus round; absent before the first.
 	Consensus *ConsensusStats `json:"consensus,omitempty"`
+	// Beacon is the LastBeacon the node announces now (in its Version and each epoch).
+	Beacon *LastBeaconStats `json:"beacon,omitempty"`
 }
 
 // ConsensusStats is the outcome of the last peers-beacon consensus round: the beacons of
@@ -110,6 +112,10 @@ type NodeStats struct {
 type ConsensusStats struct {
 	// Epoch is the epoch of the round.
 	Epoch uint32 `json:"epoch"`
+	// Transport is the transport whose outbound peers the round counted ("tcp" or
+	// "libp2p"): each is counted apart, and the node follows the plain-TCP (witnet-rust)
+	// majority when there is one.
+	Transport string `json:"transport"`
 	// Majority is the beacon the round agreed on; absent when there was no consensus.
 	Majority *BeaconStats `json:"majority,omitempty"`
 	// Agreeing counts the outbound peers whose beacon matches the majority, Beacons
@@ -123,12 +129,18 @@ type ConsensusStats struct {
 	Synced bool `json:"synced"`
 }
 
-// BeaconStats is a LastBeacon: the highest block and superblock checkpoints and hashes.
-type BeaconStats struct {
+// LastBeaconStats is a LastBeacon: the highest block and superblock checkpoints and
+// hashes.
+type LastBeaconStats struct {
 	BlockEpoch      uint32 `json:"blockEpoch"`
 	BlockHash       string `json:"blockHash"`
 	SuperblockEpoch uint32 `json:"superblockEpoch"`
 	SuperblockHash  string `json:"superblockHash"`
+}
+
+// BeaconStats is a consensus majority's LastBeacon.
+type BeaconStats struct {
+	LastBeaconStats
 	// BlockConsensus says the block checkpoint reached the threshold too (else it is the
 	// most common one among the peers of the majority superblock).
 	BlockConsensus bool `json:"blockConsensus"`
